@@ -1,0 +1,179 @@
+"""The motion file: the `.npz` contract between the backend and the add-on (DESIGN.md).
+
+`write_motion_file` checks every key and shape before it writes, and writes atomically
+(temp file in the same folder, fsync, rename), so a reader never sees half a file.
+`load_motion_file` never unpickles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BackendError, ErrorCode
+
+FORMAT_VERSION = 1
+
+#: key -> (dtype kind, shape with None for N). Required keys of format 1.
+REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
+    "format_version": ("i", ()),
+    "poses": ("f", (None, 24, 3)),
+    "betas": ("f", (10,)),
+    "transl": ("f", (None, 3)),
+    "valid": ("b", (None,)),
+    "frame_ids": ("i", (None,)),
+    "fps": ("f", ()),
+    "bboxes": ("f", (None, 4)),
+    "cam": ("f", (None, 3)),
+    "rest_joints": ("f", (24, 3)),
+    "model": ("U", ()),
+    "window": ("i", ()),
+    "meta": ("U", ()),
+}
+#: Optional keys: posed joints, and the full-image pinhole camera the translation was solved with
+#: (focal length in pixels, principal point at the image centre of `image_size` = width, height).
+OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
+    "joints3d": ("f", (None, 24, 3)),
+    "focal_length": ("f", ()),
+    "image_size": ("i", (2,)),
+}
+
+
+@dataclass
+class Motion:
+    """One person's motion in the camera frame (x right, y down, z forward)."""
+
+    poses: np.ndarray
+    betas: np.ndarray
+    transl: np.ndarray
+    valid: np.ndarray
+    frame_ids: np.ndarray
+    fps: float
+    bboxes: np.ndarray
+    cam: np.ndarray
+    rest_joints: np.ndarray
+    model: str
+    window: int
+    meta: dict[str, Any] = field(default_factory=dict)
+    joints3d: np.ndarray | None = None
+    focal_length: float | None = None
+    image_size: tuple[int, int] | None = None
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "format_version": np.int32(FORMAT_VERSION),
+            "poses": np.asarray(self.poses, np.float32),
+            "betas": np.asarray(self.betas, np.float32),
+            "transl": np.asarray(self.transl, np.float32),
+            "valid": np.asarray(self.valid, bool),
+            "frame_ids": np.asarray(self.frame_ids, np.int32),
+            "fps": np.float64(self.fps),
+            "bboxes": np.asarray(self.bboxes, np.float32),
+            "cam": np.asarray(self.cam, np.float32),
+            "rest_joints": np.asarray(self.rest_joints, np.float32),
+            "model": np.str_(self.model),
+            "window": np.int32(self.window),
+            "meta": np.str_(json.dumps(self.meta, sort_keys=True)),
+        }
+        if self.joints3d is not None:
+            arrays["joints3d"] = np.asarray(self.joints3d, np.float32)
+        if self.focal_length is not None:
+            arrays["focal_length"] = np.float32(self.focal_length)
+        if self.image_size is not None:
+            arrays["image_size"] = np.asarray(self.image_size, np.int32)
+        return arrays
+
+
+def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") -> int:
+    """Check keys, dtypes, shapes and finiteness; returns N. Raises ValueError naming the problem."""
+    missing = [k for k in REQUIRED_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{source}: missing keys {missing}")
+    version = int(arrays["format_version"])
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{source}: format_version {version} is not supported (expected {FORMAT_VERSION})")
+    n = int(np.shape(arrays["poses"])[0]) if np.ndim(arrays["poses"]) == 3 else -1
+    if n < 1:
+        raise ValueError(f"{source}: 'poses' must have shape [N, 24, 3] with N >= 1, got {np.shape(arrays['poses'])}")
+    specs = dict(REQUIRED_KEYS)
+    specs.update({k: v for k, v in OPTIONAL_KEYS.items() if k in arrays})
+    for key, (kind, shape) in specs.items():
+        value = np.asarray(arrays[key])
+        want = tuple(n if s is None else s for s in shape)
+        if value.shape != want:
+            raise ValueError(f"{source}: '{key}' has shape {value.shape}, expected {want}")
+        if kind == "f" and value.dtype.kind not in "f":
+            raise ValueError(f"{source}: '{key}' must be floating point, got {value.dtype}")
+        if kind == "i" and value.dtype.kind not in "iu":
+            raise ValueError(f"{source}: '{key}' must be an integer, got {value.dtype}")
+        if kind == "b" and value.dtype.kind != "b":
+            raise ValueError(f"{source}: '{key}' must be boolean, got {value.dtype}")
+        if kind == "U" and value.dtype.kind not in "US":
+            raise ValueError(f"{source}: '{key}' must be a string, got {value.dtype}")
+        if kind == "f" and not np.all(np.isfinite(value)):
+            raise ValueError(f"{source}: '{key}' contains NaN or infinite values")
+    if float(arrays["fps"]) <= 0:
+        raise ValueError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
+    try:
+        json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source}: 'meta' is not valid JSON ({exc})") from exc
+    return n
+
+
+def check_writable(out: Path) -> None:
+    """Fail early, before minutes of inference, if the output cannot be written."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.suffix != ".npz":
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--out {out}: the motion file must end in .npz")
+    if out.is_dir():
+        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"--out {out} is a folder; give a file name ending in .npz")
+    if not folder.is_dir():
+        raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
+                           f"cannot write {out}: folder {folder} does not exist; create it or choose another --out")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
+                           f"cannot write {out}: no write permission in folder {folder}; choose another --out")
+
+
+def write_motion_file(out: Path, motion: Motion) -> Path:
+    """Validate and write atomically; on any failure no file (partial or temp) is left behind."""
+    out = Path(out)
+    arrays = motion.to_arrays()
+    validate_arrays(arrays, source=str(out))
+    check_writable(out)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"cannot write {out}: {exc.strerror or exc}") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    return out
+
+
+def load_motion_file(path: Path) -> dict[str, np.ndarray]:
+    """Read and validate a motion file without ever unpickling; raises ValueError naming the file."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable motion file ({exc})") from exc
+    validate_arrays(arrays, source=str(path))
+    return arrays
