@@ -1,0 +1,130 @@
+"""Random weights written in each official checkpoint layout, for tests, CI and benchmarks.
+
+Keys, shapes, dtypes and the top-level wrapper come from a layout manifest (the JSON copied from
+the reference into tests/data). The content is random but keeps the networks numerically sane:
+BatchNorm at identity, He-initialised convolutions with the last BN of each bottleneck damped,
+small regressor output layers (as SPIN initialises them), SPIN-like mean parameters, the exact
+21x21 grid and a row-stochastic mesh downsampling matrix. Training checkpoints carry the extra
+entries the official trainers save, including `performance` as a numpy scalar.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+#: registry model name -> (manifest entry of the temporal model, manifest entry of its backbone)
+MODEL_LAYOUTS = {"tcmr": ("tcmr", "spin_hmr"), "mpsnet": ("mpsnet", "spin_hmr"), "staf": ("staf", "staf_backbone")}
+DTYPES = {"int64": torch.int64, "float32": torch.float32, "float64": torch.float64}
+
+
+def load_layouts(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def _mean_pose() -> torch.Tensor:
+    """6D mean pose: identity joints, root turned 180 degrees about x (upright in the y-down camera)."""
+    pose = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0]).repeat(24)
+    pose[:6] = torch.tensor([1.0, 0.0, 0.0, -1.0, 0.0, 0.0])
+    return pose[None]
+
+
+def _dmap(shape: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
+    rows, cols = shape
+    dmap = torch.zeros(rows, cols)
+    idx = torch.randint(0, cols, (rows, 4), generator=gen)
+    dmap.scatter_(1, idx, 0.25)
+    return dmap / dmap.sum(dim=1, keepdim=True)
+
+
+def _value(key: str, shape: list[int], dtype: str, keys: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
+    size = tuple(shape)
+    leaf = key.rsplit(".", 1)[-1]
+    owner = key[: -len(leaf)]
+    if dtype == "int64":
+        return torch.zeros(size, dtype=torch.int64)
+    if ".smpl." in key or key.startswith("smpl."):
+        return torch.zeros(size, dtype=DTYPES.get(dtype, torch.float32))
+    if leaf == "init_pose":
+        return _mean_pose()
+    if leaf == "init_shape":
+        return torch.zeros(size)
+    if leaf == "init_cam":
+        return torch.tensor([[0.9, 0.0, 0.0]])
+    if leaf == "points_grid":
+        lin = torch.linspace(-1, 1, 21)
+        xv, yv = torch.meshgrid(lin, lin, indexing="ij")
+        return torch.stack([xv.reshape(-1), yv.reshape(-1)])[None]
+    if leaf == "Dmap":
+        return _dmap((size[0], size[1]), gen)
+    if f"{owner}running_mean" in keys:  # BatchNorm
+        if leaf == "running_var":
+            return torch.ones(size)
+        if leaf == "weight":
+            return torch.full(size, 0.2 if owner.endswith("bn3.") else 1.0)  # damp each residual branch
+        return torch.zeros(size)
+    if leaf == "bias":
+        if any(k in key for k in ("decpose", "decshape", "deccam")):
+            return torch.zeros(size)
+        return (torch.rand(size, generator=gen) - 0.5) * 0.02
+    if len(size) == 4 and key.endswith("conv_mask_forR.weight"):
+        return (torch.rand(size, generator=gen) * 2 - 1) * 0.5
+    if len(size) == 4:  # He-initialised (transposed) convolutions: unit gain through each ReLU
+        fan = size[0] * size[2] * size[3] / 4 if key.startswith("deconv_layers") else size[1] * size[2] * size[3]
+        return torch.randn(size, generator=gen) * math.sqrt(2.0 / fan)
+    fan_in = int(np.prod(size[1:])) if len(size) > 1 else size[0]
+    bound = 1.0 / math.sqrt(max(fan_in, 1))
+    if any(k in key for k in ("decpose", "decshape", "deccam")):
+        bound *= 0.01
+    return (torch.rand(size, generator=gen) * 2 - 1) * bound
+
+
+def random_state_dict(entry: dict[str, Any], seed: int = 0) -> dict[str, torch.Tensor]:
+    """Every key of a manifest entry with its exact shape and dtype, random sane content."""
+    gen = torch.Generator().manual_seed(seed)
+    keys = entry["keys"]
+    dtypes = entry.get("dtypes_not_float32", {})
+    return {k: _value(k, shape, dtypes.get(k, "float32"), keys, gen) for k, shape in keys.items()}
+
+
+def training_extras(kind: str) -> dict[str, Any]:
+    """What the official trainers save beside the weights (optimizer state kept tiny)."""
+    optimizer = {"state": {}, "param_groups": [{"lr": 5e-5, "betas": (0.9, 0.999), "eps": 1e-8,
+                                                "weight_decay": 0.0, "amsgrad": False, "params": [0, 1]}]}
+    if kind == "gen_state_dict":
+        return {"epoch": 30, "performance": np.float64(52.1), "gen_optimizer": optimizer,
+                "disc_motion_state_dict": {"linear.weight": torch.zeros(2, 2)},
+                "disc_motion_optimizer": optimizer}
+    return {"optimizer": optimizer, "epoch": 12, "batch_idx": 0, "batch_size": 64, "total_step_count": 100}
+
+
+def write_checkpoint(path: Path, entry: dict[str, Any], seed: int = 0, legacy: bool = False,
+                     extra_keys: dict[str, torch.Tensor] | None = None) -> Path:
+    """One official file: {wrapper: state_dict, ...training extras}; `legacy` = pre-1.6 torch format."""
+    state = random_state_dict(entry, seed)
+    if extra_keys:
+        state.update(extra_keys)
+    payload = {entry["wrapper"]: state, **training_extras(entry["wrapper"])}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+def write_model_weights(model: str, weights_dir: Path, layouts: dict[str, Any], seed: int = 0) -> list[Path]:
+    """Both files a registry model needs (backbone + temporal model) under their official names."""
+    model_key, backbone_key = MODEL_LAYOUTS[model]
+    paths = []
+    backbone = layouts[backbone_key]
+    extra = None
+    if backbone_key == "staf_backbone":  # base_model.pt is a whole PyMAF checkpoint; only the trunk is ours
+        extra = {"regressor.0.fc1.weight": torch.zeros(4, 4), "deconv_layers.0.weight": torch.zeros(4, 4, 4, 4)}
+    paths.append(write_checkpoint(Path(weights_dir) / backbone["file"], backbone, seed + 1,
+                                  legacy=backbone_key == "spin_hmr", extra_keys=extra))
+    paths.append(write_checkpoint(Path(weights_dir) / layouts[model_key]["file"], layouts[model_key], seed + 2))
+    return paths
