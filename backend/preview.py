@@ -241,6 +241,9 @@ class _AtomicOutput:
     def commit(self) -> None:
         with open(self.temp, "rb+") as handle:
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.temp, 0o666 & ~umask)  # mkstemp makes 0600; a preview is an ordinary file
         os.replace(self.temp, self.out)
 
     def discard(self) -> None:
