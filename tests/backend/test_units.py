@@ -177,10 +177,31 @@ def test_ik_reproduces_a_synthetic_pose_exactly() -> None:
     poses[:, 16, 2] = -0.8  # left arm down
     poses[:, 1, 0] = -0.5  # left hip flexed
     from backend.ik_quality import posed_points
-    from backend.landmarks_def import (LEFT_ANKLE, LEFT_EAR, LEFT_ELBOW, LEFT_HEEL, LEFT_HIP, LEFT_INDEX,
-                                       LEFT_KNEE, LEFT_PINKY, LEFT_SHOULDER, LEFT_TOE, LEFT_WRIST, NOSE,
-                                       RIGHT_ANKLE, RIGHT_EAR, RIGHT_ELBOW, RIGHT_HEEL, RIGHT_HIP, RIGHT_INDEX,
-                                       RIGHT_KNEE, RIGHT_PINKY, RIGHT_SHOULDER, RIGHT_TOE, RIGHT_WRIST)
+    from backend.landmarks_def import (
+        LEFT_ANKLE,
+        LEFT_EAR,
+        LEFT_ELBOW,
+        LEFT_HEEL,
+        LEFT_HIP,
+        LEFT_INDEX,
+        LEFT_KNEE,
+        LEFT_PINKY,
+        LEFT_SHOULDER,
+        LEFT_TOE,
+        LEFT_WRIST,
+        NOSE,
+        RIGHT_ANKLE,
+        RIGHT_EAR,
+        RIGHT_ELBOW,
+        RIGHT_HEEL,
+        RIGHT_HIP,
+        RIGHT_INDEX,
+        RIGHT_KNEE,
+        RIGHT_PINKY,
+        RIGHT_SHOULDER,
+        RIGHT_TOE,
+        RIGHT_WRIST,
+    )
     pts = posed_points(poses, rest)
     world = np.zeros((6, 33, 3))
     mapping = {LEFT_HIP: 1, RIGHT_HIP: 2, LEFT_KNEE: 4, RIGHT_KNEE: 5, LEFT_ANKLE: 7, RIGHT_ANKLE: 8,
