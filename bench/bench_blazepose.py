@@ -109,8 +109,8 @@ def main() -> None:
         print(f"clips: {args.video.name} and a {args.loops}x loop of it ({long_frames} frames)")
         rows = {}
         for label, video in (("clip", args.video), ("long", long_video)):
-            runs = [(measure("mediapipe", video, tmp_path / "unused.npz"), measure("1", video, tmp_path / f"{label}.npz"))
-                    for _ in range(args.repeats)]
+            out = tmp_path / f"{label}.npz"
+            runs = [(measure("mediapipe", video, out), measure("1", video, out)) for _ in range(args.repeats)]
             mp = min((r[0] for r in runs), key=lambda r: r["seconds"])
             full = min((r[1] for r in runs), key=lambda r: r["seconds"])
             rows[label] = (mp, full)
@@ -122,7 +122,8 @@ def main() -> None:
         measure("0", args.video, tmp_path / "raw.npz")
         raw, smooth = quality(tmp_path / "raw.npz"), quality(tmp_path / "clip.npz")
         print(f"IK bone-direction error vs landmarks: strength 0 median {raw['fk_median_deg']:.2f} deg "
-              f"p95 {raw['fk_p95_deg']:.2f} | default median {smooth['fk_median_deg']:.2f} p95 {smooth['fk_p95_deg']:.2f}")
+              f"p95 {raw['fk_p95_deg']:.2f} | default median {smooth['fk_median_deg']:.2f} "
+              f"p95 {smooth['fk_p95_deg']:.2f}")
         reduction = 1 - smooth["mean_joint_acceleration_m_per_frame2"] / raw["mean_joint_acceleration_m_per_frame2"]
         print(f"smoothing: mean joint acceleration -{100 * reduction:.1f} % (target >= 50 %), FK median "
               f"+{smooth['fk_median_deg'] - raw['fk_median_deg']:.2f} deg (target <= 2)")
