@@ -63,3 +63,33 @@ def solve_translation(points: np.ndarray, pixels: np.ndarray, weights: np.ndarra
     ata = np.einsum("nki,nkj->nij", a, a) + 1e-9 * np.eye(3)
     atb = np.einsum("nki,nk->ni", a, b)
     return np.linalg.solve(ata, atb[..., None])[..., 0]
+
+
+def translation_to_weak_perspective(transl: np.ndarray, bboxes: np.ndarray, focal_length: float,
+                                    image_size: tuple[int, int]) -> np.ndarray:
+    """Full-image pinhole translation -> the equivalent crop camera (s, tx, ty) for a crop = the bbox.
+
+    Exact inverse of `weak_perspective_to_translation` at crop scale 1.
+    """
+    width, height = image_size
+    side = np.maximum(np.maximum(bboxes[:, 2], bboxes[:, 3]), 1.0)
+    depth = np.maximum(transl[:, 2], 1e-3)
+    s = 2.0 * focal_length / (depth * side)
+    tx = transl[:, 0] - (bboxes[:, 0] - width / 2.0) * 2.0 / (s * side)
+    ty = transl[:, 1] - (bboxes[:, 1] - height / 2.0) * 2.0 / (s * side)
+    return np.stack([s, tx, ty], axis=-1)
+
+
+def view_ray_rotation(pixels: np.ndarray, focal_length: float, image_size: tuple[int, int]) -> np.ndarray:
+    """[N, 2] pixel centres -> [N, 3, 3] rotations taking the optical axis onto each pixel's viewing ray.
+
+    A pose estimated from a crop is oriented as the crop "sees" it: straight down the crop's axis.
+    Off the image centre the camera looks at the person along a tilted ray, so the crop-aligned
+    pose must be turned by this rotation to sit correctly in the full camera frame.
+    """
+    from .skeleton import rotation_between
+
+    width, height = image_size
+    rays = np.concatenate([(pixels - np.array([width / 2.0, height / 2.0])) / focal_length,
+                           np.ones((len(pixels), 1))], axis=-1)
+    return rotation_between(np.broadcast_to(np.array([0.0, 0.0, 1.0]), rays.shape), rays)

@@ -25,6 +25,7 @@ class ModelRequest:
     weights_dir: Path
     smpl_dir: Path
     threads: int
+    focal_length: float  # the stated pinhole camera's focal length in pixels (camera.py)
     events: EventStream
     check_cancel: Callable[[], None]
     options: dict[str, Any] = field(default_factory=dict)
@@ -36,9 +37,11 @@ class ModelOutput:
 
     poses: np.ndarray  # [N, 24, 3] axis-angle, joint 0 = global orientation
     betas: np.ndarray  # [10]
-    transl: np.ndarray  # [N, 3] metres
-    cam: np.ndarray  # [N, 3] weak-perspective s, tx, ty of the crop
+    transl: np.ndarray | None  # [N, 3] metres; None = solve it from the 2D landmarks (pipeline)
+    cam: np.ndarray | None  # [N, 3] weak-perspective s, tx, ty of the crop; None = derive from transl
     rest_joints: np.ndarray  # [24, 3] SMPL body frame, y up
     focal_length: float | None = None  # full-image pinhole focal length in pixels used for `transl`
     joints3d: np.ndarray | None = None  # [N, 24, 3] posed joints, camera frame
     meta: dict[str, Any] = field(default_factory=dict)
+    rest: Any = None  # RestSkeleton with twist markers, when the model built one (built-in model)
+    landmarks_world: np.ndarray | None = None  # [N, 33, 3] landmarks in the camera frame, if the model used them
