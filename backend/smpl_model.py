@@ -23,8 +23,9 @@ import numpy as np
 from .errors import BackendError, ErrorCode
 
 SMPL_FILE = "SMPL_NEUTRAL.npz"
-SMPL_DOWNLOAD = ("the neutral SMPL model 'basicModel_neutral_lbs_10_207_0_v1.0.0.pkl' from https://smplify.is.tue.mpg.de "
-                 "(free registration; the seed models' READMEs point there)")
+SMPL_DOWNLOAD = ("the neutral SMPL model: 'SMPL for Python' v1.1.0 from https://smpl.is.tue.mpg.de "
+                 "(basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl), or SMPLify's "
+                 "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl from https://smplify.is.tue.mpg.de (free registration)")
 NUM_VERTS = 6890
 NUM_JOINTS = 24
 NUM_FACES = 13776
@@ -55,9 +56,9 @@ def require_smpl(smpl_dir: Path) -> Path:
     neutral = [p for p in pkls if "neutral" in p.lower()]
     if neutral:
         hint = (f"{smpl_dir} holds {neutral[0]}: convert it once with "
-                f"`python -m backend convert-smpl {smpl_dir / neutral[0]} {path}` (only for a file you trust)")
+                f"`python -m backend convert-smpl {smpl_dir / neutral[0]} --out {path}` (only for a file you trust)")
     else:
-        hint = (f"download {SMPL_DOWNLOAD}, then run `python -m backend convert-smpl PKL {path}` once")
+        hint = f"download {SMPL_DOWNLOAD}, then run `python -m backend convert-smpl PKL --out {path}` once"
     raise BackendError(ErrorCode.SMPL_MISSING, f"{SMPL_FILE} not found in {smpl_dir}; {hint}")
 
 
@@ -83,7 +84,8 @@ def check_smpl_arrays(arrays: dict[str, np.ndarray], source: str) -> None:
         got = arrays[key].shape
         if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
             raise BackendError(ErrorCode.SMPL_MISSING,
-                               f"{source}: SMPL array '{key}' has shape {got}, expected {shape}; not an SMPL model file")
+                               f"{source}: SMPL array '{key}' has shape {got}, expected {shape}; "
+                               "not an SMPL model file")
     if arrays["shapedirs"].shape[2] < 10:
         raise BackendError(ErrorCode.SMPL_MISSING, f"{source}: SMPL 'shapedirs' has fewer than 10 shape components")
 
@@ -142,7 +144,7 @@ class _ChumpyArray(_Opaque):
         for key in ("x", "a"):
             if isinstance(state.get(key), np.ndarray):
                 return state[key]
-        raise ValueError("a chumpy object without a stored array (keys: %s)" % sorted(state))
+        raise ValueError(f"a chumpy object without a stored array (keys: {sorted(state)})")
 
 
 class _SparseMatrix(_Opaque):

@@ -10,18 +10,21 @@ once and writes the tensors back in a plain file.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import pickle
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..errors import BackendError, ErrorCode
+
+if TYPE_CHECKING:  # torch is imported inside the functions: the CLI imports this module for every command
+    import torch
 
 #: numpy globals the official training checkpoints need for `performance` (np.float64, or
 #: np.float32 from float32 errors): the scalar constructor under the module names numpy 1.x and
@@ -51,6 +54,8 @@ def convert_hint(path: Path) -> str:
 
 def load_checkpoint(path: Path) -> Any:
     """`torch.load(weights_only=True)` plus the numpy scalar allow-list; clear errors naming the file."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise BackendError(ErrorCode.WEIGHTS_MISSING, f"weights file not found: {path}")
@@ -94,7 +99,8 @@ def unwrap(ckpt: Any, wrapper: str, path: Path, expected: str) -> dict[str, torc
     looks = guess_kind(ckpt) if isinstance(ckpt, dict) else None
     hint = f"; it looks like a bare state dict of {looks}" if looks else ""
     raise BackendError(ErrorCode.WEIGHTS_MISSING,
-                       f"{path} is not {expected}: expected the official top-level key '{wrapper}', found {found}{hint}")
+                       f"{path} is not {expected}: expected the official top-level key '{wrapper}', "
+                       f"found {found}{hint}")
 
 
 def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, expected: str,
@@ -111,7 +117,8 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Pa
         hint = f" It looks like {looks}." if looks and looks != expected else ""
         raise BackendError(ErrorCode.WEIGHTS_MISSING,
                            f"{path} is not {expected}: {len(missing)} expected keys are missing "
-                           f"(e.g. {missing[:3]}) and {len(unexpected)} keys are not ours (e.g. {unexpected[:3]}).{hint} "
+                           f"(e.g. {missing[:3]}) and {len(unexpected)} keys are not ours "
+                           f"(e.g. {unexpected[:3]}).{hint} "
                            "Check that each file sits under its official name.")
     wrong = [f"{k} {tuple(v.shape)} (expected {tuple(own[k].shape)})"
              for k, v in selected.items() if tuple(v.shape) != tuple(own[k].shape)]
@@ -140,6 +147,8 @@ def file_digest(path: Path) -> str:
 
 def _plain(value: Any) -> Any:
     """Tensors, containers and numbers only; numpy scalars become Python numbers, arrays tensors."""
+    import torch
+
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, np.generic):
@@ -161,6 +170,8 @@ def convert_checkpoint(src: Path, dst: Path) -> Path:
     Only run on a file you trust: this one load uses full unpickling. Tensors, numbers and
     strings are kept under their keys; other Python objects are dropped.
     """
+    import torch
+
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise BackendError(ErrorCode.WEIGHTS_MISSING, f"checkpoint not found: {src}")
@@ -180,3 +191,22 @@ def convert_checkpoint(src: Path, dst: Path) -> Path:
             os.unlink(tmp)
         raise
     return dst
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """`python -m backend convert-checkpoint IN OUT` (picked up by cli._register_optional)."""
+    parser = sub.add_parser("convert-checkpoint",
+                            help="rewrite a trusted checkpoint that needs unpickling as plain weights",
+                            description="Load IN once with full unpickling (only for a file you trust) and write "
+                                        "its tensors to OUT, which then loads with torch.load(weights_only=True).")
+    parser.add_argument("src", metavar="IN")
+    parser.add_argument("dst", metavar="OUT")
+    parser.set_defaults(handler=_convert_command)
+
+
+def _convert_command(args: argparse.Namespace) -> int:
+    from ..events import EventStream
+
+    out = convert_checkpoint(Path(args.src).expanduser(), Path(args.dst).expanduser())
+    EventStream().done(str(out))
+    return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+import torch.nn.functional as nnf
 
 LAYERS = (3, 4, 6, 3)
 EXPANSION = 4
@@ -69,7 +69,7 @@ class ResNet50(nn.Module):
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """The 2048-d static feature: layer4 averaged over its 7x7 grid (SPIN's AvgPool2d(7))."""
-        return F.avg_pool2d(self.feature_map(x), 7).flatten(1)
+        return nnf.avg_pool2d(self.feature_map(x), 7).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.feature_map(x)

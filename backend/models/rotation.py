@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as nnf
 
 from ..skeleton import matrix_to_axis_angle
 
@@ -19,8 +19,8 @@ def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
     """[..., 6k] -> [B*k, 3, 3] rotations, columns b1, b2, b1 x b2."""
     x = x.reshape(-1, 3, 2)
     a1, a2 = x[:, :, 0], x[:, :, 1]
-    b1 = F.normalize(a1, dim=1)
-    b2 = F.normalize(a2 - (b1 * a2).sum(dim=1, keepdim=True) * b1, dim=1)
+    b1 = nnf.normalize(a1, dim=1)
+    b2 = nnf.normalize(a2 - (b1 * a2).sum(dim=1, keepdim=True) * b1, dim=1)
     b3 = torch.cross(b1, b2, dim=1)
     return torch.stack((b1, b2, b3), dim=-1)
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+import torch.nn.functional as nnf
 
 from .attention import TemporalAttention, hierarchical_fusion
 from .mpsnet import MoCA
@@ -91,15 +91,15 @@ class MeshAlignedSampler(nn.Module):
         self.conv2 = nn.Conv1d(MLP_DIM[2] + MLP_DIM[0], MLP_DIM[3], 1)
 
     def reduce(self, feat: torch.Tensor) -> torch.Tensor:
-        y = F.leaky_relu(self.conv0(feat))
-        y = F.leaky_relu(self.conv1(torch.cat([y, feat], 1)))
-        y = F.relu(self.conv2(torch.cat([y, feat], 1)))
+        y = nnf.leaky_relu(self.conv0(feat))
+        y = nnf.leaky_relu(self.conv1(torch.cat([y, feat], 1)))
+        y = nnf.relu(self.conv2(torch.cat([y, feat], 1)))
         return y.flatten(1)
 
     def sample(self, maps: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """Maps [B, C, H, W], points [B, P, 2] (x, y in [-1, 1]) -> [B, 5 * P]."""
         # A contiguous grid: grid_sample is about 3x slower on a transposed view.
-        feat = F.grid_sample(maps, points.contiguous().unsqueeze(2), align_corners=True)[..., 0]
+        feat = nnf.grid_sample(maps, points.contiguous().unsqueeze(2), align_corners=True)[..., 0]
         return self.reduce(feat)
 
     def mesh_points(self, verts: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:

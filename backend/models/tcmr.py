@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+import torch.nn.functional as nnf
 
 from .attention import TemporalAttention
 from .regressor import IterativeRegressor
@@ -29,7 +29,7 @@ FEAT = 2048
 
 def gru_step(gi: torch.Tensor, h: torch.Tensor | None, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
     """One nn.GRU step given the input projection gi = W_ih x + b_ih (gate order r, z, n)."""
-    gh = b_hh.expand(gi.shape[0], -1) if h is None else F.linear(h, w_hh, b_hh)
+    gh = b_hh.expand(gi.shape[0], -1) if h is None else nnf.linear(h, w_hh, b_hh)
     i_r, i_z, i_n = gi.chunk(3, dim=-1)
     h_r, h_z, h_n = gh.chunk(3, dim=-1)
     r = torch.sigmoid(i_r + h_r)
@@ -64,8 +64,8 @@ class PoseForecast(nn.Module):
 
     def integrate(self, g_all: torch.Tensor, g_past: torch.Tensor, g_future: torch.Tensor) -> torch.Tensor:
         """Temporal feature integration: ReLU + linear to 2048 each, attention-weighted sum."""
-        y = torch.stack([self.linear_bef(F.relu(g_past)), self.linear_cur(F.relu(g_all)),
-                         self.linear_aft(F.relu(g_future))], dim=1)
+        y = torch.stack([self.linear_bef(nnf.relu(g_past)), self.linear_cur(nnf.relu(g_all)),
+                         self.linear_aft(nnf.relu(g_future))], dim=1)
         return self.attention(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,11 +83,11 @@ class PoseForecast(nn.Module):
                        self.gru_bef.weight_ih_l0, self.gru_aft.weight_ih_l0], dim=0)
         b = torch.cat([self.gru_cur.bias_ih_l0, self.gru_cur.bias_ih_l0_reverse,
                        self.gru_bef.bias_ih_l0, self.gru_aft.bias_ih_l0], dim=0)
-        return F.linear(feats, w, b).view(feats.shape[0], 4, -1)
+        return nnf.linear(feats, w, b).view(feats.shape[0], 4, -1)
 
     def _second_layer(self, gru: nn.GRU, first: torch.Tensor) -> torch.Tensor:
         """Last output of layer 1 of a unidirectional GRU over the layer-0 outputs [B, S, H]."""
-        gi = F.linear(first, gru.weight_ih_l1, gru.bias_ih_l1)
+        gi = nnf.linear(first, gru.weight_ih_l1, gru.bias_ih_l1)
         return run_steps(gi, gru.weight_hh_l1, gru.bias_hh_l1)[:, -1]
 
     def forward_cached(self, proj: torch.Tensor) -> torch.Tensor:
@@ -97,8 +97,8 @@ class PoseForecast(nn.Module):
         bwd0 = run_steps(proj[:, :, 1], cur.weight_hh_l0_reverse, cur.bias_hh_l0_reverse, reverse=True)
         layer0 = torch.cat([fwd0, bwd0], dim=-1)
         # Layer 1 output at `mid`: forward over steps 0..mid, backward over steps T-1..mid.
-        gi_f = F.linear(layer0[:, :mid + 1], cur.weight_ih_l1, cur.bias_ih_l1)
-        gi_b = F.linear(layer0[:, mid:], cur.weight_ih_l1_reverse, cur.bias_ih_l1_reverse)
+        gi_f = nnf.linear(layer0[:, :mid + 1], cur.weight_ih_l1, cur.bias_ih_l1)
+        gi_b = nnf.linear(layer0[:, mid:], cur.weight_ih_l1_reverse, cur.bias_ih_l1_reverse)
         fwd1 = run_steps(gi_f, cur.weight_hh_l1, cur.bias_hh_l1)[:, -1]
         bwd1 = run_steps(gi_b, cur.weight_hh_l1_reverse, cur.bias_hh_l1_reverse, reverse=True)[:, 0]
         g_all = torch.cat([fwd1, bwd1], dim=-1)
@@ -127,6 +127,7 @@ class TCMR(nn.Module):
     def frame_cache(self, feats: torch.Tensor) -> torch.Tensor:
         return self.encoder.frame_projections(feats)
 
-    def forward_cached(self, cache: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_cached(self, cache: torch.Tensor,
+                       rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`cache` [n, 4, 3H] from `frame_cache`, `rows` [B, T] indices into it."""
         return self.regressor(self.encoder.forward_cached(cache[rows]), n_iter=3)

@@ -1,0 +1,69 @@
+"""Sliding windows over a clip, with the demos' edge padding, and a rolling per-frame cache.
+
+One window per output frame, stride 1: frame i is predicted from frames i - T//2 ... i - T//2 + T - 1
+when they all exist; otherwise (the first T//2 frames, the last T - T//2 - 1, or a clip shorter
+than T) from a static window, the frame's own feature repeated T times, exactly as the official
+demos' FeatureDataset pads. Unlike the STAF demo, whose tail loop runs one step too far (its last
+four rows hold frames N-3..N-1 and then frame 0), row i here is always frame i.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def window_rows(n_frames: int, length: int) -> np.ndarray:
+    """[N, T] frame indices of each frame's window."""
+    mid = length // 2
+    centres = np.arange(n_frames)
+    sliding = (centres >= mid) & (centres - mid + length <= n_frames)
+    rows = np.where(sliding[:, None], centres[:, None] - mid + np.arange(length)[None], centres[:, None])
+    return rows.astype(np.int64)
+
+
+def batches(n: int, size: int) -> list[slice]:
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _tree_map(fn: Callable[..., torch.Tensor], *trees: Any) -> Any:
+    first = trees[0]
+    if isinstance(first, dict):
+        return {k: _tree_map(fn, *(t[k] for t in trees)) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_tree_map(fn, *parts) for parts in zip(*trees))
+    return fn(*trees)
+
+
+class RollingCache:
+    """Per-frame results over a moving range [lo, hi) of frames; each frame is computed once.
+
+    Windows are processed in frame order, so the needed range only moves forward: rows below
+    the new start are dropped and only the new frames at the end are computed. `compute(lo, hi)`
+    returns a tensor, or a tuple/dict of tensors, with the frames along dim 0.
+    """
+
+    def __init__(self, compute: Callable[[int, int], Any]) -> None:
+        self.compute = compute
+        self.lo = self.hi = 0
+        self.data: Any = None
+        self.computed = 0
+
+    def span(self, lo: int, hi: int) -> Any:
+        """Results for frames [lo, hi); row r of the result is frame lo + r."""
+        if self.data is None or lo < self.lo or lo >= self.hi:
+            self.data, self.lo, self.hi = self.compute(lo, hi), lo, hi
+            self.computed += hi - lo
+            return self.data
+        if lo > self.lo:
+            self.data = _tree_map(lambda t: t[lo - self.lo:], self.data)
+            self.lo = lo
+        if hi > self.hi:
+            fresh = self.compute(self.hi, hi)
+            self.computed += hi - self.hi
+            self.data = _tree_map(lambda a, b: torch.cat([a, b], dim=0), self.data, fresh)
+            self.hi = hi
+        return _tree_map(lambda t: t[: hi - lo], self.data)
