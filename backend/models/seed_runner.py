@@ -87,15 +87,26 @@ def require_weights(spec: ModelSpec, weights_dir) -> None:
                            "Keep the official file names (README.md, 'Models and weights').")
 
 
+def load_backbone(setup: SeedSetup, weights_dir, device: str) -> tuple[torch.nn.Module, str]:
+    """The backbone from its official file (strict), in eval mode with channels-last weights."""
+    backbone = setup.build_backbone()
+    digest = load_into(backbone, weights_dir / setup.backbone_file, "model", setup.backbone_title, setup.backbone_only)
+    return backbone.to(device).eval().to(memory_format=torch.channels_last), digest
+
+
+def load_temporal(setup: SeedSetup, weights_dir, device: str,
+                  official_pairing: bool = False) -> tuple[torch.nn.Module, str]:
+    """The temporal model from the official `gen_state_dict` (strict, SMPL-layer keys dropped)."""
+    model = setup.build_model(official_pairing)
+    digest = load_into(model, weights_dir / setup.model_file, "gen_state_dict", setup.title)
+    return model.to(device).eval(), digest
+
+
 def load_models(setup: SeedSetup, weights_dir, device: str,
                 official_pairing: bool = False) -> tuple[torch.nn.Module, torch.nn.Module, dict[str, str]]:
-    backbone = setup.build_backbone()
-    digests = {setup.backbone_file: load_into(backbone, weights_dir / setup.backbone_file, "model",
-                                              setup.backbone_title, setup.backbone_only)}
-    model = setup.build_model(official_pairing)
-    digests[setup.model_file] = load_into(model, weights_dir / setup.model_file, "gen_state_dict", setup.title)
-    backbone = backbone.to(device).eval().to(memory_format=torch.channels_last)
-    return backbone, model.to(device).eval(), digests
+    backbone, backbone_digest = load_backbone(setup, weights_dir, device)
+    model, model_digest = load_temporal(setup, weights_dir, device, official_pairing)
+    return backbone, model, {setup.backbone_file: backbone_digest, setup.model_file: model_digest}
 
 
 def run_windows(model: torch.nn.Module, setup: SeedSetup, features, n: int, window: int, batch: int,

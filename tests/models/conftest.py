@@ -1,0 +1,48 @@
+"""Fixtures for the seed-model tests: layout manifests, a synthetic SMPL file and official-layout random weights.
+
+Everything is generated once per session under a temporary folder; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from backend.testing.smpl_synth import write_smpl_npz
+from backend.testing.weights_synth import load_layouts, write_model_weights
+from backend.threads import auto_threads
+
+LAYOUTS_PATH = Path(__file__).resolve().parents[1] / "data" / "official_layouts.json"
+SEED_MODELS = ("tcmr", "mpsnet", "staf")
+
+torch.set_num_threads(auto_threads())  # shared CI machines: never oversubscribe
+
+
+@pytest.fixture(scope="session")
+def layouts() -> dict[str, Any]:
+    return load_layouts(LAYOUTS_PATH)
+
+
+@pytest.fixture(scope="session")
+def smpl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("smpl")
+    write_smpl_npz(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory: pytest.TempPathFactory, layouts: dict[str, Any]) -> Path:
+    folder = tmp_path_factory.mktemp("weights")
+    for model in SEED_MODELS:
+        write_model_weights(model, folder, layouts)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smpl_layer(smpl_dir: Path) -> Any:
+    from backend.smpl_model import load_smpl_layer
+
+    return load_smpl_layer(smpl_dir)

@@ -1,0 +1,63 @@
+"""Layouts: every module's state dict equals the official manifest key for key and shape for shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+from backend.models.hmr import SpinHMR
+from backend.models.mpsnet import MPSNet
+from backend.models.pymaf import PyMAFBackbone
+from backend.models.staf import STAF
+from backend.models.tcmr import TCMR
+
+BUILDERS: dict[str, Callable[[], torch.nn.Module]] = {
+    "tcmr": TCMR, "mpsnet": MPSNet, "staf": STAF, "spin_hmr": SpinHMR, "staf_backbone": PyMAFBackbone,
+}
+SMPLX_PARAMS_PER_LAYER = 5248  # the batch-64 betas/global_orient/body_pose nn.Parameters of smplx's SMPL
+PAPER = {"tcmr": 108.89e6, "mpsnet": 39.63e6}
+
+
+def _is_smpl(key: str) -> bool:
+    return ".smpl." in f".{key}"
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_state_dict_matches_manifest(name: str, layouts: dict[str, Any]) -> None:
+    entry = layouts[name]
+    ours = BUILDERS[name]().state_dict()
+    official = {k: tuple(v) for k, v in entry["keys"].items() if not _is_smpl(k)}
+    assert not any(_is_smpl(k) for k in ours), "the SMPL layer comes from the user's files, not the checkpoint"
+    assert set(ours) == set(official), (sorted(set(ours) - set(official))[:5], sorted(set(official) - set(ours))[:5])
+    wrong = {k: (tuple(v.shape), official[k]) for k, v in ours.items() if tuple(v.shape) != official[k]}
+    assert not wrong, wrong
+    for key, dtype in entry["dtypes_not_float32"].items():
+        if not _is_smpl(key):
+            assert str(ours[key].dtype) == f"torch.{dtype}", key
+    dropped = [k for k in entry["keys"] if _is_smpl(k)]
+    assert all(k.split("smpl.", 1)[1] for k in dropped)  # only SMPL-layer keys are left out
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_parameter_count_matches_official(name: str, layouts: dict[str, Any]) -> None:
+    """Official totals include the smplx layers' unused batch parameters; ours carry no SMPL layer."""
+    entry = layouts[name]
+    smpl_layers = len({k.split("smpl.", 1)[0] for k in entry["keys"] if _is_smpl(k) and k.endswith("smpl.betas")})
+    assert _params(BUILDERS[name]()) + smpl_layers * SMPLX_PARAMS_PER_LAYER == entry["param_count_total"]
+
+
+@pytest.mark.parametrize("name", ["tcmr", "mpsnet"])
+def test_parameter_counts_beside_the_papers(name: str) -> None:
+    """The papers count the temporal model (with one SMPL layer's parameters) plus SPIN's whole HMR."""
+    model, backbone = _params(BUILDERS[name]()), _params(SpinHMR())
+    total = model + SMPLX_PARAMS_PER_LAYER + backbone
+    print(f"\n{name}: temporal model {model:,} + SMPL layer params {SMPLX_PARAMS_PER_LAYER:,} + SPIN HMR {backbone:,} "
+          f"= {total:,} = {total / 1e6:.2f} M (paper: {PAPER[name] / 1e6:.2f} M)")
+    assert round(total / 1e6, 2) == round(PAPER[name] / 1e6, 2)

@@ -1,0 +1,69 @@
+"""Registry: names, windows, official file names and sources; no torch on import; doctor names missing files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.errors import BackendError, ErrorCode
+from backend.models.registry import get_spec
+from tests.conftest import REPO, backend_env
+
+EXPECTED = {
+    "tcmr": ((8, 16, 32), 16, ("spin_model_checkpoint.pth.tar", "tcmr_demo_model.pth.tar")),
+    "mpsnet": ((16,), 16, ("spin_model_checkpoint.pth.tar", "mpsnet_model_best.pth.tar")),
+    "staf": ((9,), 9, ("base_model.pt", "3dpw_model_best.pth.tar")),
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_seed_entries(name: str, layouts: dict[str, Any]) -> None:
+    spec = get_spec(name)
+    windows, default, files = EXPECTED[name]
+    assert (spec.windows, spec.default_window) == (windows, default)
+    assert tuple(w.name for w in spec.weight_files) == files
+    assert spec.needs_smpl and "not finished" not in spec.status
+    official_names = {entry["file"] for key, entry in layouts.items() if key != "_about"}
+    assert set(files) <= official_names
+    assert all("README" in w.source and "Google Drive" in w.source for w in spec.weight_files)
+    assert callable(spec.load_runner())
+
+
+def test_registry_import_does_not_load_torch() -> None:
+    code = ("import sys; from backend.models.registry import all_specs; names = [s.name for s in all_specs()]; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(','.join(names))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().split(",")[1:] == ["tcmr", "mpsnet", "staf", "str", "tar"]
+
+
+@pytest.mark.parametrize("name, window, allowed", [("mpsnet", 9, "16"), ("staf", 16, "9"), ("tcmr", 12, "8, 16, 32")])
+def test_disallowed_window_lists_the_allowed_ones(name: str, window: int, allowed: str) -> None:
+    with pytest.raises(BackendError) as info:
+        get_spec(name).resolve_window(window)
+    assert info.value.code == ErrorCode.BAD_ARGUMENT and f"accepts window lengths {allowed}" in info.value.message
+
+
+@pytest.mark.parametrize("name", ["str", "tar"])
+def test_unreleased_models_say_so(name: str) -> None:
+    spec = get_spec(name)
+    assert spec.status.startswith("not finished")
+    with pytest.raises(BackendError) as info:
+        spec.load_runner()(None)
+    assert f"model '{name}' is not finished" in info.value.message
+
+
+def test_doctor_names_each_missing_file(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "backend", "doctor", "--json", "--weights-dir", str(tmp_path),
+                           "--smpl-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, env=backend_env())
+    report = json.loads(proc.stdout.splitlines()[-1])
+    messages = {c["name"]: c["message"] for c in report["checks"]}
+    for name, (_, _, files) in EXPECTED.items():
+        message = messages[f"model {name}"]
+        for weight in get_spec(name).weight_files:
+            assert weight.name in message and weight.source in message
+        assert "README" in message
