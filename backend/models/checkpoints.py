@@ -64,23 +64,24 @@ def load_checkpoint(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Unsupported global" in text or "not an allowed global" in text or "weights_only" in text.lower():
-            detail = next((line.strip() for line in text.splitlines() if "Unsupported global" in line), "")
+        if "Unsupported global" in text or "Can only build" in text or "not an allowed global" in text:
+            detail = next((line.strip() for line in text.splitlines()
+                           if "Unsupported global" in line or "Can only build" in line), "")
             raise BackendError(ErrorCode.WEIGHTS_MISSING,
                                f"{path} needs unpickling of Python objects that are not weights "
                                f"({detail.split(':', 1)[-1].strip() or 'arbitrary objects'}); it was not loaded. "
                                + convert_hint(path)) from exc
         raise BackendError(ErrorCode.WEIGHTS_MISSING,
                            f"{path} is truncated or corrupt ({_short(exc)}); download it again") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - zip, legacy-format and struct errors all mean an unreadable file
         raise BackendError(ErrorCode.WEIGHTS_MISSING,
-                           f"{path} is truncated or corrupt, not a readable PyTorch checkpoint ({_short(exc)}); "
-                           "download it again") from exc
+                           f"{path} is truncated or corrupt, not a readable PyTorch checkpoint "
+                           f"({_short(exc)}); download it again") from exc
 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def guess_kind(keys: Iterable[str]) -> str | None:

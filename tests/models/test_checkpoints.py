@@ -62,9 +62,13 @@ def test_backbone_file_in_place_of_the_model(tmp_path: Path, weights_dir: Path) 
     assert str(fake) in info.value.message and "'gen_state_dict'" in info.value.message
 
 
-def test_truncated_file_names_the_file(tmp_path: Path, weights_dir: Path) -> None:
-    cut = tmp_path / "3dpw_model_best.pth.tar"
-    cut.write_bytes((weights_dir / "3dpw_model_best.pth.tar").read_bytes()[: 1 << 20])
+@pytest.mark.parametrize("name", ["3dpw_model_best.pth.tar", "spin_model_checkpoint.pth.tar"])  # zip and legacy
+@pytest.mark.parametrize("keep", [100, 5000, 1 << 20, -10])
+def test_truncated_file_names_the_file(tmp_path: Path, weights_dir: Path, name: str, keep: int) -> None:
+    cut = tmp_path / name
+    with open(weights_dir / name, "rb") as handle:
+        data = handle.read(keep if keep > 0 else -1)
+    cut.write_bytes(data if keep > 0 else data[:keep])
     with pytest.raises(BackendError) as info:
         load_checkpoint(cut)
     assert info.value.code == ErrorCode.WEIGHTS_MISSING
