@@ -30,6 +30,7 @@ from . import camera
 from .errors import BackendError, ErrorCode
 from .events import EventStream
 from .motion_file import load_motion_file
+from .outputs import check_output_path
 from .skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, forward_kinematics
 from .video import FrameRange, VideoInfo, iter_frames, probe
 
@@ -182,20 +183,7 @@ def _scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
 
 
 def _check_out(out: Path) -> str:
-    kind = out.suffix.lower()
-    if kind not in (".png", ".mp4"):
-        raise BackendError(ErrorCode.BAD_ARGUMENT,
-                           f"--out {out}: the preview must end in .png (contact sheet) or .mp4 (every frame)")
-    folder = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"--out {out} is a folder; give a file name ending in {kind}")
-    if not folder.is_dir():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                           f"cannot write {out}: folder {folder} does not exist; create it or choose another --out")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                           f"cannot write {out}: no write permission in folder {folder}; choose another --out")
-    return kind
+    return check_output_path(out, (".png", ".mp4"), "preview", ".png (contact sheet) or .mp4 (every frame)")
 
 
 def _load(motion_path: Path) -> dict[str, np.ndarray]:
