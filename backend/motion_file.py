@@ -155,6 +155,7 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp_name, out)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -165,6 +166,12 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
             os.unlink(tmp_name)
         raise
     return out
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_motion_file(path: Path) -> dict[str, np.ndarray]:

@@ -12,7 +12,8 @@ def check_output_path(out: Path, suffixes: tuple[str, ...], what: str, endings: 
     """Raise BAD_ARGUMENT for a wrong extension, OUT_NOT_WRITABLE for an unusable place; returns the suffix."""
     kind = out.suffix.lower()
     if kind not in suffixes:
-        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--out {out}: the {what} must end in {endings or ' or '.join(suffixes)}")
+        endings = endings or " or ".join(suffixes)
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--out {out}: the {what} must end in {endings}")
     folder = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
         raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"--out {out} is a folder; give a file name ending in {kind}")
