@@ -8,6 +8,9 @@ mismatch here is a mismatch in the motion file, not in the drawing.
     python -m backend preview MOTION.npz --video V --out overlay.png   # contact sheet of the clip
     python -m backend preview MOTION.npz --video V --out overlay.mp4   # every selected frame
 
+The MP4 is MPEG-4 Part 2 (`mp4v`), the encoder OpenCV's wheels ship (they have no H.264 encoder):
+it plays in VLC, Blender and most players, though some browsers refuse it.
+
 Colours: the person's left side blue, right side red, spine and head green; frames the tracker
 interpolated (`valid` false) get an amber border and an "interpolated" label.
 """
@@ -26,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import camera
+from . import camera, cancel
 from .errors import BackendError, ErrorCode
 from .events import EventStream
 from .motion_file import load_motion_file
@@ -277,6 +280,8 @@ def _write_sheet(out: Path, info: VideoInfo, motion: dict[str, np.ndarray], rows
             events.progress("preview", done, len(rows))
     if not tiles:
         raise _no_frames(info, frame_ids[rows])
+    if check_cancel is not None:
+        check_cancel()
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise BackendError(ErrorCode.INTERNAL, f"OpenCV could not encode the PNG for {out}")
@@ -326,6 +331,8 @@ def _write_video(out: Path, info: VideoInfo, motion: dict[str, np.ndarray], rows
         writer.release()
         if not written:
             raise _no_frames(info, ids)
+        if check_cancel is not None:
+            check_cancel()
         target.commit()
     except BaseException:
         writer.release()
@@ -375,7 +382,7 @@ def preview(motion_path: Path, video_path: Path, out_path: Path, frames: str | N
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add `preview` to the backend's command line; `main` is set as the handler (`args.func`)."""
+    """Add `preview` to the backend's command line; `main` becomes its `args.handler` (see cli.py)."""
     parser = subparsers.add_parser(
         "preview", help="draw a motion file's skeleton over its video (PNG contact sheet or MP4)",
         description="Draw the skeleton of MOTION.npz, posed and projected with the file's own camera, over "
@@ -392,13 +399,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
                         help=f"MP4 only: scale frames down to this long side, 0 = video size "
                              f"(default {DEFAULT_MAX_SIDE})")
-    parser.set_defaults(func=main)
+    parser.set_defaults(handler=main)
     return parser
 
 
 def main(args: argparse.Namespace, events: EventStream | None = None,
-         check_cancel: Callable[[], None] | None = None) -> int:
-    """Run `preview` from parsed arguments; reports progress and `done` as JSON lines, raises BackendError."""
+         check_cancel: Callable[[], None] | None = cancel.check) -> int:
+    """Run `preview` from parsed arguments; reports progress and `done` as JSON lines, raises BackendError.
+
+    Stops at the next frame on SIGTERM/SIGINT (the CLI's handlers set the flag `cancel.check` reads).
+    """
     events = EventStream() if events is None else events
     result = preview(Path(args.motion), Path(args.video), Path(args.out), frames=args.frames, tiles=args.tiles,
                      max_side=args.max_side, events=events, check_cancel=check_cancel)
