@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError, ErrorCode
-from .outputs import check_output_path
+from .outputs import check_output_path, ordinary_file_mode
 
 FORMAT_VERSION = 1
 
@@ -155,7 +155,7 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp_name, ordinary_file_mode())
         os.replace(tmp_name, out)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -166,12 +166,6 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
             os.unlink(tmp_name)
         raise
     return out
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_motion_file(path: Path) -> dict[str, np.ndarray]:

@@ -24,3 +24,10 @@ def check_output_path(out: Path, suffixes: tuple[str, ...], what: str, endings: 
         raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
                            f"cannot write {out}: no write permission in folder {folder}; choose another --out")
     return kind
+
+
+def ordinary_file_mode() -> int:
+    """Permissions a plain new file gets under the current umask (mkstemp's 0600 is for secrets)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -33,7 +33,7 @@ from . import camera, cancel
 from .errors import BackendError, ErrorCode
 from .events import EventStream
 from .motion_file import load_motion_file
-from .outputs import check_output_path
+from .outputs import check_output_path, ordinary_file_mode
 from .skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, forward_kinematics
 from .video import FrameRange, VideoInfo, iter_frames, probe
 
@@ -232,9 +232,7 @@ class _AtomicOutput:
     def commit(self) -> None:
         with open(self.temp, "rb+") as handle:
             os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.temp, 0o666 & ~umask)  # mkstemp makes 0600; a preview is an ordinary file
+        os.chmod(self.temp, ordinary_file_mode())
         os.replace(self.temp, self.out)
 
     def discard(self) -> None:
