@@ -397,7 +397,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
                         help=f"MP4 only: scale frames down to this long side, 0 = video size "
                              f"(default {DEFAULT_MAX_SIDE})")
-    parser.set_defaults(handler=main)
+    parser.set_defaults(func=main)
     return parser
 
 
