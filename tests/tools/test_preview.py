@@ -222,7 +222,7 @@ def test_cli_entry_parses_runs_and_reports_done(motion_path: Path, tmp_path: Pat
     args = parser.parse_args(["preview", str(motion_path), "--video", str(VIDEO), "--out", str(out),
                               "--frames", "0:8", "--tiles", "3"])
     stream = io.StringIO()
-    assert args.handler(args, events=EventStream(stream)) == 0
+    assert args.func(args, events=EventStream(stream)) == 0
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines[-1] == {"event": "done", "out": str(out), "frames": 3}
     assert all(line["event"] in ("progress", "done") for line in lines)
