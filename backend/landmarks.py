@@ -23,10 +23,6 @@ from .track import Detection
 
 log = logging.getLogger(__name__)
 
-# MediaPipe's C++ side logs harmless warnings for every graph; keep stderr readable unless asked.
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 #: Input normalisation of the two bundled models (fixed by how they were trained).
 DETECTOR_NORM = (127.5, 127.5)
 LANDMARKER_NORM = (0.0, 255.0)
