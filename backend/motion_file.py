@@ -37,12 +37,16 @@ REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "window": ("i", ()),
     "meta": ("U", ()),
 }
-#: Optional keys: posed joints, and the full-image pinhole camera the translation was solved with
-#: (focal length in pixels, principal point at the image centre of `image_size` = width, height).
+#: Optional keys: posed joints; the full-image pinhole camera the translation was solved with
+#: (focal length in pixels, principal point at the image centre of `image_size` = width, height);
+#: and the tracked person's MediaPipe landmarks: image (x px, y px, visibility) and world (metres,
+#: hip-centred, turned into the camera frame along the viewing ray: camera.view_ray_rotation).
 OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "joints3d": ("f", (None, 24, 3)),
     "focal_length": ("f", ()),
     "image_size": ("i", (2,)),
+    "landmarks2d": ("f", (None, 33, 3)),
+    "landmarks_world": ("f", (None, 33, 3)),
 }
 
 
@@ -65,6 +69,8 @@ class Motion:
     joints3d: np.ndarray | None = None
     focal_length: float | None = None
     image_size: tuple[int, int] | None = None
+    landmarks2d: np.ndarray | None = None
+    landmarks_world: np.ndarray | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -88,6 +94,9 @@ class Motion:
             arrays["focal_length"] = np.float32(self.focal_length)
         if self.image_size is not None:
             arrays["image_size"] = np.asarray(self.image_size, np.int32)
+        for key in ("landmarks2d", "landmarks_world"):
+            if getattr(self, key) is not None:
+                arrays[key] = np.asarray(getattr(self, key), np.float32)
         return arrays
 
 

@@ -1,0 +1,1 @@
+"""Registered models: the built-in MediaPipe model and the seed papers' temporal models."""

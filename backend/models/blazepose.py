@@ -1,0 +1,66 @@
+"""The built-in model: MediaPipe's pose landmarks (already tracked) -> SMPL rotations by IK.
+
+Needs no download: the landmarks come from the models bundled in the mediapipe wheel. The rest
+skeleton is measured from the person's own landmarks, or fitted SMPL betas when the user's SMPL
+files are present. Root translation is solved later, from the 2D landmarks, by the pipeline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import camera, ik, rest_skeleton
+from ..landmarks_def import LEFT_HIP, RIGHT_HIP
+from ..skeleton import matrix_to_axis_angle
+from .base import ModelOutput, ModelRequest
+
+
+def run(request: ModelRequest) -> ModelOutput:
+    track = request.track
+    n = len(track)
+    request.events.progress("ik", 0, n)
+    world = camera_frame_landmarks(track.world, track.landmarks2d, request.focal_length, track.image_size)
+    rest = rest_skeleton.from_landmarks(world, track.landmarks2d[..., 2], track.valid)
+    betas = np.zeros(10, dtype=np.float32)
+    rest_source = "measured landmarks"
+    fitted = _fit_smpl_rest(request, rest)
+    if fitted is not None:
+        rest, betas = fitted
+        rest_source = "SMPL betas fitted to the measured landmarks"
+    local = ik.solve(world, rest)
+    request.check_cancel()
+    request.events.progress("ik", n, n)
+    return ModelOutput(
+        poses=matrix_to_axis_angle(local).astype(np.float32),
+        betas=betas,
+        transl=None,
+        cam=None,
+        rest_joints=rest.joints.astype(np.float32),
+        meta={"rest_skeleton": rest_source, "bone_lengths_m": {k: round(v, 4) for k, v in rest.lengths.items()}},
+        rest=rest,
+        landmarks_world=world.astype(np.float32),
+    )
+
+
+def camera_frame_landmarks(world: np.ndarray, landmarks2d: np.ndarray, focal_length: float,
+                           image_size: tuple[int, int]) -> np.ndarray:
+    """MediaPipe's world landmarks are oriented as seen down the crop's axis; turn them onto the
+    camera's viewing ray through the hips so they sit correctly in the full-image camera frame.
+
+    Measured on the off-centre person of multi_person_demo: median reprojection error 2.7 % -> 1.9 %
+    of the box height.
+    """
+    hips = landmarks2d[:, [LEFT_HIP, RIGHT_HIP], :2].mean(axis=1).astype(np.float64)
+    rotation = camera.view_ray_rotation(hips, focal_length, image_size)
+    return np.einsum("nij,nkj->nki", rotation, np.asarray(world, np.float64))
+
+
+def _fit_smpl_rest(request: ModelRequest, rest: rest_skeleton.RestSkeleton):
+    """With SMPL files present: betas whose joints best match the measured rest skeleton (linear least squares)."""
+    smpl_file = request.smpl_dir / "SMPL_NEUTRAL.npz"
+    if not smpl_file.is_file():
+        return None
+    from ..smpl_fit import fit_betas_to_joints
+
+    betas, joints = fit_betas_to_joints(smpl_file, rest.joints)
+    return rest_skeleton.with_joints(rest, joints), betas
