@@ -82,7 +82,9 @@ class RunOptions:
 
 
 def backend_argv(python: Path | str, *args: str) -> list[str]:
-    return [str(python), "-m", "backend", *args]
+    """`python -P -m backend ...`: -P (Python 3.11+) keeps the working directory off sys.path, so a
+    folder named `backend` wherever Blender was started cannot shadow the real one on PYTHONPATH."""
+    return [str(python), "-P", "-m", "backend", *args]
 
 
 def run_argv(python: Path | str, options: RunOptions) -> list[str]:

@@ -12,6 +12,7 @@ import enum
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -137,11 +138,15 @@ class VideoImportJob:
         elif self.state is JobState.IDLE:
             self.state, self.message = JobState.CANCELLED, "cancelled"
 
-    def wait(self, timeout: float | None = None, tick_s: float = 0.02) -> JobState:
-        """Block until finished: headless runs and tests."""
+    def wait(self, timeout: float | None = None, tick_s: float = 0.02,
+             on_progress: Callable[[Progress], None] | None = None) -> JobState:
+        """Block until finished: headless runs and tests. Cancels (then waits for the child) on timeout."""
+        if self.state is JobState.IDLE:
+            raise RuntimeError("start() the job before waiting for it")
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.finished:
-            self.poll()
+        while self.poll() not in TERMINAL_STATES:
+            if on_progress is not None:
+                on_progress(self.progress)
             if deadline is not None and time.monotonic() > deadline and self.state is JobState.RUNNING:
                 self.cancel()
             time.sleep(tick_s)

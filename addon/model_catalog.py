@@ -9,6 +9,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 
+import bpy
+
 from . import locations, tasks
 from .backend_paths import (
     FALLBACK_MODELS,
@@ -61,7 +63,7 @@ class ModelCatalog:
         prefs = locations.preferences()
         weights_dir = getattr(prefs, "weights_dir", "") if prefs is not None else ""
         if weights_dir:
-            argv += ["--weights-dir", weights_dir]
+            argv += ["--weights-dir", bpy.path.abspath(weights_dir)]
         self.message = "asking the backend for its models..."
         tasks.start(tasks.BackgroundTask(TASK_NAME, argv, env=backend_env(source), on_finish=self._on_answer))
 

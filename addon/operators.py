@@ -314,6 +314,11 @@ class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
             self.report({"ERROR"}, missing_backend_message(python))
             return {"CANCELLED"}
         argv = backend_argv(python, "doctor")
+        prefs = locations.preferences()
+        for option, value in (("--weights-dir", getattr(prefs, "weights_dir", "")),
+                              ("--smpl-dir", getattr(prefs, "smpl_dir", ""))):
+            if value:
+                argv += [option, bpy.path.abspath(value)]
         tasks.start(tasks.BackgroundTask("doctor", argv, env=backend_env(source)))
         return {"FINISHED"}
 

@@ -72,8 +72,8 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
     frame_end: IntProperty(name="End", description="Video frame to stop before", min=1, default=100)
     use_smoothing: BoolProperty(name="Custom Smoothing",
                                 description="Override the backend's default smoothing strength", default=False)
-    smoothing: FloatProperty(name="Smoothing", description="Temporal smoothing strength; 0 turns it off",
-                             min=0.0, soft_max=1.0, default=0.5)
+    smoothing: FloatProperty(name="Smoothing", description="Temporal smoothing strength: 0 off, 1 the backend's "
+                             "default, 2 stronger", min=0.0, soft_max=2.0, default=1.0)
     target: EnumProperty(name="Target", items=[
         ("NEW", "New SMPL Armature", "Build a new armature from the clip's rest skeleton"),
         ("EXISTING", "Existing Armature", "Animate an armature that already has the preset's bone names"),
