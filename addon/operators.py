@@ -59,7 +59,7 @@ def run_options_from(context: bpy.types.Context) -> RunOptions:
     )
 
 
-def import_options_from(context: bpy.types.Context, motion: Motion) -> ImportOptions:
+def import_options_from(context: bpy.types.Context, motion: Motion, source_path: str) -> ImportOptions:
     settings = context.scene.video_mocap
     return ImportOptions(
         target=settings.target,
@@ -67,7 +67,7 @@ def import_options_from(context: bpy.types.Context, motion: Motion) -> ImportOpt
         bone_preset=settings.bone_preset,
         root_motion=settings.root_motion,
         match_scene_fps=settings.match_scene_fps,
-        name=clip_name(settings.video_path, motion),
+        name=clip_name(source_path, motion),
     )
 
 
@@ -77,10 +77,11 @@ def new_import_job(context: bpy.types.Context) -> VideoImportJob:
                           locations.runs_dir())
 
 
-def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motion: Motion) -> set[str]:
+def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motion: Motion,
+                 source_path: str) -> set[str]:
     """Import into the scene, report, and return the operator result."""
     try:
-        result = import_motion(context, motion, import_options_from(context, motion))
+        result = import_motion(context, motion, import_options_from(context, motion, source_path))
     except ImportProblem as exc:
         runtime.tell("ERROR", str(exc))
         operator.report({"ERROR"}, str(exc))
@@ -186,7 +187,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         for warning in job.warnings:
             self.report({"WARNING"}, warning)
         if job.state is JobState.READY and job.motion is not None:
-            return apply_motion(self, context, job.motion)
+            return apply_motion(self, context, job.motion, job.options.video)
         if job.state is JobState.CANCELLED:
             runtime.tell("INFO", job.message)
             self.report({"INFO"}, job.message)
@@ -256,7 +257,7 @@ class VIDEO_MOCAP_OT_import_motion_file(_FileOperator, bpy.types.Operator):
             runtime.tell("ERROR", str(exc))
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        return apply_motion(self, context, motion)
+        return apply_motion(self, context, motion, self.filepath)
 
 
 class VIDEO_MOCAP_OT_refresh_models(bpy.types.Operator):

@@ -14,7 +14,12 @@ from synthetic_motion import SMPL_REST_JOINTS, known_rotations
 
 from addon import smpl
 from addon.axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER
-from addon.retarget import compute_bone_channels, missing_bones, root_displacement, target_bone_names
+from addon.retarget import (
+    compute_bone_channels,
+    missing_bones,
+    root_displacement,
+    target_bone_names,
+)
 from addon.rotations import axis_angle_to_matrix, quaternion_to_matrix
 
 
@@ -55,7 +60,7 @@ def test_channels_reproduce_smpl_fk_with_any_bone_rolls(root_motion: str) -> Non
 
 
 def test_in_place_keeps_the_pelvis_over_its_rest_spot_and_keeps_vertical_motion() -> None:
-    poses, transl = known_rotations(20)
+    _poses, transl = known_rotations(20)
     displacement = root_displacement(transl, SMPL_REST_JOINTS, "IN_PLACE")
     np.testing.assert_allclose(displacement[:, :2], 0.0)
     full = root_displacement(transl, SMPL_REST_JOINTS, "BONE")

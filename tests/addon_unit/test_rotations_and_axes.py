@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from addon import rotations
-from addon.axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER, body_points_to_blender, camera_points_to_blender
+from addon.axes import (
+    BODY_TO_BLENDER,
+    CAMERA_TO_BLENDER,
+    body_points_to_blender,
+    camera_points_to_blender,
+)
 
 RNG = np.random.default_rng(3)
 

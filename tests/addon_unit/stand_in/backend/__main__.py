@@ -34,9 +34,8 @@ def main(argv: list[str]) -> int:
     emit(event="progress", stage="detect", done=0, total=3)
     if kind in ("ok", "malformed"):
         sys.path.insert(0, os.environ["STAND_IN_HELPERS"])
-        from synthetic_motion import motion_arrays
-
         import numpy as np
+        from synthetic_motion import motion_arrays
 
         arrays = motion_arrays(frames=3)
         if kind == "malformed":
