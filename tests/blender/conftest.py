@@ -21,9 +21,9 @@ _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="video_mocap_tests_"))
 os.environ["BLENDER_USER_RESOURCES"] = str(_SESSION_ROOT / "blender_user")
 os.environ["XDG_CACHE_HOME"] = str(_SESSION_ROOT / "xdg_cache")
 
-import bpy  # noqa: E402 - the environment above must be set first
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import bpy
+import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
@@ -122,6 +122,6 @@ def real_motion_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("real") / "single_person_demo.npz"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     result = subprocess.run([str(backend_python()), "-P", "-m", "backend", "run", str(SINGLE_PERSON), "--model",
-                             "blazepose", "--out", str(out)], capture_output=True, text=True, env=env, timeout=600)
+                             "blazepose", "--out", str(out)], capture_output=True, text=True, env=env, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     return out
