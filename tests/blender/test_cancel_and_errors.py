@@ -10,7 +10,7 @@ from types import ModuleType
 import bpy
 import numpy as np
 import pytest
-from conftest import MODULE, SINGLE_PERSON, scene_snapshot, submodule
+from blender_helpers import MODULE, SINGLE_PERSON, scene_snapshot, submodule
 from synthetic_motion import motion_arrays
 
 

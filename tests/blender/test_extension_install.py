@@ -12,7 +12,7 @@ from types import ModuleType
 
 import addon_utils
 import bpy
-from conftest import MODULE, REPO, submodule
+from blender_helpers import MODULE, REPO, submodule
 
 CLASS_NAMES = ("VIDEO_MOCAP_AP_preferences", "VIDEO_MOCAP_PG_settings", "VIDEO_MOCAP_OT_import_video",
                "VIDEO_MOCAP_OT_cancel_import", "VIDEO_MOCAP_OT_select_video", "VIDEO_MOCAP_OT_import_motion_file",
@@ -82,7 +82,7 @@ def test_unregister_leaves_no_classes_handlers_timers_or_children(ext: ModuleTyp
 
 
 def _backend_python() -> Path:
-    from conftest import backend_python
+    from blender_helpers import backend_python
 
     return backend_python()
 

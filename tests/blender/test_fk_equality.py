@@ -9,7 +9,7 @@ from types import ModuleType
 import bpy
 import numpy as np
 import pytest
-from conftest import evaluated_joints, key_frames, reference_joints, submodule
+from blender_helpers import evaluated_joints, key_frames, reference_joints, submodule
 from synthetic_motion import write_motion_file
 
 TOLERANCE_M = 1e-4

@@ -12,7 +12,7 @@ from types import ModuleType
 import bpy
 import numpy as np
 import pytest
-from conftest import REPO, SINGLE_PERSON, backend_python, submodule
+from blender_helpers import REPO, SINGLE_PERSON, backend_python, submodule
 from synthetic_motion import motion_arrays
 
 BATCH = REPO / "addon" / "batch.py"
