@@ -93,6 +93,23 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
     return {"FINISHED"}
 
 
+def modal_step(job: VideoImportJob | None, event_type: str, event_value: str) -> str:
+    """What one modal event does to the job: FINISH, CANCELLING (Esc), PROGRESS (a timer tick that
+    changed the progress), or IDLE. Only timer ticks poll the job: a bounded queue drain, never a wait."""
+    if job is None or job.finished:
+        return "FINISH"
+    if event_type == "ESC" and event_value == "PRESS":
+        job.cancel()
+        return "CANCELLING"
+    if event_type != "TIMER":
+        return "IDLE"
+    before = (job.progress.stage, job.progress.done, job.state)
+    job.poll()
+    if job.finished:
+        return "FINISH"
+    return "PROGRESS" if (job.progress.stage, job.progress.done, job.state) != before else "IDLE"
+
+
 class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
     """Run the backend on the video (in the background) and animate an armature with the result"""
 
@@ -141,20 +158,16 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        job = runtime.job
-        if job is None:
+        step = modal_step(runtime.job, event.type, event.value)
+        if step == "FINISH":
             return self._finish(context)
-        if event.type == "ESC" and event.value == "PRESS":
-            job.cancel()
+        if step == "CANCELLING":
             runtime.tell("INFO", "cancelling...")
+            tasks.redraw_ui()
             return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or event.timer is not self._timer:
-            return {"PASS_THROUGH"}  # the UI stays fully usable while the backend works
-        job.poll()
-        tasks.redraw_ui()
-        if job.finished:
-            return self._finish(context)
-        return {"PASS_THROUGH"}
+        if step == "PROGRESS":
+            tasks.redraw_ui()
+        return {"PASS_THROUGH"}  # the UI stays fully usable while the backend works
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         """Blocking variant for background Blender (no window, no event loop)."""

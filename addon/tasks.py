@@ -25,15 +25,20 @@ MAX_LINES = 400
 
 
 def redraw_ui() -> None:
-    """Tag the regions that show task state; cheap, and a no-op without a window (background)."""
+    """Tag the sidebars of 3D views and the preferences for redraw (not the viewports themselves:
+    a progress update must not re-render the scene). A no-op without a window (background)."""
     window_manager = bpy.context.window_manager
     if window_manager is None:
         return
     for window in window_manager.windows:
         screen = window.screen
         for area in screen.areas if screen is not None else ():
-            if area.type in {"VIEW_3D", "PREFERENCES"}:
+            if area.type == "PREFERENCES":
                 area.tag_redraw()
+            elif area.type == "VIEW_3D":
+                for region in area.regions:
+                    if region.type == "UI":
+                        region.tag_redraw()
 
 
 class BackgroundTask:

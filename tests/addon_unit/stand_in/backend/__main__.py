@@ -22,6 +22,10 @@ def emit(**event: object) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["doctor"]:
+        print("[ok] stand-in environment", flush=True)
+        print("verdict: ready", flush=True)
+        return 0
     if argv[:1] == ["models"]:
         emit_models = {"models": [{"name": "blazepose", "windows": [], "default_window": None, "ready": True,
                                    "missing": [], "status": "ready"},
