@@ -113,7 +113,8 @@ def test_batch_motion_file_and_malformed_file(tmp_path: Path) -> None:
     arrays = motion_arrays(frames=6)
     del arrays["transl"]
     np.savez(bad, **arrays)
-    ok = run_batch(tmp_path, "--motion", str(good), "--empty", "--out", str(tmp_path / "good.blend"))
+    # Arguments after `--`, exactly as `blender -b -P addon/batch.py -- ...` passes them.
+    ok = run_batch(tmp_path, "--", "--motion", str(good), "--empty", "--out", str(tmp_path / "good.blend"))
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (tmp_path / "good.blend").is_file()
     failed = run_batch(tmp_path, "--motion", str(bad), "--out", str(tmp_path / "bad.blend"))
