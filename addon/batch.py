@@ -50,7 +50,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--model", default="blazepose")
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--person", default="auto", help="'auto' or a person id")
-    parser.add_argument("--frames", default=None, help="START:END source frames (END exclusive)")
+    parser.add_argument("--frames", type=frame_range, default=None, help="START:END source frames (END exclusive)")
     parser.add_argument("--smooth", type=float, default=None)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--weights-dir", default="")
@@ -65,34 +65,37 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     return parser.parse_args(args)
 
 
-def _frames(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    start, _, end = text.partition(":")
+def frame_range(text: str) -> tuple[int, int]:
+    start, sep, end = text.partition(":")
+    if not sep or not start.isdigit() or not end.isdigit():
+        raise argparse.ArgumentTypeError(f"expected START:END frame numbers, got {text!r}")
     return int(start), int(end)
+
+
+def submodule(package: ModuleType, name: str) -> ModuleType:
+    return importlib.import_module(f".{name}", package.__name__)
 
 
 def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
     """The motion to import: from --motion, or from a backend run on --video. Raises SystemExit on failure."""
-    motion_data = importlib.import_module(".motion_data", package.__name__)
+    motion_data = submodule(package, "motion_data")
     if args.motion:
         try:
             return motion_data.load_motion(args.motion)
         except motion_data.MotionFileError as exc:
             _fail(str(exc))
-    locations = importlib.import_module(".locations", package.__name__)
-    backend_paths = importlib.import_module(".backend_paths", package.__name__)
-    import_job = importlib.import_module(".import_job", package.__name__)
+    locations, backend_paths, import_job = (submodule(package, name)
+                                            for name in ("locations", "backend_paths", "import_job"))
     options = backend_paths.RunOptions(
         video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
-        frames=_frames(args.frames), smooth=args.smooth, device=args.device, weights_dir=args.weights_dir,
+        frames=args.frames, smooth=args.smooth, device=args.device, weights_dir=args.weights_dir,
         smpl_dir=args.smpl_dir)
     job = import_job.VideoImportJob(locations.backend_python(args.backend_python), locations.backend_source(),
                                     options, locations.runs_dir())
     job.start()
     reported: list[tuple[str, int]] = []
 
-    def report_progress(progress: object) -> None:
+    def report_progress(progress: import_job.Progress) -> None:
         step = (progress.stage, progress.done)
         if progress.stage and (not reported or reported[-1] != step):
             reported.append(step)
@@ -135,7 +138,7 @@ def export(args: argparse.Namespace, armature: bpy.types.Object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(script_args(argv))
     package = addon_package()
-    scene_import = importlib.import_module(".scene_import", package.__name__)
+    scene_import = submodule(package, "scene_import")
     motion = load_motion_for(args, package)
     if args.empty:
         bpy.ops.wm.read_homefile(use_empty=True)

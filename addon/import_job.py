@@ -125,7 +125,8 @@ class VideoImportJob:
             try:
                 self.motion = load_motion(path)
             except MotionFileError as exc:
-                self.state, self.message = JobState.FAILED, f"the backend wrote a bad motion file: {exc}"
+                detail = str(exc).removeprefix(f"{path}: ")  # the run folder is deleted: its path would mislead
+                self.state, self.message = JobState.FAILED, f"the backend wrote a bad motion file: {detail}"
             else:
                 self.state, self.message = JobState.READY, f"{self.motion.frame_count} frames from {self.options.model}"
         self._remove_run_dir()
