@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .doctor import doctor
 
             return doctor(args)
-        return int(args.handler(args) or 0)
+        return int(args.func(args) or 0)  # subcommands registered by their modules set `func`
     except BackendError as exc:
         events.error(exc.code.value, exc.message)
         log.error("%s: %s", exc.code.value, exc.message)
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc = BackendError(ErrorCode.CANCELLED, "cancelled by the user (SIGINT); no output was written")
         events.error(exc.code.value, exc.message)
         return exc.exit_status
-    except Exception as exc:  # the contract promises a JSON error even for bugs
+    except Exception as exc:  # noqa: BLE001 - the contract promises a JSON error even for bugs
         traceback.print_exc(file=sys.stderr)
         events.error(ErrorCode.INTERNAL.value,
                      f"internal error: {type(exc).__name__}: {exc}; please report it with the log printed on stderr")

@@ -124,8 +124,8 @@ def solve(world: np.ndarray, rest: RestSkeleton) -> np.ndarray:
     # Neck and head: neck aims at the ears' midpoint, head takes its frame from ears and nose.
     glob[:, 12] = _align(rj[15] - rj[12], rest.marker_offset("left_ear") - rest.marker_offset("right_ear"),
                          mid_ear - mid_shoulder, p[lm.LEFT_EAR] - p[lm.RIGHT_EAR])
-    glob[:, 15] = _align(rest.marker_offset("left_ear") - rest.marker_offset("right_ear"),
-                         rest.marker_offset("nose") - (rest.marker_offset("left_ear") + rest.marker_offset("right_ear")) / 2,
+    rest_ears = (rest.marker_offset("left_ear"), rest.marker_offset("right_ear"))
+    glob[:, 15] = _align(rest_ears[0] - rest_ears[1], rest.marker_offset("nose") - (rest_ears[0] + rest_ears[1]) / 2,
                          p[lm.LEFT_EAR] - p[lm.RIGHT_EAR], p[lm.NOSE] - mid_ear)
 
     for side, name in ((0, "left"), (1, "right")):

@@ -14,6 +14,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -102,7 +103,7 @@ class PoseLandmarks:
     def close(self) -> None:
         self._landmarker.close()
 
-    def __enter__(self) -> PoseLandmarks:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

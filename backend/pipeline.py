@@ -86,7 +86,8 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
             decoded.append(frame_id)
             events.progress("detect", row + 1, total)
     if not decoded:
-        raise BackendError(ErrorCode.VIDEO_UNREADABLE, f"no frame of {info.path} could be decoded in the range asked for")
+        raise BackendError(ErrorCode.VIDEO_UNREADABLE,
+                           f"no frame of {info.path} could be decoded in the range asked for")
     if len(decoded) < total:
         events.warning("VIDEO_SHORT", f"{info.path} holds {len(decoded)} of the {total} frames its header promised; "
                                       "converted the frames that exist")

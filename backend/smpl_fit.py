@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 
-def fit_betas_to_joints(smpl_npz: Path, target_joints: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+def fit_betas_to_joints(smpl_npz: Path, target_joints: np.ndarray,
+                        ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     with np.load(smpl_npz, allow_pickle=False) as model:
         template = np.asarray(model["v_template"], np.float64)
         shapedirs = np.asarray(model["shapedirs"], np.float64)[:, :, :10]

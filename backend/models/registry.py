@@ -90,7 +90,8 @@ def get_spec(name: str) -> ModelSpec:
         return REGISTRY[name]
     except KeyError:
         known = ", ".join(all_specs_names())
-        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--model {name!r} is not a known model; choose one of: {known}") from None
+        raise BackendError(ErrorCode.BAD_ARGUMENT,
+                           f"--model {name!r} is not a known model; choose one of: {known}") from None
 
 
 def all_specs() -> list[ModelSpec]:

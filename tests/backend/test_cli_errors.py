@@ -1,0 +1,170 @@
+"""Every error code of the contract, triggered through the real CLI: message, exit status, no leftovers."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from backend.errors import EXIT_STATUS, ErrorCode
+from tests.conftest import REPO, SINGLE, backend_env, run_backend
+
+
+def assert_failed(result, code: ErrorCode, *needles: str, out_dir: Path | None = None) -> None:
+    error = result.last_error()
+    assert error is not None, f"no error event; stdout={result.stdout!r} stderr={result.stderr[-2000:]}"
+    assert error["code"] == code.value, error
+    for needle in needles:
+        assert needle in error["message"], (needle, error["message"])
+    assert result.returncode == EXIT_STATUS[code] != 0
+    assert not any(e["event"] == "done" for e in result.events)
+    if out_dir is not None:
+        assert list(out_dir.iterdir()) == [], f"left behind: {list(out_dir.iterdir())}"
+
+
+def test_video_not_found(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    missing = tmp_path / "nope.mp4"
+    result = run_backend("run", str(missing), "--out", str(out_dir / "m.npz"))
+    assert_failed(result, ErrorCode.VIDEO_NOT_FOUND, str(missing), out_dir=out_dir)
+
+
+def test_video_unreadable(tmp_path: Path) -> None:
+    bogus = tmp_path / "clip.mp4"
+    bogus.write_bytes(b"this is not a video" * 100)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(bogus), "--out", str(out_dir / "m.npz"))
+    assert_failed(result, ErrorCode.VIDEO_UNREADABLE, str(bogus), out_dir=out_dir)
+
+
+def test_truncated_video_is_unreadable(tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(SINGLE.read_bytes()[:4000])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(truncated), "--out", str(out_dir / "m.npz"))
+    assert_failed(result, ErrorCode.VIDEO_UNREADABLE, str(truncated), out_dir=out_dir)
+
+
+def test_no_person(tmp_path: Path) -> None:
+    empty = tmp_path / "empty_room.avi"
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        writer.write((rng.random((240, 320, 3)) * 40 + 100).astype(np.uint8))
+    writer.release()
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(empty), "--out", str(out_dir / "m.npz"))
+    assert_failed(result, ErrorCode.NO_PERSON, str(empty), out_dir=out_dir)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--model", "no_such_model"], "no_such_model"),
+    (["--window", "16"], "--window 16"),
+    (["--frames", "10:5"], "--frames"),
+    (["--frames", "500:600"], "only 40 frames"),
+    (["--smooth", "-1"], "--smooth"),
+    (["--person", "x"], "--person"),
+])
+def test_bad_argument(tmp_path: Path, args: list[str], needle: str) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(SINGLE), "--out", str(out_dir / "m.npz"), *args)
+    assert_failed(result, ErrorCode.BAD_ARGUMENT, needle, out_dir=out_dir)
+
+
+def test_person_not_in_clip(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(SINGLE), "--out", str(out_dir / "m.npz"), "--person", "3")
+    assert_failed(result, ErrorCode.NO_PERSON, "--person 3", "people found: 0", out_dir=out_dir)
+
+
+def _seed_model_with_weights() -> str:
+    from backend.models.registry import all_specs
+
+    specs = [s for s in all_specs() if s.weight_files and "not finished" not in s.status]
+    if not specs:
+        pytest.skip("no seed model with weight files is registered in this checkout")
+    return specs[0].name
+
+
+def test_weights_missing(tmp_path: Path) -> None:
+    model = _seed_model_with_weights()
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(SINGLE), "--model", model, "--weights-dir", str(weights),
+                         "--out", str(out_dir / "m.npz"))
+    assert_failed(result, ErrorCode.WEIGHTS_MISSING, str(weights), "README", out_dir=out_dir)
+
+
+def test_smpl_missing(tmp_path: Path) -> None:
+    from backend.models.registry import get_spec
+
+    model = _seed_model_with_weights()
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for weight in get_spec(model).weight_files:
+        (weights / weight.name).write_bytes(b"placeholder: the run must stop before reading it")
+    smpl = tmp_path / "smpl"
+    smpl.mkdir()
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(SINGLE), "--model", model, "--weights-dir", str(weights),
+                         "--smpl-dir", str(smpl), "--out", str(out_dir / "m.npz"))
+    assert_failed(result, ErrorCode.SMPL_MISSING, str(smpl / "SMPL_NEUTRAL.npz"), out_dir=out_dir)
+
+
+def test_out_not_writable(tmp_path: Path) -> None:
+    missing_folder = tmp_path / "does" / "not" / "exist"
+    result = run_backend("run", str(SINGLE), "--out", str(missing_folder / "m.npz"))
+    assert_failed(result, ErrorCode.OUT_NOT_WRITABLE, str(missing_folder))
+    assert not (tmp_path / "does").exists()
+    a_file = tmp_path / "plain_file"
+    a_file.write_text("x")
+    result = run_backend("run", str(SINGLE), "--out", str(a_file / "m.npz"))
+    assert_failed(result, ErrorCode.OUT_NOT_WRITABLE, str(a_file))
+
+
+def test_internal_error_when_cache_is_unusable(tmp_path: Path) -> None:
+    blocker = tmp_path / "cache_is_a_file"
+    blocker.write_text("not a folder")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(SINGLE), "--out", str(out_dir / "m.npz"), env=backend_env(blocker))
+    assert_failed(result, ErrorCode.INTERNAL, "internal error", "stderr", out_dir=out_dir)
+    assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_cancelled_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "backend", "run", str(SINGLE), "--out", str(out_dir / "m.npz")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=backend_env())
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "progress"
+        proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    events = [json.loads(line) for line in rest.splitlines()]
+    assert events[-1]["event"] == "error" and events[-1]["code"] == "CANCELLED", events[-3:]
+    assert proc.returncode == EXIT_STATUS[ErrorCode.CANCELLED]
+    time.sleep(0.1)
+    assert list(out_dir.iterdir()) == []
