@@ -3,7 +3,7 @@
 The backend runs in its own venv, never in Blender's Python. Its source ships inside the
 extension as `backend_src/` (see build_extension.py); in a git checkout it is the repo root.
 Its Python is, in order: the one chosen in the preferences, $VIDEO_MOCAP_BACKEND_PYTHON,
-the venv that `install_deps.py --prefix <user dir>/venv` made, the checkout's `.venv`.
+the venv that `install_deps.py --prefix <user dir>` made (at `<user dir>/venv`), the checkout's `.venv`.
 Commands are argument lists for subprocess, never shell strings.
 """
 
@@ -172,5 +172,6 @@ def parse_models(payload: object) -> list[ModelInfo]:
 
 
 def install_argv(python: Path | str, source_root: Path, prefix: Path, extra: Sequence[str] = ()) -> list[str]:
-    """`install_deps.py --prefix DIR`, run by the given interpreter (Blender's own is fine)."""
+    """`install_deps.py --prefix DIR` (the venv goes to DIR/venv), run by the given interpreter (Blender's own is
+    fine: install_deps.py needs only the standard library)."""
     return [str(python), str(source_root / "install_deps.py"), "--prefix", str(prefix), *extra]

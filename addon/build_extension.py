@@ -1,7 +1,8 @@
 """Build the installable extension zip: `python addon/build_extension.py [--output-dir dist]`.
 
-Stages the manifest, the add-on package and the backend source (the `backend` package and
-`install_deps.py`, under `backend_src/`, so Install Backend works from an installed extension),
+Stages the manifest, the add-on package and the backend source (the `backend` package,
+`install_deps.py` and its `requirements/`, under `backend_src/`, so Install Backend works from an
+installed extension),
 then runs Blender's own `blender_ext.py build` and `validate` (shipped in the bpy wheel and in
 Blender; plain Python, no Blender binary needed). This file itself is not shipped.
 """
@@ -53,9 +54,13 @@ def stage(stage_dir: Path) -> None:
             shutil.copy2(entry, stage_dir / entry.name)
     backend_dir = stage_dir / BACKEND_SOURCE_DIR
     shutil.copytree(REPO_ROOT / "backend", backend_dir / "backend", ignore=IGNORED)
-    for extra in ["install_deps.py", *sorted(p.name for p in REPO_ROOT.glob("requirements*.txt"))]:
-        if (REPO_ROOT / extra).is_file():
-            shutil.copy2(REPO_ROOT / extra, backend_dir / extra)
+    # install_deps.py reads its pins from requirements/ beside it.
+    for extra in ("install_deps.py", "requirements"):
+        source = REPO_ROOT / extra
+        if source.is_dir():
+            shutil.copytree(source, backend_dir / extra, ignore=IGNORED)
+        elif source.is_file():
+            shutil.copy2(source, backend_dir / extra)
         else:
             print(f"warning: {extra} not found at the repo root; Install Backend will not work", file=sys.stderr)
 

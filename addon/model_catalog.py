@@ -45,11 +45,11 @@ class ModelCatalog:
         return next((model for model in self.models if model.name == name), None)
 
     def _rebuild_items(self) -> None:
-        self.enum_items = [
-            (model.name, model.name, f"{model.title}: {model.status or ('ready' if model.ready else 'missing weights')}",
-             "CHECKMARK" if model.ready else "ERROR", enum_number(model.name))
-            for model in self.models
-        ]
+        self.enum_items = []
+        for model in self.models:
+            state = model.status or ("ready" if model.ready else "missing weights")
+            icon = "CHECKMARK" if model.ready else "ERROR"
+            self.enum_items.append((model.name, model.name, f"{model.title}: {state}", icon, enum_number(model.name)))
 
     def refresh(self) -> None:
         """Ask the backend for its models without blocking; the cache updates when it answers."""

@@ -11,7 +11,6 @@ from bpy.props import StringProperty
 
 from . import locations, tasks
 from .backend_paths import (
-    USER_VENV_DIR,
     RunOptions,
     backend_argv,
     backend_env,
@@ -305,7 +304,7 @@ class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
         prefs = locations.preferences()
         extra = ["--cuda"] if getattr(prefs, "device", "auto") == "cuda" else []
         # Blender's own interpreter runs the installer; the backend then lives in its own venv.
-        argv = install_argv(sys.executable, source, locations.user_dir() / USER_VENV_DIR, extra)
+        argv = install_argv(sys.executable, source, locations.user_dir(), extra)  # makes <user dir>/venv
         env = {key: value for key, value in os.environ.items() if key != "PYTHONHOME"}
         env["PYTHONUNBUFFERED"] = "1"
         tasks.start(tasks.BackgroundTask("install", argv, env=env, cwd=locations.user_dir(),

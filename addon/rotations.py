@@ -65,7 +65,8 @@ def matrix_to_quaternion(rot: np.ndarray) -> np.ndarray:
     trace = m00 + m11 + m22
     # Four algebraically equal formulas; the one with the largest pivot is the stable one.
     candidates = np.stack([
-        np.stack([1 + trace, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
+        np.stack([1 + trace, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                  m[..., 1, 0] - m[..., 0, 1]], -1),
         np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m00 - m11 - m22, m[..., 0, 1] + m[..., 1, 0],
                   m[..., 0, 2] + m[..., 2, 0]], -1),
         np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 - m00 + m11 - m22,

@@ -7,6 +7,7 @@ their lines and verdict for the UI to show.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from .backend_runner import (
 
 TICK_S = 0.2
 MAX_LINES = 400
+#: install_deps.py announces each step as "[3/7] installing torch": the progress bar follows it.
+STEP_LINE = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
 
 
 def redraw_ui() -> None:
@@ -51,6 +54,7 @@ class BackgroundTask:
         self.on_finish = on_finish
         self.lines: list[str] = []
         self.outcome: Outcome | None = None
+        self.step = Progress()
         self._timer = self._tick  # keep one bound method so it can be unregistered
 
     @property
@@ -59,7 +63,9 @@ class BackgroundTask:
 
     @property
     def progress(self) -> Progress:
-        return self.process.collected.progress
+        """JSON progress events if the command sends them, else its "[n/N] step" lines."""
+        reported = self.process.collected.progress
+        return reported if reported.total > 0 else self.step
 
     @property
     def succeeded(self) -> bool:
@@ -80,6 +86,9 @@ class BackgroundTask:
             text = event.get("text") if event.get("event") == "line" else event.get("message")
             if text:
                 self.lines.append(str(text))
+                step = STEP_LINE.match(str(text))
+                if step:
+                    self.step = Progress(stage=step[3], done=int(step[1]) - 1, total=int(step[2]))
         del self.lines[:-MAX_LINES]
         if self.process.outcome is None:
             redraw_ui()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,11 @@ _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="video_mocap_tests_"))
 os.environ["BLENDER_USER_RESOURCES"] = str(_SESSION_ROOT / "blender_user")
 os.environ["XDG_CACHE_HOME"] = str(_SESSION_ROOT / "xdg_cache")
 
-import bpy
-import pytest
-from blender_helpers import MODULE, REPO, SINGLE_PERSON, backend_python, submodule
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # helpers beside this file (importlib import mode)
+
+import bpy  # noqa: E402 - Blender's user folders above must be set before bpy is imported
+import pytest  # noqa: E402
+from blender_helpers import MODULE, REPO, SINGLE_PERSON, backend_python, submodule  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +61,8 @@ def real_motion_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("real") / "single_person_demo.npz"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run([str(backend_python()), "-P", "-m", "backend", "run", str(SINGLE_PERSON), "--model",
-                             "blazepose", "--out", str(out)], capture_output=True, text=True, env=env, timeout=600, check=False)
+    command = [str(backend_python()), "-P", "-m", "backend", "run", str(SINGLE_PERSON), "--model", "blazepose",
+               "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     return out

@@ -141,16 +141,16 @@ def test_check_runs_doctor_and_shows_its_lines(clean_scene: ModuleType) -> None:
 
 def test_install_backend_runs_install_deps_with_the_user_prefix(clean_scene: ModuleType, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stand-in install_deps.py records its arguments and makes the venv's python; the add-on must then
-    find that interpreter on its own (no preference set)."""
+    """A stand-in install_deps.py that behaves like the real one (`--prefix DIR` makes DIR/venv); the
+    add-on must then find that interpreter on its own (no preference set)."""
     source = tmp_path / "src"
     (source / "backend").mkdir(parents=True)
     (source / "backend" / "__init__.py").write_text("")
     (source / "install_deps.py").write_text(
-        "import json, sys, pathlib\n"
+        "import sys, pathlib\n"
         "prefix = pathlib.Path(sys.argv[sys.argv.index('--prefix') + 1])\n"
-        "for i in range(3): print(json.dumps({'event': 'progress', 'stage': 'pip', 'done': i + 1, 'total': 3}))\n"
-        "python = prefix / 'bin' / 'python'; python.parent.mkdir(parents=True); python.write_text('')\n"
+        "for i in range(3): print(f'[{i + 1}/3] step {i + 1}', flush=True)\n"
+        "python = prefix / 'venv' / 'bin' / 'python'; python.parent.mkdir(parents=True); python.write_text('')\n"
         "print('installed into', prefix, 'args', sys.argv[1:])\n")
     locations = submodule(clean_scene, "locations")
     monkeypatch.setattr(locations, "backend_source", lambda: source)
@@ -166,9 +166,9 @@ def test_install_backend_runs_install_deps_with_the_user_prefix(clean_scene: Mod
         task = submodule(clean_scene, "tasks").get("install")
         assert task.running
         finish_task(task)
-        assert task.succeeded and task.progress.done == 3
+        assert task.succeeded and (task.progress.stage, task.progress.total) == ("step 3", 3)
         assert task.process.argv[:2] == [sys.executable, str(source / "install_deps.py")]
-        assert task.process.argv[2:4] == ["--prefix", str(venv)]
+        assert task.process.argv[2:4] == ["--prefix", str(locations.user_dir())]
         assert locations.backend_python() == venv / "bin" / "python"
     finally:
         prefs.backend_python = saved
