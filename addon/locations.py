@@ -47,3 +47,11 @@ def backend_python(chosen: str | None = None) -> Path | None:
         prefs = preferences()
         chosen = getattr(prefs, "backend_python", "") if prefs is not None else ""
     return find_backend_python(bpy.path.abspath(chosen) if chosen else "", user_dir(), backend_source())
+
+
+def installed_backend() -> tuple[Path, Path] | None:
+    """(interpreter, source folder) when both exist, else None: what every backend command needs."""
+    python, source = backend_python(), backend_source()
+    if python is None or not python.is_file() or source is None:
+        return None
+    return python, source

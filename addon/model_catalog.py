@@ -54,11 +54,11 @@ class ModelCatalog:
     def refresh(self) -> None:
         """Ask the backend for its models without blocking; the cache updates when it answers."""
         self.attempted = True
-        python = locations.backend_python()
-        source = locations.backend_source()
-        if python is None or not python.is_file() or source is None:
+        backend = locations.installed_backend()
+        if backend is None:
             self.message = "backend not installed: showing the built-in model only"
             return
+        python, source = backend
         argv = backend_argv(python, "models", "--json")
         prefs = locations.preferences()
         weights_dir = getattr(prefs, "weights_dir", "") if prefs is not None else ""

@@ -34,10 +34,13 @@ REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "window": ("i", ()),
     "meta": ("U", ()),
 }
+#: Optional keys: checked when present (posed joints, the pinhole camera, the MediaPipe landmarks).
 OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "joints3d": ("f", (None, 24, 3)),
     "focal_length": ("f", ()),
     "image_size": ("i", (2,)),
+    "landmarks2d": ("f", (None, 33, 3)),
+    "landmarks_world": ("f", (None, 33, 3)),
 }
 _KIND_NAMES = {"f": "floating point", "i": "an integer", "b": "boolean", "U": "a string"}
 _ACCEPTED_KINDS = {"f": "f", "i": "iu", "b": "b", "U": "US"}

@@ -114,7 +114,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
 
     bl_idname = "video_mocap.import_video"
     bl_label = "Import Video Motion"
-    bl_options = {"UNDO"}  # noqa: RUF012 - Blender reads a plain set
+    bl_options = {"UNDO"}
 
     _timer = None
 
@@ -213,7 +213,7 @@ class VIDEO_MOCAP_OT_cancel_import(bpy.types.Operator):
 
     bl_idname = "video_mocap.cancel_import"
     bl_label = "Cancel"
-    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads a plain set
+    bl_options = {"INTERNAL"}
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -238,7 +238,7 @@ class VIDEO_MOCAP_OT_select_video(_FileOperator, bpy.types.Operator):
 
     bl_idname = "video_mocap.select_video"
     bl_label = "Choose Video"
-    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads a plain set
+    bl_options = {"INTERNAL"}
 
     filter_glob: StringProperty(default=VIDEO_GLOB, options={"HIDDEN"})
     filter_movie: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
@@ -254,7 +254,7 @@ class VIDEO_MOCAP_OT_import_motion_file(_FileOperator, bpy.types.Operator):
 
     bl_idname = "video_mocap.import_motion_file"
     bl_label = "Import Motion File"
-    bl_options = {"UNDO"}  # noqa: RUF012 - Blender reads a plain set
+    bl_options = {"UNDO"}
 
     filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
 
@@ -277,7 +277,7 @@ class VIDEO_MOCAP_OT_refresh_models(bpy.types.Operator):
 
     bl_idname = "video_mocap.refresh_models"
     bl_label = "Refresh Models"
-    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads a plain set
+    bl_options = {"INTERNAL"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         catalog.refresh()
@@ -289,7 +289,7 @@ class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
 
     bl_idname = "video_mocap.install_backend"
     bl_label = "Install Backend"
-    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads a plain set
+    bl_options = {"INTERNAL"}
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -318,14 +318,14 @@ class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
 
     bl_idname = "video_mocap.check_backend"
     bl_label = "Check"
-    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads a plain set
+    bl_options = {"INTERNAL"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        python = locations.backend_python()
-        source = locations.backend_source()
-        if python is None or not python.is_file() or source is None:
-            self.report({"ERROR"}, missing_backend_message(python))
+        backend = locations.installed_backend()
+        if backend is None:
+            self.report({"ERROR"}, missing_backend_message(locations.backend_python()))
             return {"CANCELLED"}
+        python, source = backend
         argv = backend_argv(python, "doctor")
         prefs = locations.preferences()
         for option, value in (("--weights-dir", getattr(prefs, "weights_dir", "")),

@@ -25,8 +25,7 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         job = runtime.job
         running = job is not None and not job.finished
 
-        python = locations.backend_python()
-        if python is None or not python.is_file():
+        if locations.installed_backend() is None:
             box = layout.box()
             box.label(text="Backend not installed", icon="ERROR")
             box.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = \

@@ -35,6 +35,30 @@ def save(tmp_path: Path, arrays: dict, name: str = "m.npz") -> Path:
     return path
 
 
+def test_contract_copy_matches_the_backend() -> None:
+    """The add-on keeps its own copy of the contract (it cannot import the backend); they must not drift."""
+    from addon import motion_data
+    from backend import motion_file
+
+    assert motion_data.REQUIRED_KEYS == motion_file.REQUIRED_KEYS
+    assert motion_data.OPTIONAL_KEYS == motion_file.OPTIONAL_KEYS
+    assert motion_data.SUPPORTED_FORMAT_VERSION == motion_file.FORMAT_VERSION
+
+
+def test_the_backends_writer_output_loads(tmp_path: Path) -> None:
+    from backend.motion_file import Motion as BackendMotion
+    from backend.motion_file import write_motion_file
+
+    arrays = motion_arrays(frames=5)
+    written = write_motion_file(tmp_path / "w.npz", BackendMotion(
+        poses=arrays["poses"], betas=arrays["betas"], transl=arrays["transl"], valid=arrays["valid"],
+        frame_ids=arrays["frame_ids"], fps=30.0, bboxes=arrays["bboxes"], cam=arrays["cam"],
+        rest_joints=arrays["rest_joints"], model="blazepose", window=0, meta={"k": 1}, focal_length=1920.0,
+        image_size=(1080, 1920)))
+    motion = load_motion(written)
+    assert motion.frame_count == 5 and motion.focal_length == 1920.0 and motion.image_size == (1080, 1920)
+
+
 def test_valid_file_loads(tmp_path: Path) -> None:
     motion = load_motion(save(tmp_path, motion_arrays(frames=7, fps=25.0)))
     assert motion.frame_count == 7 and motion.fps == 25.0 and motion.meta == {"source": "known rotations"}
