@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .doctor import doctor
 
             return doctor(args)
-        return int(args.handler(args) or 0)
+        return int(args.func(args) or 0)  # subcommands registered by their modules set `func`
     except BackendError as exc:
         events.error(exc.code.value, exc.message)
         log.error("%s: %s", exc.code.value, exc.message)

@@ -28,12 +28,22 @@ def _import(name: str) -> Check:
         module = importlib.import_module(name)
     except Exception as exc:  # noqa: BLE001 - any import failure is the finding
         return Check(name, False, f"cannot import {name} ({type(exc).__name__}: {exc}); run `python install_deps.py`")
-    version = str(getattr(module, "__version__", "?"))
+    version = str(getattr(module, "__version__", "") or _distribution_version(name))
     expected = EXPECTED.get(name)
     if expected and not version.startswith(expected):
         return Check(name, True, f"{name} {version} (tested with {expected}; run `python install_deps.py` to pin)",
                      required=False)
     return Check(name, True, f"{name} {version}")
+
+
+def _distribution_version(module_name: str) -> str:
+    from importlib import metadata
+
+    distribution = {"cv2": "opencv-contrib-python"}.get(module_name, module_name)
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "?"
 
 
 def _mediapipe_models() -> Check:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError, ErrorCode
+from .outputs import check_output_path, ordinary_file_mode
 
 FORMAT_VERSION = 1
 
@@ -138,18 +139,8 @@ def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") 
 
 
 def check_writable(out: Path) -> None:
-    """Fail early, before minutes of inference, if the output cannot be written."""
-    folder = out.parent if str(out.parent) else Path(".")
-    if out.suffix != ".npz":
-        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--out {out}: the motion file must end in .npz")
-    if out.is_dir():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"--out {out} is a folder; give a file name ending in .npz")
-    if not folder.is_dir():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                           f"cannot write {out}: folder {folder} does not exist; create it or choose another --out")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                           f"cannot write {out}: no write permission in folder {folder}; choose another --out")
+    """Fail early, before minutes of inference, if the motion file cannot be written."""
+    check_output_path(out, (".npz",), "motion file")
 
 
 def write_motion_file(out: Path, motion: Motion) -> Path:
@@ -164,6 +155,7 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, ordinary_file_mode())
         os.replace(tmp_name, out)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -8,6 +8,9 @@ mismatch here is a mismatch in the motion file, not in the drawing.
     python -m backend preview MOTION.npz --video V --out overlay.png   # contact sheet of the clip
     python -m backend preview MOTION.npz --video V --out overlay.mp4   # every selected frame
 
+The MP4 is MPEG-4 Part 2 (`mp4v`), the encoder OpenCV's wheels ship (they have no H.264 encoder):
+it plays in VLC, Blender and most players, though some browsers refuse it.
+
 Colours: the person's left side blue, right side red, spine and head green; frames the tracker
 interpolated (`valid` false) get an amber border and an "interpolated" label.
 """
@@ -26,10 +29,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import camera
+from . import camera, cancel
 from .errors import BackendError, ErrorCode
 from .events import EventStream
 from .motion_file import load_motion_file
+from .outputs import check_output_path, ordinary_file_mode
 from .skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, forward_kinematics
 from .video import FrameRange, VideoInfo, iter_frames, probe
 
@@ -182,20 +186,7 @@ def _scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
 
 
 def _check_out(out: Path) -> str:
-    kind = out.suffix.lower()
-    if kind not in (".png", ".mp4"):
-        raise BackendError(ErrorCode.BAD_ARGUMENT,
-                           f"--out {out}: the preview must end in .png (contact sheet) or .mp4 (every frame)")
-    folder = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"--out {out} is a folder; give a file name ending in {kind}")
-    if not folder.is_dir():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                           f"cannot write {out}: folder {folder} does not exist; create it or choose another --out")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                           f"cannot write {out}: no write permission in folder {folder}; choose another --out")
-    return kind
+    return check_output_path(out, (".png", ".mp4"), "preview", ".png (contact sheet) or .mp4 (every frame)")
 
 
 def _load(motion_path: Path) -> dict[str, np.ndarray]:
@@ -241,9 +232,7 @@ class _AtomicOutput:
     def commit(self) -> None:
         with open(self.temp, "rb+") as handle:
             os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.temp, 0o666 & ~umask)  # mkstemp makes 0600; a preview is an ordinary file
+        os.chmod(self.temp, ordinary_file_mode())
         os.replace(self.temp, self.out)
 
     def discard(self) -> None:
@@ -289,6 +278,8 @@ def _write_sheet(out: Path, info: VideoInfo, motion: dict[str, np.ndarray], rows
             events.progress("preview", done, len(rows))
     if not tiles:
         raise _no_frames(info, frame_ids[rows])
+    if check_cancel is not None:
+        check_cancel()
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise BackendError(ErrorCode.INTERNAL, f"OpenCV could not encode the PNG for {out}")
@@ -338,6 +329,8 @@ def _write_video(out: Path, info: VideoInfo, motion: dict[str, np.ndarray], rows
         writer.release()
         if not written:
             raise _no_frames(info, ids)
+        if check_cancel is not None:
+            check_cancel()
         target.commit()
     except BaseException:
         writer.release()
@@ -387,7 +380,7 @@ def preview(motion_path: Path, video_path: Path, out_path: Path, frames: str | N
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add `preview` to the backend's command line; `main` is set as the handler (`args.func`)."""
+    """Add `preview` to the backend's command line; `main` becomes its `args.handler` (see cli.py)."""
     parser = subparsers.add_parser(
         "preview", help="draw a motion file's skeleton over its video (PNG contact sheet or MP4)",
         description="Draw the skeleton of MOTION.npz, posed and projected with the file's own camera, over "
@@ -409,8 +402,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace, events: EventStream | None = None,
-         check_cancel: Callable[[], None] | None = None) -> int:
-    """Run `preview` from parsed arguments; reports progress and `done` as JSON lines, raises BackendError."""
+         check_cancel: Callable[[], None] | None = cancel.check) -> int:
+    """Run `preview` from parsed arguments; reports progress and `done` as JSON lines, raises BackendError.
+
+    Stops at the next frame on SIGTERM/SIGINT (the CLI's handlers set the flag `cancel.check` reads).
+    """
     events = EventStream() if events is None else events
     result = preview(Path(args.motion), Path(args.video), Path(args.out), frames=args.frames, tiles=args.tiles,
                      max_side=args.max_side, events=events, check_cancel=check_cancel)

@@ -48,9 +48,12 @@ def backend_env(tmp_cache: Path | None = None) -> dict[str, str]:
 
 
 def run_backend(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> BackendResult:
+    """Run `python -m backend ARGS`; `run`'s stdout must be JSON event lines only (parsed here)."""
     proc = subprocess.run([sys.executable, "-m", "backend", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=env or backend_env())
-    return BackendResult(proc.returncode, parse_events(proc.stdout), proc.stdout, proc.stderr)
+                          timeout=timeout, env=env or backend_env(), check=False)
+    human_output = args and args[0] in ("--help", "models", "doctor")
+    events = [] if human_output else parse_events(proc.stdout)
+    return BackendResult(proc.returncode, events, proc.stdout, proc.stderr)
 
 
 @pytest.fixture(scope="session")

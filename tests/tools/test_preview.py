@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -16,10 +19,11 @@ import numpy as np
 import pytest
 
 from backend import preview as pv
-from backend.errors import BackendError, Cancelled, ErrorCode
+from backend.errors import EXIT_STATUS, BackendError, Cancelled, ErrorCode
 from backend.events import EventStream
 from backend.motion_file import Motion, write_motion_file
 from backend.skeleton import JOINT_INDEX, forward_kinematics
+from tests.conftest import REPO, backend_env, run_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = ROOT / "samples" / "single_person_demo.mp4"  # 40 frames, 1080x1920, 12 fps
@@ -271,3 +275,41 @@ def test_existing_output_survives_a_failed_run(motion_path: Path, tmp_path: Path
     with pytest.raises(BackendError):
         pv.preview(motion_path, VIDEO, out, frames="300:400")
     assert out.read_bytes() == b"previous"
+
+
+def test_through_the_real_cli(motion_path: Path, tmp_path: Path) -> None:
+    """`python -m backend preview` as the user runs it: JSON lines only on stdout, exit codes of the contract."""
+    out = tmp_path / "cli.png"
+    result = run_backend("preview", str(motion_path), "--video", str(VIDEO), "--out", str(out), "--tiles", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.events[-1] == {"event": "done", "out": str(out), "frames": 4}
+    assert read_png(out).shape[2] == 3
+
+    bad = run_backend("preview", str(motion_path), "--video", str(VIDEO), "--out", str(tmp_path / "x.gif"))
+    assert bad.returncode == EXIT_STATUS[ErrorCode.BAD_ARGUMENT]
+    assert bad.last_error()["code"] == "BAD_ARGUMENT" and "x.gif" in bad.last_error()["message"]
+    missing = run_backend("preview", str(motion_path), "--video", str(tmp_path / "nope.mp4"), "--out", str(out))
+    assert missing.returncode == EXIT_STATUS[ErrorCode.VIDEO_NOT_FOUND]
+    assert "nope.mp4" in missing.last_error()["message"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.png"]
+
+
+def test_sigterm_stops_an_mp4_and_leaves_nothing(motion_path: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    command = [sys.executable, "-m", "backend", "preview", str(motion_path), "--video", str(VIDEO),
+               "--out", str(out_dir / "o.mp4"), "--max-side", "0"]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=backend_env())
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["event"] == "progress" and first["stage"] == "preview"
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    events = [json.loads(line) for line in rest.splitlines()]
+    assert events[-1]["event"] == "error" and events[-1]["code"] == "CANCELLED", events[-3:]
+    assert proc.returncode == EXIT_STATUS[ErrorCode.CANCELLED]
+    assert list(out_dir.iterdir()) == []

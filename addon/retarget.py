@@ -1,0 +1,116 @@
+"""SMPL rotations -> pose-bone channels of a target armature (no bpy).
+
+The target's armature space is taken as Blender's frame (Z up, the character facing -Y).
+For joint j with SMPL local rotation L_j (camera frame for the root, body frame below it),
+the world-space change of the bone is A_j = C G_j B^T (C: camera -> Blender, B: body ->
+Blender, G_j: the chained SMPL rotations), so its change relative to its parent is
+L'_0 = C L_0 B^T and L'_j = B L_j B^T. A pose bone whose rest orientation is O_j (from
+`bone.matrix_local`) then needs the basis rotation O_j^T L'_j O_j. This conjugation is what
+lets the bones keep sensible rolls (each bone along its limb) while the evaluated joints equal
+SMPL forward kinematics exactly.
+
+Root translation: the pelvis must land at C (rest_joints[0] + transl), which is a displacement
+d = C (rest_0 + transl) - B rest_0 from where the rest skeleton puts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import smpl
+from .axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER
+from .rotations import (
+    axis_angle_to_quaternion,
+    make_quaternions_continuous,
+    matrix_to_quaternion,
+    quaternion_conjugate,
+    quaternion_multiply,
+)
+
+#: Where the root translation goes: the pelvis bone, the armature object, or nowhere horizontally.
+ROOT_MOTION_MODES: tuple[str, ...] = ("BONE", "OBJECT", "IN_PLACE")
+
+#: Target naming schemes. Only SMPL's own names for now: this is the seam where rig presets
+#: (Mixamo, Rigify, ...) plug in later as SMPL joint -> target bone name tables.
+BONE_NAME_PRESETS: dict[str, tuple[str, ...]] = {"SMPL": smpl.JOINT_NAMES}
+
+
+@dataclass(frozen=True)
+class BoneChannels:
+    """Per-frame values for the F-curves: one quaternion per target bone, plus root translation."""
+
+    bone_names: tuple[str, ...]
+    rotations: np.ndarray               # [N, 24, 4] (w, x, y, z), continuous in time
+    root_location: np.ndarray           # [N, 3] the root bone's location channel
+    object_location: np.ndarray | None  # [N, 3] when root motion goes on the object
+
+
+def target_bone_names(preset: str = "SMPL") -> tuple[str, ...]:
+    """Target bone name for each SMPL joint, in SMPL joint order."""
+    try:
+        return BONE_NAME_PRESETS[preset]
+    except KeyError:
+        raise ValueError(f"unknown bone naming preset {preset!r}; known: {', '.join(BONE_NAME_PRESETS)}") from None
+
+
+def missing_bones(preset: str, armature_bone_names: set[str]) -> list[str]:
+    """The preset's bones that the target armature lacks (an empty list means it can be driven)."""
+    return [name for name in target_bone_names(preset) if name not in armature_bone_names]
+
+
+def root_displacement(transl: np.ndarray, rest_joints: np.ndarray, root_motion: str) -> np.ndarray:
+    """[N, 3] Blender-frame displacement of the pelvis from its rest position.
+
+    IN_PLACE keeps the character on the spot: no horizontal travel, and only the vertical motion
+    relative to the first frame (jumps and crouches stay).
+    """
+    if root_motion not in ROOT_MOTION_MODES:
+        raise ValueError(f"root motion must be one of {ROOT_MOTION_MODES}, got {root_motion!r}")
+    rest_root = np.asarray(rest_joints, dtype=np.float64)[smpl.ROOT]
+    world_root = (rest_root + np.asarray(transl, dtype=np.float64)) @ CAMERA_TO_BLENDER.T
+    displacement = world_root - BODY_TO_BLENDER @ rest_root
+    if root_motion == "IN_PLACE":
+        displacement[:, :2] = 0.0
+        displacement[:, 2] -= displacement[0, 2]
+    return displacement
+
+
+def compute_bone_channels(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray,
+                          bone_rest_rotations: np.ndarray, root_motion: str = "BONE",
+                          bone_names: tuple[str, ...] = smpl.JOINT_NAMES,
+                          object_basis: np.ndarray | None = None,
+                          object_origin: np.ndarray | None = None) -> BoneChannels:
+    """Quaternion and location channel values for N frames.
+
+    `bone_rest_rotations` [24, 3, 3] are the target bones' rest orientations in armature space
+    (`bone.matrix_local.to_3x3()`), in SMPL joint order. `object_basis` / `object_origin` are the
+    armature object's rotation and location, used only when root motion goes on the object.
+    """
+    poses = np.asarray(poses, dtype=np.float64)
+    frames = poses.shape[0]
+    rest_quats = matrix_to_quaternion(np.asarray(bone_rest_rotations, dtype=np.float64))   # [24, 4]
+    body_quat = matrix_to_quaternion(BODY_TO_BLENDER)
+    camera_quat = matrix_to_quaternion(CAMERA_TO_BLENDER)
+    # basis_j = left_j * q(L_j) * right_j, with the constant factors computed once per bone.
+    frame_of_joint = np.tile(body_quat, (smpl.NUM_JOINTS, 1))
+    frame_of_joint[smpl.ROOT] = camera_quat
+    left = quaternion_multiply(quaternion_conjugate(rest_quats), frame_of_joint)
+    right = quaternion_multiply(quaternion_conjugate(body_quat), rest_quats)
+    local = axis_angle_to_quaternion(poses)                                                  # [N, 24, 4]
+    basis = quaternion_multiply(quaternion_multiply(left[None], local), right[None])
+    rotations = make_quaternions_continuous(basis)
+
+    displacement = root_displacement(transl, rest_joints, root_motion)
+    object_location = None
+    if root_motion == "OBJECT":
+        basis3 = np.eye(3) if object_basis is None else np.asarray(object_basis, dtype=np.float64)
+        origin = np.zeros(3) if object_origin is None else np.asarray(object_origin, dtype=np.float64)
+        object_location = origin + displacement @ basis3.T
+        root_location = np.zeros((frames, 3))
+    else:
+        # The location channel is in the root bone's rest frame: head = rest_head + O_0 @ loc.
+        root_location = displacement @ np.asarray(bone_rest_rotations, dtype=np.float64)[smpl.ROOT]
+    return BoneChannels(bone_names=tuple(bone_names), rotations=rotations,
+                        root_location=root_location, object_location=object_location)

@@ -1,0 +1,76 @@
+"""Shared helpers of the Blender tests (conftest sets Blender's environment before bpy is imported)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import bpy
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "samples"
+SINGLE_PERSON = SAMPLES / "single_person_demo.mp4"
+EXTENSION_ID = "video_mocap"
+MODULE = f"bl_ext.user_default.{EXTENSION_ID}"
+CAMERA_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # the build script and the backend's own FK (the reference)
+
+
+def backend_python() -> Path:
+    if os.environ.get("VIDEO_MOCAP_BACKEND_PYTHON"):
+        return Path(os.environ["VIDEO_MOCAP_BACKEND_PYTHON"])
+    checkout_venv = REPO / ".venv" / "bin" / "python"
+    return checkout_venv if checkout_venv.is_file() else Path(sys.executable)
+
+
+def submodule(ext: ModuleType, name: str) -> ModuleType:
+    return importlib.import_module(f"{ext.__name__}.{name}")
+
+
+def scene_snapshot() -> dict[str, object]:
+    """What an import could change: datablocks and the scene's timing."""
+    scene = bpy.context.scene
+    return {
+        "objects": sorted(o.name for o in bpy.data.objects),
+        "armatures": sorted(a.name for a in bpy.data.armatures),
+        "actions": sorted(a.name for a in bpy.data.actions),
+        "frames": (scene.frame_start, scene.frame_end, scene.frame_current),
+        "fps": (scene.render.fps, scene.render.fps_base),
+    }
+
+
+def evaluated_joints(obj: bpy.types.Object, frames: np.ndarray, joint_names: tuple[str, ...]) -> np.ndarray:
+    """World positions of the bone heads at each (possibly fractional) scene frame."""
+    scene = bpy.context.scene
+    out = np.empty((len(frames), len(joint_names), 3))
+    for i, frame in enumerate(frames):
+        whole = int(np.floor(frame + 1e-6))
+        scene.frame_set(whole, subframe=max(0.0, float(frame) - whole))
+        world = obj.matrix_world
+        out[i] = [tuple(world @ obj.pose.bones[name].head) for name in joint_names]
+    return out
+
+
+def reference_joints(motion_path: Path, root_motion: str = "BONE") -> np.ndarray:
+    """SMPL forward kinematics by the backend's own code, converted to Blender's frame."""
+    from backend.skeleton import forward_kinematics
+
+    with np.load(motion_path, allow_pickle=False) as data:
+        joints = forward_kinematics(data["poses"], data["rest_joints"], data["transl"])
+    assert root_motion in ("BONE", "OBJECT")
+    return joints @ CAMERA_TO_BLENDER.T
+
+
+def key_frames(motion_path: Path) -> np.ndarray:
+    """Scene frames of the source rows, by time, computed here independently of the add-on."""
+    scene = bpy.context.scene
+    with np.load(motion_path, allow_pickle=False) as data:
+        ids, fps = data["frame_ids"].astype(float), float(data["fps"])
+    return scene.frame_start + (ids - ids[0]) * (scene.render.fps / scene.render.fps_base) / fps
+
+

@@ -1,0 +1,122 @@
+"""Headless: `python addon/batch.py` writes a .blend whose action matches the operator's, and FBX/BVH
+files that re-import with the same frame count and bone names; failures exit non-zero with the message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import bpy
+import numpy as np
+import pytest
+from blender_helpers import REPO, SINGLE_PERSON, backend_python, submodule
+from synthetic_motion import motion_arrays
+
+BATCH = REPO / "addon" / "batch.py"
+
+
+def run_batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "batch_user"),
+               XDG_CACHE_HOME=str(tmp_path / "batch_cache"), VIDEO_MOCAP_BACKEND_PYTHON=str(backend_python()))
+    return subprocess.run([sys.executable, str(BATCH), *args], capture_output=True, text=True, env=env,
+                          timeout=600, check=False)
+
+
+def curves_by_channel(ext: ModuleType, action: bpy.types.Action) -> dict[tuple[str, int], np.ndarray]:
+    curves = {}
+    for fcurve in submodule(ext, "keyframe_writer").action_fcurves(action):
+        co = np.empty(2 * len(fcurve.keyframe_points), np.float32)
+        fcurve.keyframe_points.foreach_get("co", co)
+        curves[(fcurve.data_path, fcurve.array_index)] = co.reshape(-1, 2)
+    return curves
+
+
+def imported_armature(before: set[str]) -> bpy.types.Object:
+    new = [obj for obj in bpy.data.objects if obj.name not in before and obj.type == "ARMATURE"]
+    assert len(new) == 1, [obj.name for obj in bpy.data.objects]
+    return new[0]
+
+
+def frame_count(action: bpy.types.Action) -> int:
+    start, end = action.frame_range
+    return round(end - start) + 1
+
+
+@pytest.fixture(scope="module")
+def batch_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("batch")
+    paths = {"blend": out / "clip.blend", "fbx": out / "clip.fbx", "bvh": out / "clip.bvh"}
+    result = run_batch(out, "--video", str(SINGLE_PERSON), "--model", "blazepose", "--empty", "--out",
+                       str(paths["blend"]), "--fbx", str(paths["fbx"]), "--bvh", str(paths["bvh"]))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[detect]" in result.stderr  # progress was shown
+    for path in paths.values():
+        assert path.is_file() and path.stat().st_size > 0
+    return paths
+
+
+def test_blend_action_matches_the_operator(clean_scene: ModuleType, batch_outputs: dict[str, Path]) -> None:
+    bpy.context.scene.video_mocap.video_path = str(SINGLE_PERSON)
+    assert bpy.ops.video_mocap.import_video() == {"FINISHED"}
+    operator_armature = bpy.context.view_layer.objects.active
+    operator_curves = curves_by_channel(clean_scene, operator_armature.animation_data.action)
+    scene = bpy.context.scene
+    operator_range = (scene.frame_start, scene.frame_end)
+
+    with bpy.data.libraries.load(str(batch_outputs["blend"])) as (source, target):
+        target.objects = [name for name in source.objects]
+        target.scenes = list(source.scenes)
+    batch_armature = next(obj for obj in target.objects if obj.type == "ARMATURE")
+    batch_curves = curves_by_channel(clean_scene, batch_armature.animation_data.action)
+    assert batch_curves.keys() == operator_curves.keys() and len(batch_curves) == 24 * 4 + 3
+    for channel, co in operator_curves.items():
+        np.testing.assert_allclose(batch_curves[channel], co, atol=1e-6, err_msg=str(channel))
+    assert (target.scenes[0].frame_start, target.scenes[0].frame_end) == operator_range
+    assert sorted(b.name for b in batch_armature.data.bones) == sorted(b.name for b in operator_armature.data.bones)
+
+
+def test_fbx_and_bvh_reimport_with_the_same_frames_and_bones(clean_scene: ModuleType,
+                                                              batch_outputs: dict[str, Path]) -> None:
+    with bpy.data.libraries.load(str(batch_outputs["blend"])) as (source, target):
+        target.scenes = list(source.scenes)
+    scene = target.scenes[0]
+    expected_frames = scene.frame_end - scene.frame_start + 1
+    expected_bones = set(submodule(clean_scene, "smpl").JOINT_NAMES)
+
+    before = {obj.name for obj in bpy.data.objects}
+    assert bpy.ops.import_scene.fbx(filepath=str(batch_outputs["fbx"])) == {"FINISHED"}
+    fbx = imported_armature(before)
+    assert {bone.name for bone in fbx.data.bones} == expected_bones
+    assert frame_count(fbx.animation_data.action) == expected_frames
+
+    before = {obj.name for obj in bpy.data.objects}
+    assert bpy.ops.import_anim.bvh(filepath=str(batch_outputs["bvh"])) == {"FINISHED"}
+    bvh = imported_armature(before)
+    assert {bone.name for bone in bvh.data.bones} == expected_bones
+    assert frame_count(bvh.animation_data.action) == expected_frames
+
+
+def test_batch_failure_exits_non_zero_with_the_backends_message(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.mp4"
+    result = run_batch(tmp_path, "--video", str(missing), "--out", str(tmp_path / "x.blend"))
+    assert result.returncode != 0
+    assert f"error: video not found: {missing}; check the path" in result.stderr
+    assert not (tmp_path / "x.blend").exists()
+
+
+def test_batch_motion_file_and_malformed_file(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.npz", tmp_path / "bad.npz"
+    np.savez(good, **motion_arrays(frames=6))
+    arrays = motion_arrays(frames=6)
+    del arrays["transl"]
+    np.savez(bad, **arrays)
+    # Arguments after `--`, exactly as `blender -b -P addon/batch.py -- ...` passes them.
+    ok = run_batch(tmp_path, "--", "--motion", str(good), "--empty", "--out", str(tmp_path / "good.blend"))
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert (tmp_path / "good.blend").is_file()
+    failed = run_batch(tmp_path, "--motion", str(bad), "--out", str(tmp_path / "bad.blend"))
+    assert failed.returncode != 0 and "missing keys transl" in failed.stderr
+    assert not (tmp_path / "bad.blend").exists()
