@@ -99,7 +99,7 @@ def load_temporal(setup: SeedSetup, weights_dir, device: str,
     """The temporal model from the official `gen_state_dict` (strict, SMPL-layer keys dropped)."""
     model = setup.build_model(official_pairing)
     digest = load_into(model, weights_dir / setup.model_file, "gen_state_dict", setup.title)
-    return model.to(device).eval(), digest
+    return model.to(device).eval().to(memory_format=torch.channels_last), digest
 
 
 def load_models(setup: SeedSetup, weights_dir, device: str,

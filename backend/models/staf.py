@@ -91,10 +91,21 @@ class MeshAlignedSampler(nn.Module):
         self.conv2 = nn.Conv1d(MLP_DIM[2] + MLP_DIM[0], MLP_DIM[3], 1)
 
     def reduce(self, feat: torch.Tensor) -> torch.Tensor:
-        y = nnf.leaky_relu(self.conv0(feat))
-        y = nnf.leaky_relu(self.conv1(torch.cat([y, feat], 1)))
-        y = nnf.relu(self.conv2(torch.cat([y, feat], 1)))
-        return y.flatten(1)
+        """[B, 256, P] -> [B, 5 * P].
+
+        Same sums as the official Conv1d MLP, arranged as matrix products over all points: each
+        layer's weight is split into its part for the previous layer and its part for the skipped
+        input, and the skipped input's parts of all three layers are one product (about 2.5x faster
+        on CPU than Conv1d with concatenations).
+        """
+        x = feat.transpose(1, 2)  # [B, P, C] view; measured faster here than a contiguous [B*P, C] copy
+        w0, w1, w2 = self.conv0.weight[..., 0], self.conv1.weight[..., 0], self.conv2.weight[..., 0]
+        h0, h1 = w0.shape[0], w1.shape[0]
+        direct = nnf.linear(x, torch.cat([w0, w1[:, h0:], w2[:, h1:]], dim=0))
+        y = nnf.leaky_relu(direct[..., :h0] + self.conv0.bias)
+        y = nnf.leaky_relu(nnf.linear(y, w1[:, :h0], self.conv1.bias) + direct[..., h0:h0 + h1])
+        y = nnf.relu(nnf.linear(y, w2[:, :h1], self.conv2.bias) + direct[..., h0 + h1:])
+        return y.transpose(1, 2).flatten(1)
 
     def sample(self, maps: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """Maps [B, C, H, W], points [B, P, 2] (x, y in [-1, 1]) -> [B, 5 * P]."""
@@ -172,6 +183,10 @@ class STAF(nn.Module):
     def stage(self, i: int) -> nn.Sequential:
         return self.deconv_layers[3 * i:3 * i + 3]
 
+    def deconv(self, i: int, maps: torch.Tensor) -> torch.Tensor:
+        """Deconvolution stage i on channels-last maps (about 1.6x faster on CPU, same sums)."""
+        return self.stage(i)(maps.contiguous(memory_format=torch.channels_last))
+
     def grid_features(self, maps14: torch.Tensor) -> torch.Tensor:
         points = self.points_grid.transpose(1, 2).expand(maps14.shape[0], -1, -1)
         return self.maf_extractor[0].sample(maps14, points)
@@ -191,7 +206,7 @@ class STAF(nn.Module):
         mid = lambda t: t.view(batch, SEQ_LEN, -1)[:, MID]  # noqa: E731
         pose1, shape1, cam1 = self._refine(1, fused, mid(pose0), mid(shape0), mid(cam0))
         verts1 = smpl(rot6d_to_rotmat(pose1).view(-1, 24, 3, 3), shape1)
-        maps56 = self.stage(2)(mid28)
+        maps56 = self.deconv(2, mid28)
         feats2 = self.maf_extractor[2].sample(maps56, self.maf_extractor[2].mesh_points(verts1, cam1))
         return self._refine(2, feats2, pose1, shape1, cam1)
 
@@ -199,22 +214,22 @@ class STAF(nn.Module):
         """Reference path, structured as the official forward: [B, 9, 2048, 7, 7] -> (pose6d, betas, cam)."""
         batch = maps.shape[0]
         x = apm(maps).reshape(-1, 2048, 7, 7)
-        maps14 = self.stage(0)(x)
+        maps14 = self.deconv(0, x)
         grid = self.grid_features(maps14).view(batch, SEQ_LEN, -1)
         grid = self.tcfm(grid).reshape(batch * SEQ_LEN, -1)
         est0 = self._refine(0, grid, None, None, None)
-        maps28 = self.stage(1)(maps14)
-        mid28 = maps28.view(batch, SEQ_LEN, *maps28.shape[1:])[:, MID]
+        maps28 = self.deconv(1, maps14)
+        mid28 = maps28.reshape(batch, SEQ_LEN, *maps28.shape[1:])[:, MID]
         return self._mesh_stages(smpl, maps28, mid28, est0, batch)
 
     # ------------------------------------------------------------------ cached path
     def frame_cache(self, maps: torch.Tensor) -> dict[str, torch.Tensor]:
         """Window-independent work for frames [n, 2048, 7, 7]: stage-0 deconvolution (before its
         BatchNorm, for the APM mean), 14x14 and 28x28 maps, grid features and TCFM projections."""
-        conv0 = self.deconv_layers[0](maps)
+        conv0 = self.deconv_layers[0](maps.contiguous(memory_format=torch.channels_last))
         maps14 = self.deconv_layers[2](self.deconv_layers[1](conv0))
         grid = self.grid_features(maps14)
-        return {"conv0": conv0, "maps28": self.stage(1)(maps14), "grid": grid,
+        return {"conv0": conv0, "maps28": self.deconv(1, maps14), "grid": grid,
                 "proj": self.tcfm.nonlocalblock.project(grid)}
 
     def forward_cached(self, cache: dict[str, torch.Tensor], rows: torch.Tensor,
@@ -224,7 +239,7 @@ class STAF(nn.Module):
         # APM: the current frame is the mean map; its first deconvolution is the mean of the cached ones.
         mid14 = self.deconv_layers[2](self.deconv_layers[1](cache["conv0"][rows].mean(dim=1)))
         mid_grid = self.grid_features(mid14)
-        mid28 = self.stage(1)(mid14)
+        mid28 = self.deconv(1, mid14)
         grid = cache["grid"][rows]
         grid[:, MID] = mid_grid
         proj = cache["proj"][rows]
@@ -233,4 +248,4 @@ class STAF(nn.Module):
         est0 = self._refine(0, grid, None, None, None)
         maps28 = cache["maps28"][rows]
         maps28[:, MID] = mid28
-        return self._mesh_stages(smpl, maps28.view(-1, *mid28.shape[1:]), mid28, est0, batch)
+        return self._mesh_stages(smpl, maps28.reshape(-1, *mid28.shape[1:]), mid28, est0, batch)
