@@ -65,3 +65,14 @@ def test_convert_refuses_code_in_the_pickle(tmp_path: Path) -> None:
     assert str(evil) in info.value.message and "refus" in info.value.message
     assert not Path("/tmp/never-created-by-convert-smpl").exists()
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_convert_smpl_command(tmp_path: Path) -> None:
+    from tests.conftest import run_backend
+
+    pkl = write_smpl_pkl(tmp_path / "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl")
+    out = tmp_path / "smpl" / SMPL_FILE
+    result = run_backend("convert-smpl", str(pkl), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.events[-1] == {"event": "done", "out": str(out)}
+    assert load_smpl_arrays(out)["v_template"].shape == (6890, 3)
