@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("out_positional", nargs="?", metavar="OUT", help="output npz (same as --out)")
     parser.add_argument("--out", default=None, help=f"output npz; default: the SMPL folder's {SMPL_FILE}")
     parser.add_argument("--smpl-dir", default=None, help="SMPL folder used for the default output")
-    parser.set_defaults(handler=_command)
+    parser.set_defaults(func=_command)
 
 
 def _command(args: argparse.Namespace) -> int:

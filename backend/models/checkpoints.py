@@ -202,7 +202,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "its tensors to OUT, which then loads with torch.load(weights_only=True).")
     parser.add_argument("src", metavar="IN")
     parser.add_argument("dst", metavar="OUT")
-    parser.set_defaults(handler=_convert_command)
+    parser.set_defaults(func=_convert_command)
 
 
 def _convert_command(args: argparse.Namespace) -> int:
