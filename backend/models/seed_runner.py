@@ -205,7 +205,7 @@ def run_seed(request: ModelRequest, setup: SeedSetup) -> ModelOutput:
         rest_joints=rest,
         focal_length=request.focal_length,
         joints3d=(joints + transl[:, None]).astype(np.float32),
-        meta={"crop_scale": setup.crop_scale, "threads": threads, "weights_sha256": digests,
+        meta={"crop_scale": setup.crop_scale, "threads": threads, "weights_sha256": digests, "view_ray_root": True,
               "official_batching": official, "window_batch": batch,
               "timings": {k: round(v, 3) for k, v in timings.items()}},
     )

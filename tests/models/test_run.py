@@ -121,3 +121,13 @@ def test_runner_refuses_missing_weights(tmp_path: Path, smpl_dir: Path) -> None:
     assert info.value.code == ErrorCode.WEIGHTS_MISSING
     assert "spin_model_checkpoint.pth.tar (from MPS-Net_release README" in message
     assert "mpsnet_model_best.pth.tar (from" in message
+
+
+@pytest.mark.parametrize("model, window, n", [("tcmr", 8, 12), ("tcmr", 32, 12), ("staf", 9, 3), ("mpsnet", 16, 1)])
+def test_runner_windows_and_short_clips(model: str, window: int, n: int, weights_dir: Path, smpl_dir: Path) -> None:
+    from backend.models.seed_runner import SETUPS, run_seed
+
+    request = _request(weights_dir, smpl_dir, n=n)
+    request.window = window
+    out = run_seed(request, SETUPS[model])
+    assert out.poses.shape == (n, 24, 3) and np.isfinite(out.poses).all() and np.isfinite(out.transl).all()
