@@ -142,20 +142,19 @@ def bench(args: argparse.Namespace) -> dict:
 
         request = request_for(video, track, weights, smpl, threads, model)
         b_wall, b_ratio, _ = timed(backbone_alone, 1)
-        best_e2e, e2e_ratio, best_b = float("inf"), 0.0, b_wall
-        result = None
+        best_e2e, e2e_ratio, best_b, best_timings = float("inf"), 0.0, b_wall, {}
         for _ in range(args.repeats):  # alternate the two measurements
             wall, ratio, result = timed(lambda request=request, setup=setup: run_seed(request, setup), 1)
             timings = result.meta["timings"]
             e2e = timings["features_s"] + timings["temporal_s"] + timings["smpl_s"]
             if e2e < best_e2e:
-                best_e2e, e2e_ratio = e2e, ratio
+                best_e2e, e2e_ratio, best_timings = e2e, ratio, timings
             wall, ratio, _ = timed(backbone_alone, 1)
             if wall < best_b:
                 best_b, b_ratio = wall, ratio
         row = {"backbone_fps": n / best_b, "backbone_cpu_per_wall": b_ratio, "end_to_end_fps": n / best_e2e,
                "end_to_end_cpu_per_wall": e2e_ratio, "ratio": (n / best_e2e) / (n / best_b),
-               "last_timings": result.meta["timings"]}
+               "best_timings": best_timings}
 
         # recomputing the backbone for every window vs features cached once per frame
         length = PAPER_WINDOW[model]
@@ -170,7 +169,7 @@ def bench(args: argparse.Namespace) -> dict:
 
         wall, _, _ = timed(recompute, 1)
         per_frame_recompute = wall / len(some)
-        per_frame_cached = (result.meta["timings"]["features_s"] + result.meta["timings"]["temporal_s"]) / n
+        per_frame_cached = (best_timings["features_s"] + best_timings["temporal_s"]) / n
         row["recompute_ms_per_frame"] = per_frame_recompute * 1e3
         row["cached_ms_per_frame"] = per_frame_cached * 1e3
         row["cache_speedup"] = per_frame_recompute / per_frame_cached
