@@ -203,8 +203,7 @@ class STAF(nn.Module):
         verts = smpl(rot6d_to_rotmat(pose0).view(-1, 24, 3, 3), shape0)
         feats1 = self.maf_extractor[1].sample(maps28, self.maf_extractor[1].mesh_points(verts, cam0))
         fused = self.safm(feats1.view(batch, SEQ_LEN, -1))
-        mid = lambda t: t.view(batch, SEQ_LEN, -1)[:, MID]  # noqa: E731
-        pose1, shape1, cam1 = self._refine(1, fused, mid(pose0), mid(shape0), mid(cam0))
+        pose1, shape1, cam1 = self._refine(1, fused, *(t.view(batch, SEQ_LEN, -1)[:, MID] for t in est0))
         verts1 = smpl(rot6d_to_rotmat(pose1).view(-1, 24, 3, 3), shape1)
         maps56 = self.deconv(2, mid28)
         feats2 = self.maf_extractor[2].sample(maps56, self.maf_extractor[2].mesh_points(verts1, cam1))
