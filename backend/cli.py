@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--person", type=_person, default=None, help="'auto' (main person) or a person id")
     run.add_argument("--frames", default=None, help="START:END source frames (END exclusive)")
     run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
-    run.add_argument("--smooth", type=float, default=1.0, help="smoothing strength: 0 off, 1 default, 2 stronger")
+    run.add_argument("--smooth", type=float, default=None,
+                     help="smoothing strength: 0 off, 1 normal, 2 stronger; default 1 for blazepose, "
+                          "0 for the seed models (their windows already smooth)")
     run.add_argument("--weights-dir", default=None, help="folder with the model's files under official names")
     run.add_argument("--smpl-dir", default=None, help="folder with SMPL_NEUTRAL.npz")
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = the cores actually free")
@@ -122,7 +124,7 @@ def _models(args: argparse.Namespace) -> int:
         missing = spec.missing_weights(weights_dir)
         rows.append({"name": spec.name, "title": spec.title, "paper": spec.paper, "windows": list(spec.windows),
                      "default_window": spec.default_window, "backbone": spec.backbone, "needs_smpl": spec.needs_smpl,
-                     "ready": not missing and "not finished" not in spec.status, "missing": missing,
+                     "ready": not missing and spec.finished, "default_smooth": spec.default_smooth, "missing": missing,
                      "status": spec.status})
     if args.json:
         print(json.dumps({"models": rows, "weights_dir": str(weights_dir)}))

@@ -13,6 +13,7 @@ class ErrorCode(str, enum.Enum):
     NO_PERSON = "NO_PERSON"
     BAD_ARGUMENT = "BAD_ARGUMENT"
     WEIGHTS_MISSING = "WEIGHTS_MISSING"
+    WEIGHTS_INVALID = "WEIGHTS_INVALID"  # present but truncated, wrong model, or needs unpickling
     SMPL_MISSING = "SMPL_MISSING"
     OUT_NOT_WRITABLE = "OUT_NOT_WRITABLE"
     CANCELLED = "CANCELLED"
@@ -26,6 +27,7 @@ EXIT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.VIDEO_UNREADABLE: 4,
     ErrorCode.NO_PERSON: 5,
     ErrorCode.WEIGHTS_MISSING: 6,
+    ErrorCode.WEIGHTS_INVALID: 9,
     ErrorCode.SMPL_MISSING: 7,
     ErrorCode.OUT_NOT_WRITABLE: 8,
     ErrorCode.CANCELLED: 130,

@@ -31,7 +31,7 @@ class RunOptions:
     person: int | None = None
     frames: str | None = None
     stride: int = 1
-    smooth: float = 1.0
+    smooth: float | None = None  # None = the model's default (ModelSpec.default_smooth)
     weights_dir: str | None = None
     smpl_dir: str | None = None
     threads: int = 0
@@ -55,18 +55,15 @@ def resolve_device(requested: str, spec: ModelSpec) -> str:
 
 
 def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
-    """Fail in a second, before decoding anything, when a needed file is missing."""
-    missing = spec.missing_weights(weights_dir)
-    if missing:
-        raise BackendError(ErrorCode.WEIGHTS_MISSING,
-                           f"model '{spec.name}' needs {', '.join(missing)} in the weights folder {weights_dir}; "
-                           "download them under these official names (README.md, 'Models and weights') "
-                           "or pass --weights-dir")
+    """Fail in a second, before decoding anything, when the model cannot run or a file is missing."""
+    spec.require_finished()
+    spec.require_weights(weights_dir)
     if spec.needs_smpl and not (smpl_dir / "SMPL_NEUTRAL.npz").is_file():
         raise BackendError(ErrorCode.SMPL_MISSING,
                            f"model '{spec.name}' needs the SMPL body model: {smpl_dir / 'SMPL_NEUTRAL.npz'} not found; "
                            "register at smpl.is.tue.mpg.de, then run `python -m backend convert-smpl "
-                           "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl` into that folder, or pass --smpl-dir")
+                           "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl --out SMPL_NEUTRAL.npz` into that folder, "
+                           "or pass --smpl-dir")
 
 
 def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
@@ -106,8 +103,9 @@ def run(options: RunOptions, events: EventStream) -> Path:
     started = time.monotonic()
     spec = get_spec(options.model)
     window = spec.resolve_window(options.window)
-    if options.smooth < 0:
-        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--smooth {options.smooth}: must be 0 (off) or positive")
+    smooth = spec.default_smooth if options.smooth is None else options.smooth
+    if smooth < 0:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--smooth {smooth}: must be 0 (off) or positive")
     if options.focal_length is not None and options.focal_length <= 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--focal-length {options.focal_length}: must be positive pixels")
     out = Path(options.out).expanduser().absolute()
@@ -131,7 +129,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     cancel.check()
 
     events.progress("post", 0, 1)
-    output = post.finish(output, track, info.fps * 1.0 / frames.stride, options.smooth, focal)
+    output = post.finish(output, track, info.fps * 1.0 / frames.stride, smooth, focal)
     events.progress("post", 1, 1)
     meta = {
         "backend_version": __version__,
@@ -140,7 +138,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
         "stride": frames.stride,
         "person_id": track.person_id,
         "device": device,
-        "smooth": options.smooth,
+        "smooth": smooth,
         "camera": {"model": "pinhole", "focal_length_px": output.focal_length,
                    "principal_point": [info.width / 2.0, info.height / 2.0]},
         "seconds": round(time.monotonic() - started, 3),

@@ -67,14 +67,14 @@ def load_checkpoint(path: Path) -> Any:
         if "Unsupported global" in text or "Can only build" in text or "not an allowed global" in text:
             detail = next((line.strip() for line in text.splitlines()
                            if "Unsupported global" in line or "Can only build" in line), "")
-            raise BackendError(ErrorCode.WEIGHTS_MISSING,
+            raise BackendError(ErrorCode.WEIGHTS_INVALID,
                                f"{path} needs unpickling of Python objects that are not weights "
                                f"({detail.split(':', 1)[-1].strip() or 'arbitrary objects'}); it was not loaded. "
                                + convert_hint(path)) from exc
-        raise BackendError(ErrorCode.WEIGHTS_MISSING,
+        raise BackendError(ErrorCode.WEIGHTS_INVALID,
                            f"{path} is truncated or corrupt ({_short(exc)}); download it again") from exc
     except Exception as exc:  # noqa: BLE001 - zip, legacy-format and struct errors all mean an unreadable file
-        raise BackendError(ErrorCode.WEIGHTS_MISSING,
+        raise BackendError(ErrorCode.WEIGHTS_INVALID,
                            f"{path} is truncated or corrupt, not a readable PyTorch checkpoint "
                            f"({_short(exc)}); download it again") from exc
 
@@ -99,7 +99,7 @@ def unwrap(ckpt: Any, wrapper: str, path: Path, expected: str) -> dict[str, torc
     found = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
     looks = guess_kind(ckpt) if isinstance(ckpt, dict) else None
     hint = f"; it looks like a bare state dict of {looks}" if looks else ""
-    raise BackendError(ErrorCode.WEIGHTS_MISSING,
+    raise BackendError(ErrorCode.WEIGHTS_INVALID,
                        f"{path} is not {expected}: expected the official top-level key '{wrapper}', "
                        f"found {found}{hint}")
 
@@ -116,7 +116,7 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Pa
     if missing or unexpected:
         looks = guess_kind(state)
         hint = f" It looks like {looks}." if looks and looks != expected else ""
-        raise BackendError(ErrorCode.WEIGHTS_MISSING,
+        raise BackendError(ErrorCode.WEIGHTS_INVALID,
                            f"{path} is not {expected}: {len(missing)} expected keys are missing "
                            f"(e.g. {missing[:3]}) and {len(unexpected)} keys are not ours "
                            f"(e.g. {unexpected[:3]}).{hint} "
@@ -124,7 +124,7 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Pa
     wrong = [f"{k} {tuple(v.shape)} (expected {tuple(own[k].shape)})"
              for k, v in selected.items() if tuple(v.shape) != tuple(own[k].shape)]
     if wrong:
-        raise BackendError(ErrorCode.WEIGHTS_MISSING,
+        raise BackendError(ErrorCode.WEIGHTS_INVALID,
                            f"{path} is not {expected}: tensor shapes differ, e.g. {wrong[:3]}")
     module.load_state_dict(selected, strict=True)
 
@@ -179,7 +179,7 @@ def convert_checkpoint(src: Path, dst: Path) -> Path:
     try:
         ckpt = torch.load(src, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any failure here means the file is unreadable
-        raise BackendError(ErrorCode.WEIGHTS_MISSING, f"{src} cannot be read ({_short(exc)})") from exc
+        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{src} cannot be read ({_short(exc)})") from exc
     plain = _plain(ckpt)
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)

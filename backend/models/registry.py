@@ -36,6 +36,11 @@ class ModelSpec:
     needs_smpl: bool
     runner: str  # "module:function" relative to the backend package
     status: str  # one line: what works, or what is not finished yet
+    default_smooth: float = 0.0  # --smooth when the user gives none (temporal models already smooth)
+
+    @property
+    def finished(self) -> bool:
+        return not self.status.startswith("not finished")
 
     def load_runner(self) -> Callable:
         module_name, function_name = self.runner.split(":")
@@ -44,6 +49,21 @@ class ModelSpec:
 
     def missing_weights(self, weights_dir: Path) -> list[str]:
         return [w.name for w in self.weight_files if not (weights_dir / w.name).is_file()]
+
+    def require_weights(self, weights_dir: Path) -> None:
+        """WEIGHTS_MISSING naming every missing file under its official name and where to get it."""
+        missing = [w for w in self.weight_files if not (weights_dir / w.name).is_file()]
+        if missing:
+            listing = "; ".join(f"{w.name} (from {w.source})" for w in missing)
+            raise BackendError(ErrorCode.WEIGHTS_MISSING,
+                               f"model '{self.name}' needs these files in the weights folder {weights_dir}: "
+                               f"{listing}. Keep the official file names ({WEIGHTS_HELP}), or pass --weights-dir.")
+
+    def require_finished(self) -> None:
+        if not self.finished:
+            ready = ", ".join(s.name for s in all_specs() if s.finished)
+            raise BackendError(ErrorCode.BAD_ARGUMENT,
+                               f"model '{self.name}' cannot run: {self.status}. Models that run: {ready}")
 
     def resolve_window(self, window: int | None) -> int | None:
         """The window to run with; refuses a length the model does not accept, listing the allowed ones."""
@@ -74,6 +94,7 @@ BLAZEPOSE = ModelSpec(
     needs_smpl=False,
     runner=".models.blazepose:run",
     status="ready: bundled with mediapipe 0.10.21, no download",
+    default_smooth=1.0,  # per-frame landmarks jitter; the seed models smooth over their windows
 )
 
 REGISTRY: dict[str, ModelSpec] = {BLAZEPOSE.name: BLAZEPOSE}

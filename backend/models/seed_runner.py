@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from .. import camera
-from ..errors import BackendError, ErrorCode
 from ..smpl_model import load_smpl_layer, require_smpl, rest_joints, smpl_forward
 from ..threads import auto_threads
 from .base import ModelOutput, ModelRequest
@@ -36,7 +35,7 @@ from .features import extract_features
 from .hmr import SpinHMR
 from .mpsnet import MPSNet
 from .pymaf import PyMAFBackbone
-from .registry import ModelSpec, get_spec
+from .registry import get_spec
 from .rotation import rot6d_to_rotmat, rotmat_to_axis_angle
 from .staf import STAF
 from .tcmr import TCMR
@@ -75,16 +74,6 @@ SETUPS: dict[str, SeedSetup] = {
                       "the STAF/PyMAF backbone (base_model.pt)", "feature_extractor.", "3dpw_model_best.pth.tar",
                       PyMAFBackbone, STAF, (2048, 7, 7), STAF.crop_scale, 16, 16, model_uses_smpl=True),
 }
-
-
-def require_weights(spec: ModelSpec, weights_dir) -> None:
-    """WEIGHTS_MISSING naming every missing file under its official name and where to get it."""
-    missing = [w for w in spec.weight_files if not (weights_dir / w.name).is_file()]
-    if missing:
-        listing = "; ".join(f"{w.name} (from {w.source})" for w in missing)
-        raise BackendError(ErrorCode.WEIGHTS_MISSING,
-                           f"model '{spec.name}' needs these files in the weights folder {weights_dir}: {listing}. "
-                           "Keep the official file names (README.md, 'Models and weights').")
 
 
 def load_backbone(setup: SeedSetup, weights_dir, device: str) -> tuple[torch.nn.Module, str]:
@@ -151,7 +140,7 @@ def run_seed(request: ModelRequest, setup: SeedSetup) -> ModelOutput:
     threads = request.threads or auto_threads()
     torch.set_num_threads(threads)
     weights_dir = request.weights_dir
-    require_weights(spec, weights_dir)
+    spec.require_weights(weights_dir)
     require_smpl(request.smpl_dir)
     official = bool(request.options.get("official_batching", False))
     device = request.device

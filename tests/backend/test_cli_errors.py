@@ -168,3 +168,30 @@ def test_cancelled_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     assert proc.returncode == EXIT_STATUS[ErrorCode.CANCELLED]
     time.sleep(0.1)
     assert list(out_dir.iterdir()) == []
+
+
+def test_weights_invalid_when_a_file_is_corrupt(tmp_path: Path) -> None:
+    from backend.models.registry import get_spec
+    from backend.testing.smpl_synth import write_smpl_npz
+
+    model = _seed_model_with_weights()
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for weight in get_spec(model).weight_files:
+        (weights / weight.name).write_bytes(b"PK\x03\x04 half a download")
+    smpl = tmp_path / "smpl"
+    write_smpl_npz(smpl)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(SINGLE), "--model", model, "--weights-dir", str(weights),
+                         "--smpl-dir", str(smpl), "--out", str(out_dir / "m.npz"), "--frames", "0:4")
+    assert_failed(result, ErrorCode.WEIGHTS_INVALID, str(weights), "truncated or corrupt", out_dir=out_dir)
+
+
+@pytest.mark.parametrize("model", ["str", "tar"])
+def test_unfinished_models_say_so(tmp_path: Path, model: str) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(SINGLE), "--model", model, "--out", str(out_dir / "m.npz"))
+    assert_failed(result, ErrorCode.BAD_ARGUMENT, f"model '{model}' cannot run", "not finished", "blazepose",
+                  out_dir=out_dir)

@@ -48,7 +48,7 @@ def test_wrong_model_names_the_file(weights_dir: Path) -> None:
     path = weights_dir / "tcmr_demo_model.pth.tar"
     with pytest.raises(BackendError) as info:
         load_into(MPSNet(), path, "gen_state_dict", "an MPS-Net checkpoint (mpsnet_model_best.pth.tar)")
-    assert info.value.code == ErrorCode.WEIGHTS_MISSING
+    assert info.value.code == ErrorCode.WEIGHTS_INVALID
     assert str(path) in info.value.message and "looks like TCMR" in info.value.message
 
 
@@ -71,7 +71,7 @@ def test_truncated_file_names_the_file(tmp_path: Path, weights_dir: Path, name: 
     cut.write_bytes(data if keep > 0 else data[:keep])
     with pytest.raises(BackendError) as info:
         load_checkpoint(cut)
-    assert info.value.code == ErrorCode.WEIGHTS_MISSING
+    assert info.value.code == ErrorCode.WEIGHTS_INVALID
     assert str(cut) in info.value.message and "truncated" in info.value.message
 
 
