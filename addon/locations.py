@@ -22,9 +22,13 @@ def user_dir() -> Path:
     the same place an installed `user_default` extension would use."""
     try:
         return Path(bpy.utils.extension_path_user(PACKAGE, create=True))
-    except ValueError:
+    except (ValueError, AttributeError):  # not installed as an extension, or Blender < 4.2
+        pass
+    try:
         fallback = bpy.utils.user_resource("EXTENSIONS", path=f".user/user_default/{EXTENSION_ID}", create=True)
-        return Path(fallback)
+    except (ValueError, TypeError):  # Blender < 4.2 has no EXTENSIONS resource
+        fallback = bpy.utils.user_resource("DATAFILES", path=EXTENSION_ID, create=True)
+    return Path(fallback)
 
 
 def runs_dir() -> Path:

@@ -1,0 +1,47 @@
+"""`blender -b -P addon/batch.py -- ...` with a real Blender executable, when one is installed.
+
+The bpy wheel has no executable, so this is the only test of Blender's own command line (argument
+passing after `--`, `--python-exit-code`, exporters). `.ci/run` installs Debian's Blender for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SINGLE
+
+BLENDER = shutil.which("blender")
+pytestmark = pytest.mark.skipif(BLENDER is None, reason="no `blender` executable on PATH")
+
+
+def blender_batch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BLENDER, "-b", "--factory-startup", "--python-exit-code", "1",
+                           "-P", str(REPO / "addon" / "batch.py"), "--", *args],
+                          capture_output=True, text=True, timeout=600, check=False, cwd=REPO)
+
+
+def test_video_to_blend_fbx_bvh(tmp_path: Path) -> None:
+    out = tmp_path / "clip.blend"
+    result = blender_batch("--video", str(SINGLE), "--backend-python", sys.executable, "--out", str(out),
+                           "--fbx", str(tmp_path / "clip.fbx"), "--bvh", str(tmp_path / "clip.bvh"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for name in ("clip.blend", "clip.fbx", "clip.bvh"):
+        assert (tmp_path / name).stat().st_size > 1000
+    bvh = (tmp_path / "clip.bvh").read_text()
+    assert "ROOT pelvis" in bvh and "JOINT right_hand" in bvh
+    frames = int(bvh.split("Frames:")[1].split()[0])
+    assert frames >= 40
+
+
+def test_failure_exits_non_zero_with_the_backends_message(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.mp4"
+    result = blender_batch("--video", str(missing), "--backend-python", sys.executable,
+                           "--out", str(tmp_path / "x.blend"))
+    assert result.returncode != 0
+    assert f"video not found: {missing}" in result.stdout + result.stderr
+    assert not (tmp_path / "x.blend").exists()
