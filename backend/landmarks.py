@@ -8,10 +8,7 @@ metadata, which normally comes from the internet; we build that bundle once from
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Self
@@ -19,6 +16,7 @@ from typing import Self
 import numpy as np
 
 from .config import cache_dir
+from .outputs import atomic_output
 from .track import Detection
 
 log = logging.getLogger(__name__)
@@ -53,16 +51,9 @@ def pose_task_path() -> Path:
         raise RuntimeError(f"mediapipe {mediapipe.__version__} does not bundle the pose models "
                            f"({detector.name}, {landmarker.name}); install mediapipe==0.10.21 with install_deps.py")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".pose.", suffix=".task", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as bundle:
-            bundle.writestr("pose_detector.tflite", _with_metadata(detector, *DETECTOR_NORM, outputs=2))
-            bundle.writestr("pose_landmarks_detector.tflite", _with_metadata(landmarker, *LANDMARKER_NORM, outputs=5))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(target) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as bundle:
+        bundle.writestr("pose_detector.tflite", _with_metadata(detector, *DETECTOR_NORM, outputs=2))
+        bundle.writestr("pose_landmarks_detector.tflite", _with_metadata(landmarker, *LANDMARKER_NORM, outputs=5))
     log.info("built offline pose bundle %s", target)
     return target
 

@@ -7,10 +7,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError, ErrorCode
-from .outputs import check_output_path, ordinary_file_mode
+from .outputs import atomic_output, check_output_path
 
 FORMAT_VERSION = 1
 
@@ -149,22 +146,11 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
     arrays = motion.to_arrays()
     validate_arrays(arrays, source=str(out))
     check_writable(out)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_output(out) as handle:
             np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, ordinary_file_mode())
-        os.replace(tmp_name, out)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
         raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"cannot write {out}: {exc.strerror or exc}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
     return out
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import BackendError, ErrorCode
+from .outputs import atomic_output
 
 SMPL_FILE = "SMPL_NEUTRAL.npz"
 SMPL_DOWNLOAD = ("the neutral SMPL model: 'SMPL for Python' v1.1.0 from https://smpl.is.tue.mpg.de "
@@ -244,13 +243,6 @@ def convert_smpl(pkl: Path, npz: Path) -> Path:
         "kintree_table": arrays["kintree_table"].astype(np.int64),
     }
     npz.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{npz.name}.", suffix=".tmp", dir=npz.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **out)
-        os.replace(tmp, npz)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(npz) as handle:
+        np.savez(handle, **out)
     return npz

@@ -11,10 +11,7 @@ once and writes the tensors back in a plain file.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import pickle
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import BackendError, ErrorCode
+from ..outputs import atomic_output
 
 if TYPE_CHECKING:  # torch is imported inside the functions: the CLI imports this module for every command
     import torch
@@ -182,15 +180,8 @@ def convert_checkpoint(src: Path, dst: Path) -> Path:
         raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{src} cannot be read ({_short(exc)})") from exc
     plain = _plain(ckpt)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        torch.save(plain, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(dst) as handle:
+        torch.save(plain, handle)
     return dst
 
 
