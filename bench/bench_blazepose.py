@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
+from clips import looped_clip
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,25 +59,6 @@ def measure(mode: str, video: Path, out: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def loop_video(src: Path, dst: Path, loops: int) -> int:
-    capture = cv2.VideoCapture(str(src))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    for i in range(loops):
-        for frame in frames if i % 2 == 0 else frames[::-1]:  # ping-pong: no jump at the seams
-            writer.write(frame)
-    writer.release()
-    return len(frames) * loops
-
-
 def quality(out: Path) -> dict:
     sys.path.insert(0, str(REPO))
     import numpy as np
@@ -105,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         long_video = tmp_path / "looped.mp4"
-        long_frames = loop_video(args.video, long_video, args.loops)
+        long_frames = looped_clip(args.video, long_video, args.loops)
         print(f"clips: {args.video.name} and a {args.loops}x loop of it ({long_frames} frames)")
         rows = {}
         for label, video in (("clip", args.video), ("long", long_video)):

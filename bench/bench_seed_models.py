@@ -29,12 +29,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import clips  # noqa: E402
 
 from backend.crops import iter_crop_chunks  # noqa: E402
 from backend.events import EventStream  # noqa: E402
@@ -66,22 +67,8 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]
 
 
 def looped_clip(folder: Path, loops: int) -> Path:
-    """The sample played forward, backward, forward ... so motion stays continuous."""
-    info = probe(SAMPLE)
-    capture = cv2.VideoCapture(str(SAMPLE))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
     path = folder / "looped.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, (info.width, info.height))
-    for loop in range(loops):
-        for frame in frames if loop % 2 == 0 else frames[::-1]:
-            writer.write(frame)
-    writer.release()
+    clips.looped_clip(SAMPLE, path, loops)
     return path
 
 
