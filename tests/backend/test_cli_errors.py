@@ -93,16 +93,27 @@ def test_person_not_in_clip(tmp_path: Path) -> None:
 def _seed_model_with_weights() -> str:
     from backend.models.registry import all_specs
 
-    specs = [s for s in all_specs() if s.weight_files and "not finished" not in s.status]
+    specs = [s for s in all_specs() if s.weight_files and s.finished]
     if not specs:
         pytest.skip("no seed model with weight files is registered in this checkout")
     return specs[0].name
 
 
-def test_weights_missing(tmp_path: Path) -> None:
-    model = _seed_model_with_weights()
+def weights_folder(tmp_path: Path, model: str, content: bytes | None) -> Path:
+    """A weights folder holding each of the model's files with `content` (None: the folder stays empty)."""
+    from backend.models.registry import get_spec
+
     weights = tmp_path / "weights"
     weights.mkdir()
+    if content is not None:
+        for weight in get_spec(model).weight_files:
+            (weights / weight.name).write_bytes(content)
+    return weights
+
+
+def test_weights_missing(tmp_path: Path) -> None:
+    model = _seed_model_with_weights()
+    weights = weights_folder(tmp_path, model, None)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     result = run_backend("run", str(SINGLE), "--model", model, "--weights-dir", str(weights),
@@ -111,13 +122,8 @@ def test_weights_missing(tmp_path: Path) -> None:
 
 
 def test_smpl_missing(tmp_path: Path) -> None:
-    from backend.models.registry import get_spec
-
     model = _seed_model_with_weights()
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    for weight in get_spec(model).weight_files:
-        (weights / weight.name).write_bytes(b"placeholder: the run must stop before reading it")
+    weights = weights_folder(tmp_path, model, b"placeholder: the run must stop before reading it")
     smpl = tmp_path / "smpl"
     smpl.mkdir()
     out_dir = tmp_path / "out"
@@ -171,14 +177,10 @@ def test_cancelled_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
 
 
 def test_weights_invalid_when_a_file_is_corrupt(tmp_path: Path) -> None:
-    from backend.models.registry import get_spec
     from backend.testing.smpl_synth import write_smpl_npz
 
     model = _seed_model_with_weights()
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    for weight in get_spec(model).weight_files:
-        (weights / weight.name).write_bytes(b"PK\x03\x04 half a download")
+    weights = weights_folder(tmp_path, model, b"PK\x03\x04 half a download")
     smpl = tmp_path / "smpl"
     write_smpl_npz(smpl)
     out_dir = tmp_path / "out"
