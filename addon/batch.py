@@ -57,6 +57,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--smpl-dir", default="")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
     parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
+    parser.add_argument("--no-ground", action="store_true",
+                        help="keep the camera's height as Z = 0 instead of putting the feet on the floor")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
     parser.add_argument("--out", required=True, help="the .blend to write")
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         bpy.ops.wm.read_homefile(use_empty=True)
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
-    options = scene_import.ImportOptions(root_motion=args.root_motion, match_scene_fps=args.match_scene_fps,
+    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=not args.no_ground,
+                                         match_scene_fps=args.match_scene_fps,
                                          name=scene_import.clip_name(args.video or args.motion, motion))
     try:
         result = scene_import.import_motion(bpy.context, motion, options)

@@ -65,6 +65,7 @@ def import_options_from(context: bpy.types.Context, motion: Motion, source_path:
         target_object=settings.target_object.name if settings.target_object is not None else "",
         bone_preset=settings.bone_preset,
         root_motion=settings.root_motion,
+        ground=settings.ground,
         match_scene_fps=settings.match_scene_fps,
         name=clip_name(source_path, motion),
     )

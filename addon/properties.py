@@ -87,6 +87,10 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
         ("OBJECT", "Object", "Root motion on: translation keyed on the armature object"),
         ("IN_PLACE", "Off", "Root motion off: in place, keeping only vertical motion"),
     ], default="BONE")
+    ground: BoolProperty(name="Feet on Ground",
+                         description="Lift the whole clip so the feet stand on the floor (Z = 0) instead of about "
+                                     "a camera height below it; one constant shift, the motion is unchanged",
+                         default=True)
     match_scene_fps: BoolProperty(name="Set Scene FPS to Video",
                                   description="Change the scene frame rate to the video's, so keys land on whole "
                                               "frames; otherwise keys are placed by time at the scene's rate",

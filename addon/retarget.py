@@ -11,6 +11,11 @@ SMPL forward kinematics exactly.
 
 Root translation: the pelvis must land at C (rest_joints[0] + transl), which is a displacement
 d = C (rest_0 + transl) - B rest_0 from where the rest skeleton puts it.
+
+Floor: the camera frame's origin is the camera, so the feet would stand about a camera height
+below Z = 0. With `ground` on, the whole clip is lifted by one constant so the feet touch Z = 0
+where they are lowest (the 5th percentile of each frame's lowest ankle or toe, robust to a few
+bad frames and to jumps). A constant shift: the motion itself is unchanged.
 """
 
 from __future__ import annotations
@@ -60,6 +65,21 @@ def missing_bones(preset: str, armature_bone_names: set[str]) -> list[str]:
     return [name for name in target_bone_names(preset) if name not in armature_bone_names]
 
 
+#: Joints that touch the floor when standing: ankles and toes.
+FOOT_JOINTS: tuple[int, ...] = tuple(smpl.JOINT_NAMES.index(name) for name in
+                                     ("left_ankle", "right_ankle", "left_foot", "right_foot"))
+FLOOR_PERCENTILE = 5.0
+
+
+def floor_offset(poses: np.ndarray, rest_joints: np.ndarray, displacement: np.ndarray) -> float:
+    """The constant Z lift that puts the feet on Z = 0, for a pelvis moved by `displacement`."""
+    rest = np.asarray(rest_joints, dtype=np.float64)
+    posed = smpl.forward_kinematics(poses, rest)                      # camera frame, root at rest_0
+    world = (posed - rest[smpl.ROOT]) @ CAMERA_TO_BLENDER.T + BODY_TO_BLENDER @ rest[smpl.ROOT]
+    lowest = (world[:, list(FOOT_JOINTS), 2] + displacement[:, None, 2]).min(axis=1)
+    return float(-np.percentile(lowest, FLOOR_PERCENTILE))
+
+
 def root_displacement(transl: np.ndarray, rest_joints: np.ndarray, root_motion: str) -> np.ndarray:
     """[N, 3] Blender-frame displacement of the pelvis from its rest position.
 
@@ -81,12 +101,13 @@ def compute_bone_channels(poses: np.ndarray, transl: np.ndarray, rest_joints: np
                           bone_rest_rotations: np.ndarray, root_motion: str = "BONE",
                           bone_names: tuple[str, ...] = smpl.JOINT_NAMES,
                           object_basis: np.ndarray | None = None,
-                          object_origin: np.ndarray | None = None) -> BoneChannels:
+                          object_origin: np.ndarray | None = None, ground: bool = False) -> BoneChannels:
     """Quaternion and location channel values for N frames.
 
     `bone_rest_rotations` [24, 3, 3] are the target bones' rest orientations in armature space
     (`bone.matrix_local.to_3x3()`), in SMPL joint order. `object_basis` / `object_origin` are the
     armature object's rotation and location, used only when root motion goes on the object.
+    `ground` lifts the clip so the feet stand on Z = 0 (`floor_offset`).
     """
     poses = np.asarray(poses, dtype=np.float64)
     frames = poses.shape[0]
@@ -103,6 +124,8 @@ def compute_bone_channels(poses: np.ndarray, transl: np.ndarray, rest_joints: np
     rotations = make_quaternions_continuous(basis)
 
     displacement = root_displacement(transl, rest_joints, root_motion)
+    if ground:
+        displacement[:, 2] += floor_offset(poses, rest_joints, displacement)
     object_location = None
     if root_motion == "OBJECT":
         basis3 = np.eye(3) if object_basis is None else np.asarray(object_basis, dtype=np.float64)

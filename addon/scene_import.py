@@ -32,6 +32,7 @@ class ImportOptions:
     target_object: str = ""        # name of an existing armature when target == "EXISTING"
     bone_preset: str = "SMPL"
     root_motion: str = "BONE"
+    ground: bool = True  # feet on Z = 0 rather than a camera height below it
     match_scene_fps: bool = False
     name: str = "SMPL"
 
@@ -80,7 +81,8 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
         channels = compute_bone_channels(
             motion.poses, motion.transl, motion.rest_joints, rest_rotations, options.root_motion,
             bone_names=bone_names, object_basis=np.array(armature.matrix_world.to_3x3().normalized()),
-            object_origin=np.array(armature.matrix_world.translation) if existing is not None else None)
+            object_origin=np.array(armature.matrix_world.translation) if existing is not None else None,
+            ground=options.ground)
         for name in bone_names:
             armature.pose.bones[name].rotation_mode = "QUATERNION"
         if options.match_scene_fps:

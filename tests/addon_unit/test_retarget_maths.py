@@ -90,3 +90,22 @@ def test_addon_fk_matches_the_backend_fk() -> None:
     np.testing.assert_allclose(smpl.forward_kinematics(poses, SMPL_REST_JOINTS, transl),
                                skeleton.forward_kinematics(poses, SMPL_REST_JOINTS, transl), atol=1e-12)
     assert (smpl.JOINT_NAMES, smpl.PARENTS) == (skeleton.JOINT_NAMES, skeleton.PARENTS)
+
+
+def test_ground_lifts_the_clip_by_one_constant_onto_the_feet() -> None:
+    from addon import retarget
+
+    rng = np.random.default_rng(3)
+    rest = np.asarray(SMPL_REST_JOINTS, dtype=np.float64)
+    poses = rng.normal(scale=0.1, size=(30, 24, 3))
+    poses[:, 0] = [np.pi, 0.0, 0.0]  # upright in the camera frame
+    transl = np.array([0.1, 1.2, 3.0]) + rng.normal(scale=0.02, size=(30, 3))  # camera 1.2 m above the pelvis
+    rotations = np.tile(np.eye(3), (24, 1, 1))
+    flat = retarget.compute_bone_channels(poses, transl, rest, rotations, "BONE", ground=False)
+    lifted = retarget.compute_bone_channels(poses, transl, rest, rotations, "BONE", ground=True)
+    lift = lifted.root_location - flat.root_location
+    assert np.allclose(lift[:, :2], 0.0) and np.ptp(lift[:, 2]) < 1e-12 and lift[0, 2] > 0.5
+    np.testing.assert_allclose(lifted.rotations, flat.rotations)
+    world = smpl.forward_kinematics(poses, rest, transl) @ CAMERA_TO_BLENDER.T
+    feet = world[:, list(retarget.FOOT_JOINTS), 2].min(axis=1) + lift[0, 2]
+    assert abs(np.percentile(feet, retarget.FLOOR_PERCENTILE)) < 1e-9

@@ -56,14 +56,22 @@ def evaluated_joints(obj: bpy.types.Object, frames: np.ndarray, joint_names: tup
     return out
 
 
-def reference_joints(motion_path: Path, root_motion: str = "BONE") -> np.ndarray:
-    """SMPL forward kinematics by the backend's own code, converted to Blender's frame."""
+def reference_joints(motion_path: Path, root_motion: str = "BONE", ground: bool = True) -> np.ndarray:
+    """SMPL forward kinematics by the backend's own code, converted to Blender's frame.
+
+    With `ground` (the add-on's default), one constant Z lift puts the 5th percentile of each
+    frame's lowest ankle or toe on Z = 0.
+    """
     from backend.skeleton import forward_kinematics
 
     with np.load(motion_path, allow_pickle=False) as data:
         joints = forward_kinematics(data["poses"], data["rest_joints"], data["transl"])
     assert root_motion in ("BONE", "OBJECT")
-    return joints @ CAMERA_TO_BLENDER.T
+    joints = joints @ CAMERA_TO_BLENDER.T
+    if ground:
+        feet = [7, 8, 10, 11]  # SMPL ankles and feet
+        joints[..., 2] -= np.percentile(joints[:, feet, 2].min(axis=1), 5)
+    return joints
 
 
 def key_frames(motion_path: Path) -> np.ndarray:

@@ -89,6 +89,25 @@ def test_backend_output_on_a_real_video(clean_scene: ModuleType, real_motion_fil
     assert fk_error(clean_scene, obj, real_motion_file) < TOLERANCE_M
 
 
+def test_camera_frame_without_ground_and_feet_on_the_floor_with_it(clean_scene: ModuleType,
+                                                                   real_motion_file: Path) -> None:
+    """`ground` off: exactly the contract's camera frame (Z = 0 at the camera). On: the same motion
+    lifted by one constant so the feet stand on Z = 0."""
+    names = submodule(clean_scene, "smpl").JOINT_NAMES
+    frames = key_frames(real_motion_file)
+    raw = import_file(clean_scene, real_motion_file, ground=False)
+    raw_joints = evaluated_joints(raw, frames, names)
+    assert np.abs(raw_joints - reference_joints(real_motion_file, ground=False)).max() < TOLERANCE_M
+    grounded = import_file(clean_scene, real_motion_file, ground=True)
+    lifted = evaluated_joints(grounded, frames, names)
+    shift = lifted - raw_joints
+    assert np.abs(shift[..., :2]).max() < TOLERANCE_M and np.ptp(shift[..., 2]) < TOLERANCE_M
+    assert shift[0, 0, 2] > 0.5  # the camera stood well above the player's feet
+    lowest_foot = lifted[:, [7, 8, 10, 11], 2].min(axis=1)
+    assert abs(np.percentile(lowest_foot, 5)) < 1e-3
+    assert np.median(lowest_foot) < 0.15  # standing on the floor most of the time, not floating
+
+
 def horizontal_front(joints: np.ndarray) -> np.ndarray:
     """The body's front per frame, on the ground plane: perpendicular to up and to the right->left line."""
     pelvis, head, l_hip, r_hip, l_sh, r_sh = (joints[:, i] for i in range(6))
