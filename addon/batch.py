@@ -128,9 +128,11 @@ def export(args: argparse.Namespace, armature: bpy.types.Object) -> None:
     scene = bpy.context.scene
     if args.fbx:
         addon_utils.enable("io_scene_fbx", default_set=False)
+        # Keep bake_anim_use_all_actions at its default (True): with it off and NLA strips off, the
+        # exporter writes the scene's stack one frame late (re-imported keys on 2..N+1, 2.8-10 cm off).
         bpy.ops.export_scene.fbx(filepath=str(Path(args.fbx).resolve()), use_selection=True,
                                  object_types={"ARMATURE"}, add_leaf_bones=False, bake_anim=True,
-                                 bake_anim_use_all_actions=False, bake_anim_use_nla_strips=False,
+                                 bake_anim_use_nla_strips=False,
                                  bake_anim_simplify_factor=0.0)
     if args.bvh:
         addon_utils.enable("io_anim_bvh", default_set=False)

@@ -314,6 +314,25 @@ class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class VIDEO_MOCAP_OT_cancel_install(bpy.types.Operator):
+    """Stop installing the backend: ends the installer and every pip process it started"""
+
+    bl_idname = "video_mocap.cancel_install"
+    bl_label = "Cancel Install"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        task = tasks.get("install")
+        return task is not None and task.running
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        tasks.get("install").stop()  # waits for the process group: the grace period at most, then a kill
+        tasks.redraw_ui()
+        self.report({"INFO"}, "backend install cancelled")
+        return {"FINISHED"}
+
+
 class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
     """Run `backend doctor`: checks the backend's environment, weights and SMPL files"""
 
@@ -344,5 +363,6 @@ CLASSES = (
     VIDEO_MOCAP_OT_import_motion_file,
     VIDEO_MOCAP_OT_refresh_models,
     VIDEO_MOCAP_OT_install_backend,
+    VIDEO_MOCAP_OT_cancel_install,
     VIDEO_MOCAP_OT_check_backend,
 )
