@@ -23,7 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from backend.motion_file import load_motion_file  # noqa: E402
+from backend.core.motion_file import load_motion_file  # noqa: E402
 from backend.testing import gait_synth  # noqa: E402
 from backend.testing.grounding_figures import real_clip_figures, synthetic_figures  # noqa: E402
 

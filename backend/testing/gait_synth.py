@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..skeleton import JOINT_INDEX, PARENTS, forward_kinematics, matrix_to_axis_angle
+from ..geometry.skeleton import JOINT_INDEX, PARENTS, forward_kinematics, matrix_to_axis_angle
 
 #: SMPL neutral rest joints (mean shape), body frame: y up, metres, the body facing +z.
 SMPL_REST_JOINTS = np.array([
@@ -59,7 +59,7 @@ def _rot_y(angle: np.ndarray) -> np.ndarray:
 
 
 def _rot_axis(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    from ..skeleton import axis_angle_to_matrix
+    from ..geometry.skeleton import axis_angle_to_matrix
 
     return axis_angle_to_matrix(np.asarray(axis, float) * np.asarray(angle, float)[..., None])
 
@@ -284,9 +284,9 @@ def add_mediapipe_like_noise(clip: SyntheticClip, seed: int = 0, rotation_deg: f
     camera frame: depth is the least certain), and during each planted stretch of a foot a slow
     drift of the hip angle that slides the foot by 2-5 cm; then the pipeline's own smoothing.
     """
-    from ..post import smooth_poses
-    from ..skeleton import axis_angle_to_matrix
-    from ..smoothing import smooth_translation
+    from ..geometry.skeleton import axis_angle_to_matrix
+    from ..geometry.smoothing import smooth_translation
+    from ..pipeline.post import smooth_poses
 
     rng = np.random.default_rng(seed)
     n = len(clip.poses)

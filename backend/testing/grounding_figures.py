@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import grounding
-from ..camera import project
-from ..landmarks_def import SMPL_TO_LANDMARK
-from ..skeleton import forward_kinematics
+from ..body.landmarks_def import SMPL_TO_LANDMARK
+from ..geometry.camera import project
+from ..geometry.skeleton import forward_kinematics
+from ..pipeline import grounding
 from .gait_synth import SyntheticClip, add_mediapipe_like_noise
 
 #: Landmarks at least this visible count in the reprojection error.

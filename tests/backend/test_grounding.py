@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend import grounding
-from backend.skeleton import axis_angle_to_matrix, forward_kinematics, global_rotations
+from backend.geometry.skeleton import axis_angle_to_matrix, forward_kinematics, global_rotations
+from backend.pipeline import grounding
 from backend.testing import gait_synth
 from backend.testing.grounding_figures import synthetic_figures
 

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from backend.motion_file import Motion, load_motion_file, validate_arrays, write_motion_file
-
-REPO = Path(__file__).resolve().parents[2]
+from backend.core.motion_file import Motion, load_motion_file, validate_arrays, write_motion_file
 
 
 def _addon_motion_data():
-    """The add-on's reader is pure numpy: load it by path, without Blender."""
-    spec = importlib.util.spec_from_file_location("addon_motion_data_for_test", REPO / "addon" / "motion_data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The add-on's reader (pure numpy, importable without Blender)."""
+    from addon.core import motion_data
+
+    return motion_data
 
 
 def _motion(n: int = 12, **extra: object) -> Motion:

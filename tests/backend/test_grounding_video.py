@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.motion_file import load_motion_file
+from backend.core.motion_file import load_motion_file
 from backend.testing.grounding_figures import real_clip_figures
 from tests.conftest import MULTI, SINGLE, run_backend
 

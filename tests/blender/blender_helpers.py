@@ -76,7 +76,7 @@ def reference_joints(motion_path: Path, root_motion: str = "BONE", ground: bool 
     and lifted by the camera height. Otherwise (CONSTANT, or AUTO without a plane), one constant
     Z lift puts the 5th percentile of each frame's lowest ankle or toe on Z = 0. OFF: no lift.
     """
-    from backend.skeleton import forward_kinematics
+    from backend.geometry.skeleton import forward_kinematics
 
     mode = ("AUTO" if ground else "OFF") if isinstance(ground, bool) else ground
     with np.load(motion_path, allow_pickle=False) as data:
