@@ -379,11 +379,13 @@ def detect_contacts(joints: np.ndarray, floor: Floor, fps: float,
 # foot locking
 
 def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray,
-                upper: float, lower: float, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                upper: float, lower: float, margin: float = 0.0,
+                forward: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Analytic two-bone IK: the rotations (applied on the left of the globals) of thigh and shin.
 
-    All arrays [M, 3]. The knee stays in the plane of hip, target and the original knee (its
-    bend direction is kept). Targets beyond reach are pulled back to `upper + lower - margin`.
+    All arrays [M, 3]. The knee bends towards `forward` (the thigh's front: a knee never bends
+    backwards), or, without it, stays in the plane of hip, target and the original knee.
+    Targets beyond reach are pulled back to `upper + lower - margin`.
     Returns (R_thigh [M, 3, 3], R_shin [M, 3, 3]): new thigh global = R_thigh @ old, new shin
     global = R_shin @ R_thigh @ old.
     """
@@ -393,7 +395,7 @@ def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np
     dist_c = np.clip(dist, abs(upper - lower) + 1e-4, reach)
     axis = to_target / np.maximum(dist, 1e-9)[:, None]
     # Knee bend direction: the old knee's offset from the hip->target line.
-    pole = knee - hip
+    pole = knee - hip if forward is None else forward
     pole = pole - (pole * axis).sum(-1, keepdims=True) * axis
     pole_norm = np.linalg.norm(pole, axis=-1, keepdims=True)
     fallback = np.cross(axis, np.array([1.0, 0.0, 0.0]))
@@ -519,7 +521,9 @@ def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, co
         knee = joints[frames, knee_j] + shift[frames]
         ankle = joints[frames, ankle_j] + shift[frames]
         upper, lower = lengths[leg]
-        r_thigh, r_shin = two_bone_ik(hip, knee, ankle, targets[leg][frames], upper, lower, settings.reach_margin)
+        front = glob[frames, hip_j] @ np.array([0.0, 0.0, 1.0])  # the thigh's front: SMPL's body faces +z
+        r_thigh, r_shin = two_bone_ik(hip, knee, ankle, targets[leg][frames], upper, lower, settings.reach_margin,
+                                      front)
         g_hip = r_thigh @ glob[frames, hip_j]
         g_knee = r_shin @ r_thigh @ glob[frames, knee_j]
         g_ankle = glob[frames, ankle_j]                       # the ankle keeps its orientation
