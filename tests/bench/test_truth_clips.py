@@ -83,7 +83,7 @@ def test_truth_regenerates_exactly(clip: str) -> None:
 
 @pytest.mark.parametrize("clip", CLIPS)
 def test_mediapipe_2d_lands_on_the_projected_truth(clip: str) -> None:
-    from backend.landmarks import PoseLandmarks
+    from backend.tracking.landmarks import PoseLandmarks
 
     t = _truth(clip)
     cap = cv2.VideoCapture(str(TRUTH / clip / "video.mp4"))
