@@ -19,6 +19,7 @@ truth.npz (numpy, allow_pickle=False), N frames, 24 joints in SMPL order (`joint
   intrinsics [3,3]; extrinsics [3,4] = [R | t], x_cam = R x_world + t; image_size [2] (w, h); fps
   floor_cam [4]                 floor plane in the camera frame: n . x + d = 0, n unit, pointing up
   joint_names [24] str; eval14 [14] int (SMPL indices of the 14 evaluation joints); parents [24] int
+  stature_m                     the person's height, floor to the top of the hair (rest pose, metres)
   clip, description, motion: str
 """
 
@@ -262,6 +263,15 @@ def check_projection(scene, joints_world: np.ndarray, pixels: np.ndarray) -> flo
     return worst
 
 
+def stature(parts: list[tuple[int, object]]) -> float:
+    """Floor-to-crown height (m) of the built person in its rest pose (the meshes' highest vertex)."""
+    top = 0.0
+    for joint, obj in parts:
+        for vertex in obj.data.vertices:
+            top = max(top, vertex.co.z + float(tm.REST_JOINTS[joint][2]))
+    return top
+
+
 def truth_arrays(spec: tm.ClipSpec, frames: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     motion = tm.MOTIONS[spec.motion](frames)
     _, joints, glob = tm.settle(motion)
@@ -286,6 +296,7 @@ def render_clip(spec: tm.ClipSpec, out_dir: Path, samples: int, frames: int, sti
 
     arrays, joints, glob = truth_arrays(spec, frames)
     scene, parts = build_scene(spec, samples)
+    arrays["stature_m"] = np.float64(stature(parts))
     clip_dir = out_dir / spec.name
     clip_dir.mkdir(parents=True, exist_ok=True)
     wanted = [still] if still is not None else list(range(frames))
@@ -328,6 +339,8 @@ def main() -> None:
         spec = tm.clip_spec(name)
         if args.truth_only:
             arrays, _, _ = truth_arrays(spec, args.frames)
+            _, parts = build_scene(spec, args.samples)
+            arrays["stature_m"] = np.float64(stature(parts))
             (args.out / name).mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.out / name / "truth.npz", **arrays)
             continue
