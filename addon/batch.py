@@ -64,6 +64,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--foot-lock", default="on", choices=["on", "off"],
                         help="hold planted feet still (backend runs only; a --motion file keeps what it has)")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
+    parser.add_argument("--whole-frames", action="store_true",
+                        help="bake one key per whole scene frame when the rates differ")
+    parser.add_argument("--keep-frame-range", action="store_true", help="leave the scene's start/end frames")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
     parser.add_argument("--out", required=True, help="the .blend to write")
     parser.add_argument("--fbx", default=None, help="also export FBX here")
@@ -158,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
     options = scene_import.ImportOptions(root_motion=args.root_motion, ground=_ground(args).upper(),
-                                         match_scene_fps=args.match_scene_fps,
+                                         match_scene_fps=args.match_scene_fps, whole_frames=args.whole_frames,
+                                         keep_frame_range=args.keep_frame_range,
                                          name=scene_import.clip_name(args.video or args.motion, motion))
     try:
         result = scene_import.import_motion(bpy.context, motion, options)

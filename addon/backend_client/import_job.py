@@ -60,6 +60,7 @@ class VideoImportJob:
         self.grace_s = grace_s
         self.state = JobState.IDLE
         self.message = ""
+        self.error_code: str | None = None  # the backend's error code when it failed (PACKAGES_MISSING, ...)
         self.motion: Motion | None = None
         self.run_dir: Path | None = None
         self.process: BackendProcess | None = None
@@ -119,7 +120,7 @@ class VideoImportJob:
         if outcome.state is RunState.CANCELLED:
             self.state, self.message = JobState.CANCELLED, "cancelled; the scene was not changed"
         elif outcome.state is RunState.FAILED:
-            self.state, self.message = JobState.FAILED, outcome.message
+            self.state, self.message, self.error_code = JobState.FAILED, outcome.message, outcome.error_code
         else:
             path = Path(outcome.out) if outcome.out else (self.run_dir or Path()) / MOTION_FILE_NAME
             try:

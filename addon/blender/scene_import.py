@@ -14,6 +14,7 @@ import bpy
 import numpy as np
 
 from ..core.motion_data import Motion
+from ..core.resample import EXACT, resample_channels, whole_frames
 from ..core.retarget import compute_bone_channels, ground_warning, missing_bones, target_bone_names
 from ..core.timing import frame_range_for, render_fps_for, scene_frames_for
 from .armature_builder import build_smpl_armature
@@ -34,6 +35,8 @@ class ImportOptions:
     root_motion: str = "BONE"
     ground: str = "AUTO"  # retarget.GROUND_MODES: the floor plane when the file has one, else one lift
     match_scene_fps: bool = False
+    keep_frame_range: bool = False  # leave the scene's start/end (and current frame) as they are
+    whole_frames: bool = False  # bake the keys onto whole scene frames when the rates differ
     name: str = "SMPL"
 
 
@@ -90,11 +93,15 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
             scene.render.fps, scene.render.fps_base = render_fps_for(motion.fps)
         scene_fps = scene.render.fps / scene.render.fps_base
         frames = scene_frames_for(motion.frame_ids, motion.fps, scene_fps, first_frame=scene.frame_start)
+        if options.whole_frames and np.any(np.abs(frames - np.round(frames)) > EXACT):
+            targets = whole_frames(frames)
+            channels, frames = resample_channels(channels, frames, targets), targets
         action = write_action(armature, f"{options.name}_action", frames, curves_for_channels(channels))
         created.append(action)
         first, last = frame_range_for(frames)
-        scene.frame_start, scene.frame_end = first, max(last, first)
-        scene.frame_set(first)
+        if not options.keep_frame_range:
+            scene.frame_start, scene.frame_end = first, max(last, first)
+            scene.frame_set(first)
     except Exception:
         for datablock in created:  # objects first, then the data they used
             _remove(datablock)

@@ -117,12 +117,32 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str) -> int:
     return frames
 
 
+def _require_npz_archive(path: Path, source: str) -> None:
+    """A .npz is a zip archive. Anything else would reach np.load's pickle branch and be refused with
+    "Cannot load file containing pickled data", which tells the user nothing: say what it is instead."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError as exc:
+        raise MotionFileError(f"{source}: cannot read the motion file ({exc.strerror or exc})") from exc
+    if head.startswith(b"PK\x03\x04"):
+        return
+    try:
+        head.decode("utf-8")
+        kind = "a text file" if head.strip() else "empty"
+    except UnicodeDecodeError:
+        kind = "not a .npz archive"
+    raise MotionFileError(f"{source} is not a motion file ({kind}): choose the .npz file that the backend wrote "
+                          "(Import Video Motion makes one, or `backend run VIDEO --out FILE.npz`)")
+
+
 def load_motion(path: str | Path) -> Motion:
     """Open, check and return a motion file; every failure is a MotionFileError naming the file."""
     path = Path(path)
     source = str(path)
     if not path.is_file():
         raise MotionFileError(f"motion file not found: {source}")
+    _require_npz_archive(path, source)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}

@@ -16,7 +16,9 @@ from ..backend_client.backend_paths import (
     install_argv,
 )
 from ..backend_client.import_job import JobState, VideoImportJob, missing_backend_message
+from ..backend_client.messages import for_panel
 from ..blender import locations, tasks
+from ..blender.backend_health import health_cache
 from ..blender.model_catalog import catalog
 from ..blender.scene_import import ImportOptions, ImportProblem, clip_name, import_motion
 from ..core.motion_data import Motion, MotionFileError, load_motion
@@ -68,6 +70,8 @@ def import_options_from(context: bpy.types.Context, motion: Motion, source_path:
         root_motion=settings.root_motion,
         ground=settings.ground,
         match_scene_fps=settings.match_scene_fps,
+        keep_frame_range=settings.keep_frame_range,
+        whole_frames=settings.whole_frames,
         name=clip_name(source_path, motion),
     )
 
@@ -95,6 +99,15 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
     runtime.tell("INFO", text)
     operator.report({"INFO"}, text)
     return {"FINISHED"}
+
+
+def unsaved_relative_path(raw: str, blend_path: str) -> str | None:
+    """The message for a `//` path (relative to the .blend) in a file that was never saved, else None:
+    Blender would resolve it against nothing and the backend would say 'video not found: clip.mp4'."""
+    if raw.strip().startswith("//") and not blend_path:
+        return (f"The video path '{raw.strip()}' is relative to the .blend file, but this file is not saved yet: "
+                "save the .blend first, or choose the video again with the file browser to get its full path")
+    return None
 
 
 def modal_step(job: VideoImportJob | None, event_type: str, event_value: str) -> str:
@@ -136,6 +149,10 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
     def _start(self, context: bpy.types.Context) -> VideoImportJob | None:
         if not context.scene.video_mocap.video_path.strip():
             self._fail("choose a video first")
+            return None
+        problem = unsaved_relative_path(context.scene.video_mocap.video_path, bpy.data.filepath)
+        if problem:
+            self._fail(problem)
             return None
         job = new_import_job(context)
         job.start()
@@ -209,7 +226,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
             runtime.tell("INFO", job.message)
             self.report({"INFO"}, job.message)
         else:
-            self._fail(job.message)
+            self._fail(for_panel(job.message, job.error_code))
         return {"CANCELLED"}
 
 
@@ -313,9 +330,14 @@ class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
         env = {key: value for key, value in os.environ.items() if key != "PYTHONHOME"}
         env["PYTHONUNBUFFERED"] = "1"
         tasks.start(tasks.BackgroundTask("install", argv, env=env, cwd=locations.user_dir(),
-                                         on_finish=lambda _task: catalog.refresh()))
+                                         on_finish=_after_install))
         self.report({"INFO"}, "installing the backend in the background...")
         return {"FINISHED"}
+
+
+def _after_install(_task: tasks.BackgroundTask) -> None:
+    catalog.refresh()
+    health_cache.refresh()
 
 
 class VIDEO_MOCAP_OT_cancel_install(bpy.types.Operator):
@@ -357,6 +379,7 @@ class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
             if value:
                 argv += [option, bpy.path.abspath(value)]
         tasks.start(tasks.BackgroundTask("doctor", argv, env=backend_env(source)))
+        health_cache.refresh()
         return {"FINISHED"}
 
 
