@@ -66,6 +66,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
     parser.add_argument("--whole-frames", action="store_true",
                         help="bake one key per whole scene frame when the rates differ")
+    parser.add_argument("--save-motion", default=None,
+                        help="also keep the backend's motion file (.npz) here, for --motion later")
     parser.add_argument("--keep-frame-range", action="store_true", help="leave the scene's start/end frames")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
     parser.add_argument("--out", required=True, help="the .blend to write")
@@ -104,8 +106,14 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
         video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
         frames=args.frames, smooth=args.smooth, device=args.device, weights_dir=args.weights_dir,
         smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args))
-    job = import_job.VideoImportJob(locations.backend_python(args.backend_python), locations.backend_source(),
-                                    options, locations.runs_dir())
+    python = locations.backend_python(args.backend_python)
+    if python is None or not python.is_file():
+        where = f" at {python}" if python is not None else ""
+        _fail(f"backend Python not found{where}: pass --backend-python /path/to/venv/bin/python or set "
+              "VIDEO_MOCAP_BACKEND_PYTHON (`python3 install_deps.py` makes the venv .venv in the checkout)")
+    job = import_job.VideoImportJob(python, locations.backend_source(), options, locations.runs_dir())
+    if args.save_motion:
+        job.save_motion_to = Path(args.save_motion).resolve()
     job.start()
     reported: list[tuple[str, int]] = []
 
