@@ -59,3 +59,21 @@ def wrap(text: str, width_chars: int) -> list[str]:
     for paragraph in text.splitlines() or [""]:
         lines += textwrap.wrap(paragraph, width_chars, break_long_words=True, break_on_hyphens=False) or [""]
     return lines
+
+
+def people_line(meta: dict) -> str:
+    """"3 people: 0 (40 frames, main), 1 (28), 2 (5)" from a motion file's meta (the backend's `people`
+    list); empty when the file does not say (older files, or a file from another tool)."""
+    people = meta.get("people")
+    if not isinstance(people, list) or not people:
+        return ""
+    parts = []
+    for index, person in enumerate(people):
+        if not isinstance(person, dict) or "person_id" not in person:
+            return ""
+        extra = [f"{person.get('frames', '?')} frames" if index == 0 else str(person.get("frames", "?"))]
+        if person.get("main"):
+            extra.append("main")
+        parts.append(f"{person['person_id']} ({', '.join(extra)})")
+    noun = "person" if len(people) == 1 else "people"
+    return f"{len(people)} {noun}: " + ", ".join(parts)

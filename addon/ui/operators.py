@@ -16,7 +16,7 @@ from ..backend_client.backend_paths import (
     install_argv,
 )
 from ..backend_client.import_job import JobState, VideoImportJob, missing_backend_message
-from ..backend_client.messages import for_panel
+from ..backend_client.messages import for_panel, people_line
 from ..blender import locations, tasks
 from ..blender.backend_health import health_cache
 from ..blender.model_catalog import catalog
@@ -96,6 +96,9 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
         operator.report({"WARNING"}, warning)
     first, last = result.frame_range
     text = f"Imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last})"
+    people = people_line(motion.meta)
+    if people and "person_id" in motion.meta:
+        text += f". Person {motion.meta['person_id']} of {people}; pick another with Person ID"
     runtime.tell("INFO", text)
     operator.report({"INFO"}, text)
     return {"FINISHED"}

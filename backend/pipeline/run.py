@@ -73,8 +73,9 @@ def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
 
 
 def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
-                     max_people: int, person: int | None) -> Track:
-    """Stream the frames through MediaPipe, following every person; keep the chosen one."""
+                     max_people: int, person: int | None, people: list[dict] | None = None) -> Track:
+    """Stream the frames through MediaPipe, following every person; keep the chosen one. When `people` is
+    given, everyone found is appended to it: {"person_id", "frames" (rows seen), "main" (auto's choice)}."""
     from ..tracking.landmarks import PoseLandmarks
 
     wanted = frames.frame_ids(info.frame_count)
@@ -95,6 +96,10 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
         events.warning("VIDEO_SHORT", f"{info.path} holds {len(decoded)} of the {total} frames its header promised; "
                                       "converted the frames that exist")
     chosen = choose_person(tracker, person, str(info.path))
+    if people is not None:
+        main = choose_person(tracker, None, str(info.path))
+        people += [{"person_id": int(s["person_id"]), "frames": int(s["frames"]), "main": s["person_id"] == main}
+                   for s in sorted(tracker.summary(), key=lambda s: s["person_id"])]
     track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))
     people = len(tracker.tracks)
     gaps = int((~track.valid).sum())
@@ -141,7 +146,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
     if len(frames.frame_ids(info.frame_count)) == 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT,
                            f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
-    track = detect_and_track(info, frames, events, options.max_people, options.person)
+    people: list[dict] = []
+    track = detect_and_track(info, frames, events, options.max_people, options.person, people)
     cancel.check()
 
     focal = options.focal_length or camera.default_focal_length(info.width, info.height)
@@ -161,6 +167,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
         "source_fps": info.fps,
         "stride": frames.stride,
         "person_id": track.person_id,
+        "people": people,  # everyone tracked, for the add-on's "3 people: 0 (40 frames, main), ..." line
         "device": device,
         "smooth": smooth,
         "camera": {"model": "pinhole", "focal_length_px": output.focal_length,

@@ -6,6 +6,7 @@ MediaPipe's own landmarks, not against numbers the backend chose to save.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,9 @@ def test_multi_person_identities_are_stable(tmp_path: Path) -> None:
         motion = load_motion_file(out)
         assert motion["valid"].all()
         centres.append(motion["bboxes"][:, 0])
+        people = json.loads(str(motion["meta"]))["people"]  # everyone found, listed whoever was chosen
+        assert [p["person_id"] for p in people][:2] == [0, 1] and sum(p["main"] for p in people) == 1
+        assert all(0 < p["frames"] <= len(motion["frame_ids"]) for p in people)
     # The two people stand apart; neither track may jump onto the other.
     assert np.all(np.abs(centres[0] - centres[1]) > 200)
     for track in centres:

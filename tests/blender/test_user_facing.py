@@ -176,3 +176,21 @@ def test_a_half_installed_backend_is_not_installed(clean_scene: ModuleType, tmp_
         finish_task(tasks.get("health"))
     assert health.current().ready
     assert any(label.startswith("Backend ready") for label in draw_preferences(clean_scene)["labels"])
+
+
+def test_people_found_are_listed_after_an_import(clean_scene: ModuleType, tmp_path: Path) -> None:
+    import json
+
+    from synthetic_motion import motion_arrays
+
+    arrays = motion_arrays(frames=12)
+    people = [{"person_id": 0, "frames": 40, "main": True}, {"person_id": 1, "frames": 28, "main": False},
+              {"person_id": 2, "frames": 5, "main": False}]
+    arrays["meta"] = np.str_(json.dumps({"person_id": 1, "people": people}))
+    np.savez(tmp_path / "three.npz", **arrays)
+    import_file(tmp_path / "three.npz")
+    message = submodule(clean_scene, "ui.operators").runtime.message
+    assert "Person 1 of 3 people: 0 (40 frames, main), 1 (28), 2 (5)" in message
+    older = write_motion_file(tmp_path / "older.npz", frames=12)  # files without the list still import
+    import_file(older)
+    assert "people" not in submodule(clean_scene, "ui.operators").runtime.message
