@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import bpy
 from bpy.props import StringProperty
@@ -34,6 +35,11 @@ class Runtime:
     job: VideoImportJob | None = None
     message: str = ""
     level: str = "INFO"  # INFO, WARNING or ERROR
+    # The last run's motion file, kept with everyone's tracks, so another person imports without detection.
+    last_tracks: str = ""
+    last_video: str = ""
+    last_people: str = ""  # "3 people: 0 (40 frames, main), 1 (28), 2 (5)"
+    reuse_tracks: bool = False  # set by Import This Person for the next start
 
     def tell(self, level: str, message: str) -> None:
         self.level, self.message = level, message
@@ -76,10 +82,26 @@ def import_options_from(context: bpy.types.Context, motion: Motion, source_path:
     )
 
 
-def new_import_job(context: bpy.types.Context) -> VideoImportJob:
-    """A job for the panel's settings (not started); the operator and the tests use this."""
-    return VideoImportJob(locations.backend_python(), locations.backend_source(), run_options_from(context),
-                          locations.runs_dir())
+LAST_RUN_FILE = "last_run.npz"
+
+
+def new_import_job(context: bpy.types.Context, tracks: str | None = None) -> VideoImportJob:
+    """A job for the panel's settings (not started); the operator and the tests use this. With `tracks`
+    (an earlier motion file of this video) the backend reuses its people instead of detecting them."""
+    options = run_options_from(context)
+    if tracks:
+        options = replace(options, extra=(*options.extra, "--tracks", tracks))
+    job = VideoImportJob(locations.backend_python(), locations.backend_source(), options, locations.runs_dir())
+    job.save_motion_to = locations.runs_dir() / LAST_RUN_FILE
+    return job
+
+
+def reusable_tracks(context: bpy.types.Context) -> str | None:
+    """The last run's motion file when it was made from the video now chosen and keeps several people."""
+    video = bpy.path.abspath(context.scene.video_mocap.video_path)
+    if runtime.last_tracks and runtime.last_video == video and Path(runtime.last_tracks).is_file():
+        return runtime.last_tracks
+    return None
 
 
 def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motion: Motion,
@@ -157,7 +179,8 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         if problem:
             self._fail(problem)
             return None
-        job = new_import_job(context)
+        reuse, runtime.reuse_tracks = runtime.reuse_tracks, False
+        job = new_import_job(context, reusable_tracks(context) if reuse else None)
         job.start()
         if job.state is JobState.FAILED:
             self._fail(job.message)
@@ -224,6 +247,10 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         for warning in job.warnings:
             self.report({"WARNING"}, warning)
         if job.state is JobState.READY and job.motion is not None:
+            several = len(job.motion.people_ids) > 1 and job.save_motion_to is not None
+            runtime.last_tracks = str(job.save_motion_to) if several else ""
+            runtime.last_video = job.options.video if several else ""
+            runtime.last_people = people_line(job.motion.meta) if several else ""
             return apply_motion(self, context, job.motion, job.options.video)
         if job.state is JobState.CANCELLED:
             runtime.tell("INFO", job.message)
@@ -231,6 +258,36 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         else:
             self._fail(for_panel(job.message, job.error_code))
         return {"CANCELLED"}
+
+
+class VIDEO_MOCAP_OT_import_person(bpy.types.Operator):
+    """Import the person chosen by Person ID from the last run of this video, reusing its tracks: no detection,
+    so it takes seconds"""
+
+    bl_idname = "video_mocap.import_person"
+    bl_label = "Import This Person"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if reusable_tracks(context) is None:
+            cls.poll_message_set("Run Import Video Motion on this video first")
+            return False
+        return VIDEO_MOCAP_OT_import_video.poll(context)
+
+    def _run(self, context: bpy.types.Context, mode: str) -> set[str]:
+        context.scene.video_mocap.person_mode = "ID"
+        runtime.reuse_tracks = True
+        try:
+            result = bpy.ops.video_mocap.import_video(mode)
+        finally:
+            runtime.reuse_tracks = False
+        return {"FINISHED"} if result & {"FINISHED", "RUNNING_MODAL"} else {"CANCELLED"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return self._run(context, "INVOKE_DEFAULT")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        return self._run(context, "EXEC_DEFAULT")
 
 
 class VIDEO_MOCAP_OT_cancel_import(bpy.types.Operator):
@@ -388,6 +445,7 @@ class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
 
 CLASSES = (
     VIDEO_MOCAP_OT_import_video,
+    VIDEO_MOCAP_OT_import_person,
     VIDEO_MOCAP_OT_cancel_import,
     VIDEO_MOCAP_OT_select_video,
     VIDEO_MOCAP_OT_import_motion_file,

@@ -7,7 +7,7 @@ import bpy
 from ..blender import locations
 from ..blender.backend_health import health_cache
 from ..blender.model_catalog import catalog
-from .operators import runtime
+from .operators import reusable_tracks, runtime
 from .preferences import text_width, wrapped_label
 
 _LEVEL_ICONS = {"INFO": "INFO", "WARNING": "ERROR", "ERROR": "CANCEL"}
@@ -101,6 +101,12 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
             layout.operator("video_mocap.cancel_import", text="Cancel", icon="CANCEL")
         else:
             layout.operator("video_mocap.import_video", icon="IMPORT")
+            if runtime.last_people and reusable_tracks(context) is not None:
+                box = layout.box()
+                wrapped_label(box, f"Last run: {runtime.last_people}", width, icon="COMMUNITY")
+                row = box.row(align=True)
+                row.prop(settings, "person_id", text="Person")
+                row.operator("video_mocap.import_person", icon="IMPORT")
             layout.operator("video_mocap.import_motion_file", text="Import Motion File...", icon="FILE")
         if runtime.message:
             wrapped_label(layout, runtime.message, width, icon=_LEVEL_ICONS.get(runtime.level, "INFO"))

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--focal-length", type=float, default=None,
                      help="camera focal length in pixels; default max(width, height)")
     run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
+    run.add_argument("--tracks", default=None, metavar="MOTION.npz",
+                     help="reuse the people tracked by an earlier run of this video (its motion file), "
+                          "skipping detection: convert another --person in seconds")
     run.add_argument("--foot-lock", default="on", choices=["on", "off"],
                      help="hold planted feet still (leg IK; the upper body is untouched); default on")
     run.add_argument("--ground", default="auto", choices=["auto", "plane", "constant", "off"],
@@ -134,6 +137,7 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
         weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
         focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
         foot_lock=args.foot_lock == "on", ground=args.ground,
+        tracks=Path(args.tracks) if args.tracks else None,
     )
     if options.max_people < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--max-people {options.max_people}: must be at least 1")

@@ -4,6 +4,7 @@ errors for a text file picked as motion and for `//clip.mp4` in a file never sav
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -179,8 +180,6 @@ def test_a_half_installed_backend_is_not_installed(clean_scene: ModuleType, tmp_
 
 
 def test_people_found_are_listed_after_an_import(clean_scene: ModuleType, tmp_path: Path) -> None:
-    import json
-
     from synthetic_motion import motion_arrays
 
     arrays = motion_arrays(frames=12)
@@ -194,3 +193,34 @@ def test_people_found_are_listed_after_an_import(clean_scene: ModuleType, tmp_pa
     older = write_motion_file(tmp_path / "older.npz", frames=12)  # files without the list still import
     import_file(older)
     assert "people" not in submodule(clean_scene, "ui.operators").runtime.message
+
+
+def test_another_person_imports_from_the_kept_tracks_without_detection(clean_scene: ModuleType) -> None:
+    """Import Video Motion on the two-person clip lists both people; Import This Person then converts the
+    other one from the kept tracks (the backend records that it read them, and no detection ran)."""
+    from blender_helpers import SAMPLES, reference_joints
+
+    operators = submodule(clean_scene, "ui.operators")
+    settings = bpy.context.scene.video_mocap
+    settings.video_path = str(SAMPLES / "multi_person_demo.mp4")
+    assert bpy.ops.video_mocap.import_person.poll() is False  # nothing kept for this video yet
+    started = time.monotonic()
+    assert bpy.ops.video_mocap.import_video() == {"FINISHED"}
+    detect_s = time.monotonic() - started
+    assert operators.runtime.last_people.startswith("2 people: 0 (") and "main" in operators.runtime.last_people
+    kept = Path(operators.runtime.last_tracks)
+    first = json.loads(str(np.load(kept)["meta"]))
+    other = next(p["person_id"] for p in first["people"] if not p["main"])
+    assert first["tracks_from"] is None and first["person_id"] != other
+
+    settings.person_id = other
+    started = time.monotonic()
+    assert bpy.ops.video_mocap.import_person() == {"FINISHED"}
+    reuse_s = time.monotonic() - started
+    second = json.loads(str(np.load(kept)["meta"]))
+    assert second["person_id"] == other and second["tracks_from"] is not None
+    obj = bpy.context.view_layer.objects.active
+    names = submodule(clean_scene, "core.smpl").JOINT_NAMES
+    got = evaluated_joints(obj, key_frames(kept), names)
+    assert np.abs(got - reference_joints(kept)).max() < 1e-4
+    print(f"import with detection {detect_s:.1f} s, another person from the kept tracks {reuse_s:.1f} s")
