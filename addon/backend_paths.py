@@ -73,7 +73,9 @@ class RunOptions:
     model: str = "blazepose"
     window: int | None = None
     person: str = "auto"
-    frames: tuple[int, int] | None = None
+    frames: tuple[int, int] | None = None  # source frames START:END (END exclusive)
+    stride: int = 1  # every STRIDE-th source frame
+    fps: float | None = None  # image sequences only: their frame rate (the backend's default is 30)
     smooth: float | None = None
     device: str = "auto"
     weights_dir: str = ""
@@ -96,6 +98,10 @@ def run_argv(python: Path | str, options: RunOptions) -> list[str]:
         args += ["--person", str(options.person)]
     if options.frames is not None:
         args += ["--frames", f"{options.frames[0]}:{options.frames[1]}"]
+    if options.stride and options.stride != 1:
+        args += ["--stride", str(int(options.stride))]
+    if options.fps is not None:
+        args += ["--fps", f"{options.fps:g}"]
     if options.smooth is not None:
         args += ["--smooth", f"{options.smooth:g}"]
     if options.device in DEVICES and options.device != "auto":

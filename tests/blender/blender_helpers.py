@@ -78,7 +78,10 @@ def key_frames(motion_path: Path) -> np.ndarray:
     """Scene frames of the source rows, by time, computed here independently of the add-on."""
     scene = bpy.context.scene
     with np.load(motion_path, allow_pickle=False) as data:
-        ids, fps = data["frame_ids"].astype(float), float(data["fps"])
-    return scene.frame_start + (ids - ids[0]) * (scene.render.fps / scene.render.fps_base) / fps
+        if "times" in data.files:
+            times = data["times"].astype(float)
+        else:  # format 1: frame_ids / fps
+            times = data["frame_ids"].astype(float) / float(data["fps"])
+    return scene.frame_start + (times - times[0]) * (scene.render.fps / scene.render.fps_base)
 
 
