@@ -326,6 +326,7 @@ def _decode_video(info: VideoInfo, frames: FrameRange, report: DecodeReport) -> 
             try:
                 frame = next(packets)
             except StopIteration:
+                report.problem = _missing_data(info.path, stream)
                 return
             except av.error.FFmpegError as exc:
                 report.problem = f"decoding stopped after frame {index}: {exc}"
@@ -350,6 +351,23 @@ def _decode_video(info: VideoInfo, frames: FrameRange, report: DecodeReport) -> 
             yield Frame(index, float(time), rgb)
     finally:
         container.close()
+
+
+def _missing_data(path: Path, stream) -> str | None:
+    """Why frames are really missing at the end of the stream, or None when none are.
+
+    A header's frame count can be wrong either way (Matroska has none; a patched or badly written
+    AVI can promise more), so it proves nothing. What does: the container's own index listing
+    frames whose bytes lie past the end of the file (a cut-off download or copy).
+    """
+    try:
+        size = path.stat().st_size
+        beyond = sum(1 for entry in stream.index_entries if entry.pos >= 0 and entry.pos + entry.size > size)
+    except (OSError, AttributeError, TypeError):
+        return None
+    if beyond == 0:
+        return None
+    return f"its index lists {beyond} more frame(s) whose data lies past the end of the file (cut off)"
 
 
 def iter_frames(info: VideoInfo, frames: FrameRange) -> Iterator[tuple[int, np.ndarray]]:
