@@ -121,14 +121,15 @@ def submodule(package: ModuleType, name: str) -> ModuleType:
 
 def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: Interrupts | None = None) -> object:
     """The motion to import: from --motion, or from a backend run on --video. Raises SystemExit on failure."""
-    motion_data = submodule(package, "motion_data")
+    motion_data = submodule(package, "core.motion_data")
     if args.motion:
         try:
             return motion_data.load_motion(args.motion)
         except motion_data.MotionFileError as exc:
             _fail(str(exc))
-    locations, backend_paths, import_job = (submodule(package, name)
-                                            for name in ("locations", "backend_paths", "import_job"))
+    locations, backend_paths, import_job = (
+        submodule(package, name)
+        for name in ("blender.locations", "backend_client.backend_paths", "backend_client.import_job"))
     options = backend_paths.RunOptions(
         video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
         frames=args.frames, stride=args.stride, fps=args.fps, smooth=args.smooth, device=args.device,
@@ -165,7 +166,7 @@ def export(args: argparse.Namespace, armature: bpy.types.Object, motion: object,
     """FBX and BVH with every captured pose (exports.export_timeline), BVH Y-up."""
     if not (args.fbx or args.bvh):
         return
-    exports = submodule(package, "exports")
+    exports = submodule(package, "blender.exports")
     context = bpy.context
     with exports.export_timeline(context.scene, armature, motion.times, motion.fps) as (rate, first, last):
         if args.fbx:
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     args = parse_args(script_args(argv))
     package = addon_package()
-    scene_import = submodule(package, "scene_import")
+    scene_import = submodule(package, "blender.scene_import")
     motion = load_motion_for(args, package, interrupts)
     interrupts.check()
     if args.empty:

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from backend.errors import BackendError
-from backend.motion_file import load_motion_file
-from backend.track import Detection, Tracker, choose_person, merge_duplicates
+from backend.core.errors import BackendError
+from backend.core.motion_file import load_motion_file
+from backend.tracking.track import Detection, Tracker, choose_person, merge_duplicates
 from tests.conftest import REPO, SINGLE, run_backend
 
 FIELD = REPO / "tests" / "data" / "field"

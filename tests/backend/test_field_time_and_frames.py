@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from backend import video
-from backend.motion_file import FORMAT_VERSION, load_motion_file
+from backend.core.motion_file import FORMAT_VERSION, load_motion_file
+from backend.tracking import video
 from tests.conftest import REPO, SINGLE, run_backend
 
 FIELD = REPO / "tests" / "data" / "field"

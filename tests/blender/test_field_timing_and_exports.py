@@ -39,14 +39,14 @@ def backend_motion(tmp_path: Path, video: Path, *args: str) -> Path:
 def import_file(ext: ModuleType, path: Path, scene_fps: int = 24) -> object:
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base, scene.frame_start = scene_fps, 1.0, 1
-    motion = submodule(ext, "motion_data").load_motion(path)
-    scene_import = submodule(ext, "scene_import")
+    motion = submodule(ext, "core.motion_data").load_motion(path)
+    scene_import = submodule(ext, "blender.scene_import")
     return scene_import.import_motion(bpy.context, motion, scene_import.ImportOptions(name="clip"))
 
 
 def key_times(ext: ModuleType, action: bpy.types.Action) -> np.ndarray:
     """Scene frames of the keys on the pelvis rotation (every channel is keyed on the same frames)."""
-    for fcurve in submodule(ext, "keyframe_writer").action_fcurves(action):
+    for fcurve in submodule(ext, "blender.keyframe_writer").action_fcurves(action):
         if fcurve.data_path.endswith('["pelvis"].rotation_quaternion') and fcurve.array_index == 0:
             co = np.empty(2 * len(fcurve.keyframe_points))
             fcurve.keyframe_points.foreach_get("co", co)
@@ -111,7 +111,7 @@ def heads(obj: bpy.types.Object) -> dict[str, np.ndarray]:
 
 
 def fbx_key_count(ext: ModuleType, obj: bpy.types.Object) -> int:
-    fcurves = submodule(ext, "keyframe_writer").action_fcurves(obj.animation_data.action)
+    fcurves = submodule(ext, "blender.keyframe_writer").action_fcurves(obj.animation_data.action)
     counts = {len(c.keyframe_points) for c in fcurves}
     assert len(counts) == 1, counts
     return counts.pop()
@@ -119,7 +119,7 @@ def fbx_key_count(ext: ModuleType, obj: bpy.types.Object) -> int:
 
 def export_both(ext: ModuleType, armature: bpy.types.Object, times: np.ndarray, fps: float,
                 tmp_path: Path) -> tuple[Path, Path, float, int]:
-    exports = submodule(ext, "exports")
+    exports = submodule(ext, "blender.exports")
     bvh, fbx = tmp_path / "clip.bvh", tmp_path / "clip.fbx"
     with exports.export_timeline(bpy.context.scene, armature, times, fps) as (rate, first, last):
         exports.export_fbx(bpy.context, armature, fbx)
@@ -211,7 +211,7 @@ def test_panel_runs_an_image_sequence_from_its_first_image(clean_scene: ModuleTy
     assert settings.is_image_sequence()
     settings.sequence_fps = 30.0
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 24, 1.0
-    operators = submodule(clean_scene, "operators")
+    operators = submodule(clean_scene, "ui.operators")
     options = operators.run_options_from(bpy.context)
     assert options.fps == 30.0 and options.video.endswith("0000.png")
     assert bpy.ops.video_mocap.import_video() == {"FINISHED"}

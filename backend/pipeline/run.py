@@ -1,0 +1,190 @@
+"""`backend run`: video -> track -> model -> post -> motion file, one stage after another."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..core import cancel, config
+from ..core.errors import BackendError, ErrorCode
+from ..core.events import EventStream
+from ..core.motion_file import Motion, check_writable, write_motion_file
+from ..geometry import camera
+from ..models.base import ModelRequest
+from ..models.registry import ModelSpec, get_spec
+from ..tracking.track import Track, Tracker, build_track, choose_person
+from ..tracking.video import DecodeReport, FrameRange, VideoInfo, decode, probe
+from . import post
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    video: Path
+    out: Path
+    model: str = "blazepose"
+    window: int | None = None
+    device: str = "auto"
+    person: int | None = None
+    frames: str | None = None
+    stride: int = 1
+    smooth: float | None = None  # None = the model's default (ModelSpec.default_smooth)
+    weights_dir: str | None = None
+    smpl_dir: str | None = None
+    threads: int = 0
+    focal_length: float | None = None
+    max_people: int = 4
+    official_batching: bool = False
+    fps: float | None = None  # rate of an image sequence (video files carry their own timestamps)
+
+
+def resolve_device(requested: str, spec: ModelSpec) -> str:
+    """auto -> cuda when torch sees a GPU (torch models only); cuda without a GPU is an error."""
+    if spec.backbone is None:
+        return "cpu"  # MediaPipe's Python package runs on the CPU only
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise BackendError(ErrorCode.BAD_ARGUMENT, "--device cuda: torch sees no CUDA GPU; use --device cpu, "
+                           "or reinstall the backend with `install_deps.py --cuda`")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
+    """Fail in a second, before decoding anything, when the model cannot run or a file is missing."""
+    spec.require_finished()
+    spec.require_weights(weights_dir)
+    if spec.needs_smpl and not (smpl_dir / "SMPL_NEUTRAL.npz").is_file():
+        raise BackendError(ErrorCode.SMPL_MISSING,
+                           f"model '{spec.name}' needs the SMPL body model: {smpl_dir / 'SMPL_NEUTRAL.npz'} not found; "
+                           "register at smpl.is.tue.mpg.de, then run `python -m backend convert-smpl "
+                           "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl --out SMPL_NEUTRAL.npz` into that folder, "
+                           "or pass --smpl-dir")
+
+
+def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
+                     max_people: int, person: int | None) -> tuple[Track, np.ndarray]:
+    """Stream the frames through MediaPipe, following every person; keep the chosen one.
+
+    Returns the track and each row's presentation time in seconds ([N] float64, from the
+    container's timestamps, or index / fps for an image sequence).
+    """
+    from ..tracking.landmarks import PoseLandmarks
+
+    total = max(len(frames.frame_ids(info.frame_count)), 1)  # the header's count: an estimate only
+    tracker = Tracker()
+    decoded: list[int] = []
+    times: list[float] = []
+    report = DecodeReport()
+    events.progress("detect", 0, total)
+    with PoseLandmarks(max_people=max_people) as detector:
+        for row, frame in enumerate(decode(info, frames, report)):
+            cancel.check()
+            tracker.update(row, detector.detect(frame.rgb, frame.time * 1000.0))
+            decoded.append(frame.index)
+            times.append(frame.time)
+            total = max(total, row + 1)
+            events.progress("detect", row + 1, total)
+    if not decoded:
+        if report.decoded and report.problem is None:
+            raise BackendError(ErrorCode.BAD_ARGUMENT,
+                               f"--frames {frames.start}:{'' if frames.stop is None else frames.stop}: "
+                               f"{info.path} has only {report.decoded} frames")
+        raise BackendError(ErrorCode.VIDEO_UNREADABLE,
+                           f"no frame of {info.path} could be decoded in the range asked for"
+                           + (f" ({report.problem})" if report.problem else ""))
+    if total > len(decoded):
+        events.progress("detect", len(decoded), len(decoded))  # the header over-promised: the bar ends full
+    if report.problem is not None:
+        events.warning("VIDEO_SHORT", f"{info.path} is truncated or damaged: {report.problem}; "
+                                      f"converted the {report.decoded} frames before that point")
+    chosen = choose_person(tracker, person, str(info.path))
+    track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))
+    people = len(tracker.tracks)
+    gaps = int((~track.valid).sum())
+    if gaps:
+        events.warning("TRACK_GAP", f"person {chosen} was not detected in {gaps} of {len(track)} frames; "
+                                    "those frames are interpolated and marked valid=False")
+    log.info("tracked %d people; person %d valid in %d/%d frames", people, chosen, track.valid.sum(), len(track))
+    return track, np.asarray(times, np.float64)
+
+
+def row_rate(times: np.ndarray, fallback: float) -> float:
+    """Mean rate of the rows (rows per second) for the filters: their span over their count."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return fallback
+    return float((len(times) - 1) / (times[-1] - times[0]))
+
+
+def run(options: RunOptions, events: EventStream) -> Path:
+    started = time.monotonic()
+    spec = get_spec(options.model)
+    window = spec.resolve_window(options.window)
+    smooth = spec.default_smooth if options.smooth is None else options.smooth
+    if smooth < 0:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--smooth {smooth}: must be 0 (off) or positive")
+    if options.focal_length is not None and options.focal_length <= 0:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--focal-length {options.focal_length}: must be positive pixels")
+    out = Path(options.out).expanduser().absolute()
+    check_writable(out)
+    weights_dir, smpl_dir = config.weights_dir(options.weights_dir), config.smpl_dir(options.smpl_dir)
+    check_inputs(spec, weights_dir, smpl_dir)
+    device = resolve_device(options.device, spec)
+    frames = FrameRange.parse(options.frames, options.stride)
+    info = probe(Path(options.video).expanduser(), options.fps)
+    if options.fps is not None and not info.is_sequence:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--fps applies to image sequences; {info.path} is a video "
+                           "file with its own timestamps: leave --fps out")
+    if info.is_sequence and len(frames.frame_ids(info.frame_count)) == 0:
+        raise BackendError(ErrorCode.BAD_ARGUMENT,
+                           f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
+    track, times = detect_and_track(info, frames, events, options.max_people, options.person)
+    cancel.check()
+
+    focal = options.focal_length or camera.default_focal_length(info.width, info.height)
+    request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
+                           smpl_dir=smpl_dir, threads=options.threads, focal_length=focal, events=events,
+                           check_cancel=cancel.check, options={"official_batching": options.official_batching})
+    output = spec.load_runner()(request)
+    cancel.check()
+
+    events.progress("post", 0, 1)
+    output = post.finish(output, track, row_rate(times, info.fps / frames.stride), smooth, focal)
+    events.progress("post", 1, 1)
+    meta = {
+        "backend_version": __version__,
+        "video": str(info.path),
+        "source_fps": info.fps,
+        "source_kind": info.kind,
+        "fps_from": "--fps" if info.is_sequence else "container",
+        "stride": frames.stride,
+        "frames": [frames.start, frames.stop],
+        "person_id": track.person_id,
+        "device": device,
+        "smooth": smooth,
+        "camera": {"model": "pinhole", "focal_length_px": output.focal_length,
+                   "principal_point": [info.width / 2.0, info.height / 2.0]},
+        "seconds": round(time.monotonic() - started, 3),
+        **output.meta,
+    }
+    motion = Motion(
+        poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
+        frame_ids=track.frame_ids, times=times, fps=info.fps, bboxes=track.bboxes, cam=output.cam,
+        rest_joints=output.rest_joints, model=spec.name, window=window or 0, meta=meta,
+        joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
+        landmarks2d=track.landmarks2d,
+        landmarks_world=output.landmarks_world if output.landmarks_world is not None else track.world,
+    )
+    cancel.check()
+    events.progress("write", 0, 1)
+    write_motion_file(out, motion)
+    events.progress("write", 1, 1)
+    return out
