@@ -43,7 +43,8 @@ class Interrupts:
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            # None: the handler was installed from C (Blender's own), which Python cannot put back.
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
 
     def _handle(self, signum: int, _frame: object) -> None:
         self.received = signum
