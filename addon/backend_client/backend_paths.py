@@ -82,6 +82,8 @@ class RunOptions:
     device: str = "auto"
     weights_dir: str = ""
     smpl_dir: str = ""
+    foot_lock: bool = True
+    ground: str = "auto"  # auto | plane | constant | off (the backend's --ground)
     extra: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -112,6 +114,10 @@ def run_argv(python: Path | str, options: RunOptions) -> list[str]:
         args += ["--weights-dir", options.weights_dir]
     if options.smpl_dir:
         args += ["--smpl-dir", options.smpl_dir]
+    if not options.foot_lock:
+        args += ["--foot-lock", "off"]
+    if options.ground and options.ground != "auto":
+        args += ["--ground", options.ground]
     return backend_argv(python, *args, *options.extra)
 
 

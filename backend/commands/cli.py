@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--focal-length", type=float, default=None,
                      help="camera focal length in pixels; default max(width, height)")
     run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
+    run.add_argument("--foot-lock", default="on", choices=["on", "off"],
+                     help="hold planted feet still (leg IK; the upper body is untouched); default on")
+    run.add_argument("--ground", default="auto", choices=["auto", "plane", "constant", "off"],
+                     help="floor and gravity: auto = the floor plane found from the feet when the contacts "
+                          "allow it, else one constant lift; plane = any plane found; constant = today's lift "
+                          "along the camera's up; off = Z = 0 at the camera. Default auto")
     run.add_argument("--official-batching", action="store_true",
                      help="reproduce the official MPS-Net/STAF batching quirk (published numbers only)")
 
@@ -111,6 +117,7 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
         person=args.person, frames=args.frames, stride=args.stride, smooth=args.smooth,
         weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
         focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
+        foot_lock=args.foot_lock == "on", ground=args.ground,
         fps=args.fps,
     )
     if options.max_people < 1:
