@@ -74,7 +74,6 @@ class Motion:
     transl: np.ndarray
     valid: np.ndarray
     frame_ids: np.ndarray
-    times: np.ndarray
     fps: float
     bboxes: np.ndarray
     cam: np.ndarray
@@ -89,6 +88,7 @@ class Motion:
     landmarks_world: np.ndarray | None = None
     contacts: np.ndarray | None = None
     floor_plane: np.ndarray | None = None
+    times: np.ndarray | None = None  # None: frame_ids / fps (a constant-rate clip); the pipeline always sets it
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -98,7 +98,8 @@ class Motion:
             "transl": np.asarray(self.transl, np.float32),
             "valid": np.asarray(self.valid, bool),
             "frame_ids": np.asarray(self.frame_ids, np.int32),
-            "times": np.asarray(self.times, np.float64),
+            "times": np.asarray(self.times if self.times is not None
+                                else np.asarray(self.frame_ids, np.float64) / float(self.fps), np.float64),
             "fps": np.float64(self.fps),
             "bboxes": np.asarray(self.bboxes, np.float32),
             "cam": np.asarray(self.cam, np.float32),
