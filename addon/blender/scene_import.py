@@ -92,7 +92,7 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
         if options.match_scene_fps:
             scene.render.fps, scene.render.fps_base = render_fps_for(motion.fps)
         scene_fps = scene.render.fps / scene.render.fps_base
-        frames = scene_frames_for(motion.frame_ids, motion.fps, scene_fps, first_frame=scene.frame_start)
+        frames = scene_frames_for(motion.times, scene_fps, first_frame=scene.frame_start)
         if options.whole_frames and np.any(np.abs(frames - np.round(frames)) > EXACT):
             targets = whole_frames(frames)
             channels, frames = resample_channels(channels, frames, targets), targets

@@ -20,7 +20,7 @@ from ..geometry.skeleton import forward_kinematics
 from ..models.base import ModelOutput, ModelRequest
 from ..models.registry import ModelSpec, get_spec
 from ..tracking.track import Track, Tracker, build_track, choose_person
-from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
+from ..tracking.video import DecodeReport, FrameRange, VideoInfo, decode, probe
 from . import grounding, post
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class RunOptions:
     official_batching: bool = False
     foot_lock: bool = True
     ground: str = "auto"  # grounding.GROUND_MODES
+    fps: float | None = None  # rate of an image sequence (video files carry their own timestamps)
     tracks: Path | None = None  # reuse the people tracked in this earlier motion file: no detection
 
 
@@ -76,29 +77,43 @@ def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
 
 def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
                      max_people: int, person: int | None, people: list[dict] | None = None,
-                     everyone: list[Track] | None = None) -> Track:
-    """Stream the frames through MediaPipe, following every person; keep the chosen one. When `people` is
-    given, everyone found is appended to it: {"person_id", "frames" (rows seen), "main" (auto's choice)};
-    when `everyone` is given, each person's whole track (the chosen one included), in id order."""
+                     everyone: list[Track] | None = None) -> tuple[Track, np.ndarray]:
+    """Stream the frames through MediaPipe, following every person; keep the chosen one.
+
+    Returns the track and each row's presentation time in seconds ([N] float64, from the
+    container's timestamps, or index / fps for an image sequence). When `people` is given, everyone
+    found is appended to it: {"person_id", "frames" (rows seen), "main" (auto's choice)}; when
+    `everyone` is given, each person's whole track (the chosen one included), in id order.
+    """
     from ..tracking.landmarks import PoseLandmarks
 
-    wanted = frames.frame_ids(info.frame_count)
-    total = len(wanted)
+    total = max(len(frames.frame_ids(info.frame_count)), 1)  # the header's count: an estimate only
     tracker = Tracker()
     decoded: list[int] = []
+    times: list[float] = []
+    report = DecodeReport()
     events.progress("detect", 0, total)
     with PoseLandmarks(max_people=max_people) as detector:
-        for row, (frame_id, rgb) in enumerate(iter_frames(info, frames)):
+        for row, frame in enumerate(decode(info, frames, report)):
             cancel.check()
-            tracker.update(row, detector.detect(rgb, frame_id * 1000.0 / info.fps))
-            decoded.append(frame_id)
+            tracker.update(row, detector.detect(frame.rgb, frame.time * 1000.0))
+            decoded.append(frame.index)
+            times.append(frame.time)
+            total = max(total, row + 1)
             events.progress("detect", row + 1, total)
     if not decoded:
+        if report.decoded and report.problem is None:
+            raise BackendError(ErrorCode.BAD_ARGUMENT,
+                               f"--frames {frames.start}:{'' if frames.stop is None else frames.stop}: "
+                               f"{info.path} has only {report.decoded} frames")
         raise BackendError(ErrorCode.VIDEO_UNREADABLE,
-                           f"no frame of {info.path} could be decoded in the range asked for")
-    if len(decoded) < total:
-        events.warning("VIDEO_SHORT", f"{info.path} holds {len(decoded)} of the {total} frames its header promised; "
-                                      "converted the frames that exist")
+                           f"no frame of {info.path} could be decoded in the range asked for"
+                           + (f" ({report.problem})" if report.problem else ""))
+    if total > len(decoded):
+        events.progress("detect", len(decoded), len(decoded))  # the header over-promised: the bar ends full
+    if report.problem is not None:
+        events.warning("VIDEO_SHORT", f"{info.path} is truncated or damaged: {report.problem}; "
+                                      f"converted the {report.decoded} frames before that point")
     chosen = choose_person(tracker, person, str(info.path))
     if people is not None:
         main = choose_person(tracker, None, str(info.path))
@@ -115,11 +130,18 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
         events.warning("TRACK_GAP", f"person {chosen} was not detected in {gaps} of {len(track)} frames; "
                                     "those frames are interpolated and marked valid=False")
     log.info("tracked %d people; person %d valid in %d/%d frames", tracked, chosen, track.valid.sum(), len(track))
-    return track
+    return track, np.asarray(times, np.float64)
+
+
+def row_rate(times: np.ndarray, fallback: float) -> float:
+    """Mean rate of the rows (rows per second) for the filters: their span over their count."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return fallback
+    return float((len(times) - 1) / (times[-1] - times[0]))
 
 
 def tracks_from_file(path: Path, person: int | None, info: VideoInfo, frames: FrameRange,
-                     people: list[dict], everyone: list[Track]) -> Track:
+                     people: list[dict], everyone: list[Track]) -> tuple[Track, np.ndarray]:
     """The people tracked by an earlier run of this video (its motion file's people_* keys), instead of
     detecting again: only the chosen person's model and post-processing run. Fills `people` and `everyone`
     as `detect_and_track` does. BAD_ARGUMENT if the file has no tracks or was made from other frames."""
@@ -132,10 +154,12 @@ def tracks_from_file(path: Path, person: int | None, info: VideoInfo, frames: Fr
     if "people_ids" not in arrays:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks {path}: this motion file holds no tracks (it was "
                                                    "written before they were kept); run without --tracks")
-    wanted = frames.frame_ids(info.frame_count)
     ids = arrays["frame_ids"].astype(np.int64)
     size = tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None
-    if size != (info.width, info.height) or len(ids) > len(wanted) or not np.array_equal(ids, wanted[:len(ids)]):
+    meta_stride = int(json.loads(str(arrays["meta"])).get("stride", frames.stride))
+    steps_ok = len(ids) < 2 or bool(np.all(np.diff(ids) == frames.stride))
+    inside = ids[0] == frames.start and (frames.stop is None or ids[-1] < frames.stop)
+    if size != (info.width, info.height) or meta_stride != frames.stride or not steps_ok or not inside:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks {path}: made from other frames or another video "
                                                    f"than {info.path} with these --frames/--stride; run without "
                                                    "--tracks")
@@ -160,7 +184,7 @@ def tracks_from_file(path: Path, person: int | None, info: VideoInfo, frames: Fr
         listing = ", ".join(f"{p['person_id']} ({p['frames']} frames)" for p in people)
         raise BackendError(ErrorCode.NO_PERSON, f"--person {person}: no such person in {info.path}; people found: "
                                                 f"{listing}")
-    return everyone[person_ids.index(person)]
+    return everyone[person_ids.index(person)], arrays["times"].astype(np.float64)
 
 
 def people_arrays(everyone: list[Track]) -> dict[str, np.ndarray] | None:
@@ -206,18 +230,22 @@ def run(options: RunOptions, events: EventStream) -> Path:
     check_inputs(spec, weights_dir, smpl_dir)
     device = resolve_device(options.device, spec)
     frames = FrameRange.parse(options.frames, options.stride)
-    info = probe(Path(options.video).expanduser())
-    if len(frames.frame_ids(info.frame_count)) == 0:
+    info = probe(Path(options.video).expanduser(), options.fps)
+    if options.fps is not None and not info.is_sequence:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--fps applies to image sequences; {info.path} is a video "
+                           "file with its own timestamps: leave --fps out")
+    if info.is_sequence and len(frames.frame_ids(info.frame_count)) == 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT,
                            f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
     people: list[dict] = []
     everyone: list[Track] = []
     if options.tracks is not None:
         events.progress("tracks", 0, 1)
-        track = tracks_from_file(options.tracks, options.person, info, frames, people, everyone)
+        track, times = tracks_from_file(options.tracks, options.person, info, frames, people, everyone)
         events.progress("tracks", 1, 1)
     else:
-        track = detect_and_track(info, frames, events, options.max_people, options.person, people, everyone)
+        track, times = detect_and_track(info, frames, events, options.max_people, options.person, people,
+                                        everyone)
     cancel.check()
 
     focal = options.focal_length or camera.default_focal_length(info.width, info.height)
@@ -228,14 +256,18 @@ def run(options: RunOptions, events: EventStream) -> Path:
     cancel.check()
 
     events.progress("post", 0, 1)
-    output = post.finish(output, track, info.fps * 1.0 / frames.stride, smooth, focal)
+    rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters
+    output = post.finish(output, track, rate, smooth, focal)
     events.progress("post", 1, 1)
-    grounded = ground_stage(output, info.fps / frames.stride, options, events)
+    grounded = ground_stage(output, rate, options, events)
     meta = {
         "backend_version": __version__,
         "video": str(info.path),
         "source_fps": info.fps,
+        "source_kind": info.kind,
+        "fps_from": "--fps" if info.is_sequence else "container",
         "stride": frames.stride,
+        "frames": [frames.start, frames.stop],
         "person_id": track.person_id,
         "tracks_from": str(options.tracks) if options.tracks is not None else None,  # no detection when set
         "people": people,  # everyone tracked, for the add-on's "3 people: 0 (40 frames, main), ..." line
@@ -249,7 +281,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     }
     motion = Motion(
         poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
-        frame_ids=track.frame_ids, fps=info.fps / frames.stride, bboxes=track.bboxes, cam=output.cam,
+        frame_ids=track.frame_ids, times=times, fps=info.fps, bboxes=track.bboxes, cam=output.cam,
         rest_joints=output.rest_joints, model=spec.name, window=window or 0, meta=meta,
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,

@@ -1,5 +1,5 @@
 """Headless: `python addon/batch.py` writes a .blend whose action matches the operator's, and FBX/BVH
-files that re-import with the same frame count and bone names; failures exit non-zero with the message."""
+files that re-import with every captured pose and the same bone names; failures exit non-zero with the message."""
 
 from __future__ import annotations
 
@@ -81,9 +81,12 @@ def test_blend_action_matches_the_operator(clean_scene: ModuleType, batch_output
 def test_fbx_and_bvh_reimport_with_the_same_frames_and_bones(clean_scene: ModuleType,
                                                               batch_outputs: dict[str, Path]) -> None:
     with bpy.data.libraries.load(str(batch_outputs["blend"])) as (source, target):
-        target.scenes = list(source.scenes)
-    scene = target.scenes[0]
-    expected_frames = scene.frame_end - scene.frame_start + 1
+        target.objects = [name for name in source.objects]
+    blend_armature = next(obj for obj in target.objects if obj.type == "ARMATURE")
+    # Exports carry every captured pose, one per frame at the clip's rate (12 fps: 40 frames), not the
+    # 24 fps scene's 79 frames of which only every other one held a pose.
+    expected_frames = len(next(iter(curves_by_channel(clean_scene, blend_armature.animation_data.action).values())))
+    assert expected_frames == 40
     expected_bones = set(submodule(clean_scene, "core.smpl").JOINT_NAMES)
 
     before = {obj.name for obj in bpy.data.objects}
@@ -122,33 +125,70 @@ def test_batch_motion_file_and_malformed_file(tmp_path: Path) -> None:
     assert not (tmp_path / "bad.blend").exists()
 
 
-def bone_heads(obj: bpy.types.Object, frames: range) -> np.ndarray:
-    """World positions of every bone head of `obj`, sorted by bone name, at each whole scene frame."""
+def test_batch_ground_modes_on_a_file_with_and_without_a_floor_plane(tmp_path: Path) -> None:
+    """--ground plane on a file without a plane warns and falls back; with a plane it stands the
+    clip on it (the pelvis's height above the floor becomes its Z)."""
+    plain, planed = tmp_path / "plain.npz", tmp_path / "planed.npz"
+    arrays = motion_arrays(frames=6)
+    np.savez(plain, **arrays)
+    up = np.array([0.0, -np.cos(0.3), -np.sin(0.3)])  # a camera pitched 0.3 rad down
+    arrays["floor_plane"] = np.array([*up, 1.7], np.float32)
+    np.savez(planed, **arrays)
+    fallback = run_batch(tmp_path, "--motion", str(plain), "--empty", "--ground", "plane", "--out",
+                         str(tmp_path / "plain.blend"))
+    assert fallback.returncode == 0, fallback.stderr[-2000:]
+    assert "warning: the motion file has no floor plane" in fallback.stderr
+    grounded = run_batch(tmp_path, "--motion", str(planed), "--empty", "--ground", "auto", "--foot-lock", "off",
+                         "--out", str(tmp_path / "planed.blend"))
+    assert grounded.returncode == 0, grounded.stderr[-2000:]
+    assert "warning" not in grounded.stderr
+    with bpy.data.libraries.load(str(tmp_path / "planed.blend")) as (source, target):
+        target.objects = list(source.objects)
+    armature = next(obj for obj in target.objects if obj.type == "ARMATURE")
+    bpy.context.scene.collection.objects.link(armature)
+    bpy.context.scene.frame_set(int(round(armature.animation_data.action.frame_range[0])))
+    pelvis_z = (armature.matrix_world @ armature.pose.bones[0].head).z
+    pelvis_cam = arrays["rest_joints"][0] + arrays["transl"][0]
+    assert abs(pelvis_z - (float(up @ pelvis_cam) + 1.7)) < 1e-3
+
+
+def bone_heads(obj: bpy.types.Object, frames: np.ndarray) -> np.ndarray:
+    """World positions of every bone head of `obj`, sorted by bone name, at each (fractional) scene frame."""
     scene = bpy.context.scene
     names = sorted(bone.name for bone in obj.pose.bones)
     out = np.empty((len(frames), len(names), 3))
     for i, frame in enumerate(frames):
-        scene.frame_set(frame)
+        whole = int(np.floor(frame + 1e-6))
+        scene.frame_set(whole, subframe=max(0.0, float(frame) - whole))
         world = obj.matrix_world
         out[i] = [tuple(world @ obj.pose.bones[name].head) for name in names]
     return out
 
 
+def keyed_frames(ext: ModuleType, obj: bpy.types.Object) -> np.ndarray:
+    fcurves = submodule(ext, "blender.keyframe_writer").action_fcurves(obj.animation_data.action)
+    return np.array(sorted({round(point.co.x, 4) for fcurve in fcurves for point in fcurve.keyframe_points}))
+
+
 def test_fbx_reimports_on_the_blends_frames_within_a_millimetre(clean_scene: ModuleType,
                                                                  batch_outputs: dict[str, Path]) -> None:
-    """Blender's FBX importer with its defaults keys the same frames as the .blend, and every bone head
-    stands where the .blend's does (the batch once exported one frame late: 2.8-10 cm off)."""
+    """Blender's FBX importer with its defaults puts every pose at the .blend's time for it, from the same
+    first frame, and every bone head where the .blend has it (the batch once exported one frame late:
+    keys on 2..N+1, 2.8-10 cm off)."""
     bpy.ops.wm.open_mainfile(filepath=str(batch_outputs["blend"]))
     scene = bpy.context.scene
-    frames = range(scene.frame_start, scene.frame_end + 1)
+    first, blend_fps = scene.frame_start, scene.render.fps / scene.render.fps_base
     blend = next(obj for obj in scene.objects if obj.type == "ARMATURE")
-    truth = bone_heads(blend, frames)
+    blend_keys = keyed_frames(clean_scene, blend)
+    truth = bone_heads(blend, blend_keys)
 
     before = {obj.name for obj in bpy.data.objects}
     assert bpy.ops.import_scene.fbx(filepath=str(batch_outputs["fbx"])) == {"FINISHED"}
     fbx = imported_armature(before)
-    keyed = sorted({round(point.co.x, 3) for fcurve in submodule(clean_scene, "blender.keyframe_writer")
-                    .action_fcurves(fbx.animation_data.action) for point in fcurve.keyframe_points})
-    assert (keyed[0], keyed[-1]) == (scene.frame_start, scene.frame_end), (keyed[0], keyed[-1])
-    error = np.linalg.norm(bone_heads(fbx, frames) - truth, axis=-1)
+    fbx_fps = scene.render.fps / scene.render.fps_base  # the importer may set the file's rate
+    fbx_keys = keyed_frames(clean_scene, fbx)
+    assert fbx_keys[0] == first, f"first FBX key on frame {fbx_keys[0]}, the .blend's on {first}"
+    pose_frames = first + (blend_keys - first) * fbx_fps / blend_fps  # the .blend's poses, by time
+    assert np.abs(pose_frames[:, None] - fbx_keys[None, :]).min(axis=1).max() < 1e-3  # each has an FBX key
+    error = np.linalg.norm(bone_heads(fbx, pose_frames) - truth, axis=-1)
     assert error.max() <= 1e-3, f"bone heads off by up to {error.max() * 100:.2f} cm"
