@@ -13,8 +13,10 @@ the usual error status when the batch itself could not start (bad INPUT, unwrita
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
@@ -88,10 +90,32 @@ def export_kinds(text: str) -> list[str]:
     return kinds
 
 
+def json_only_stdout() -> TextIO:
+    """A stream on the real stdout for our JSON lines; fd 1 itself then goes to stderr.
+
+    Ray's driver (its C++ core worker and some Python paths) prints notices on fd 1, e.g. when a
+    worker dies; the stdout contract is JSON lines only.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    return os.fdopen(saved, "w", buffering=1, encoding="utf-8")
+
+
 def batch_command(args: argparse.Namespace) -> int:
     from ..pipeline import batch as engine
 
-    events = EventStream()
+    if args.ray is None:
+        return _batch(args, EventStream(), engine)
+    events = EventStream(json_only_stdout())
+    try:
+        return _batch(args, events, engine)
+    except BackendError as exc:  # the CLI's own handler would print on fd 1, which is stderr now
+        events.error(exc.code.value, exc.message)
+        return exc.exit_status
+
+
+def _batch(args: argparse.Namespace, events: EventStream, engine: Any) -> int:
     out_dir = Path(args.out).expanduser().absolute()
     if out_dir.exists() and not out_dir.is_dir():
         raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"--out {out_dir} is a file; give a folder")
@@ -103,6 +127,10 @@ def batch_command(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--workers {args.workers}: must be at least 1")
     exports = export_kinds(args.export)
+    if args.ray is not None:
+        from ..pipeline.batch_ray import require_ray
+
+        require_ray()  # before planning: a missing extra is one clear error, not a batch of failures
     plan, early = engine.plan_batch(Path(args.input).expanduser(), out_dir, run_flags(args), args.retry_failed,
                                     parse_run)
     threads, _ = engine.clip_resources(args.model)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 3
 
 
-def _require_ray() -> Any:
+def require_ray() -> Any:
     try:
         import ray
     except ModuleNotFoundError:
@@ -70,7 +70,7 @@ class RayExecutor:
         return True
 
     def __call__(self, jobs: list[Job], finish: Callable[[Job, ClipResult], None]) -> None:
-        ray = _require_ray()
+        ray = require_ray()
         started = self._init(ray)
         try:
             has_gpu = ray.cluster_resources().get("GPU", 0) > 0

@@ -207,7 +207,7 @@ def test_manifest_per_clip_options_are_honoured(tmp_path: Path) -> None:
                         "two.mp4,2:10,1,1500,,\n"
                         "v/one.mp4,0:4,,,nosuch,bad_model\n", encoding="utf-8")
     out = tmp_path / "out"
-    code, events, _ = run_batch(str(manifest), "--out", str(out), "--workers", "2")
+    code, events, _ = run_batch(str(manifest), "--out", str(out), "--workers", "2", "--export", "bvh,amass,csv")
     assert code == 10
     records = summary(out)
     assert records["bad_model.npz"]["status"] == "failed" and records["bad_model.npz"]["code"] == "BAD_ARGUMENT"
@@ -218,6 +218,12 @@ def test_manifest_per_clip_options_are_honoured(tmp_path: Path) -> None:
     assert json.loads(str(two["meta"]))["person_id"] == 1 and float(two["focal_length"]) == 1500.0
     assert json.loads(str(one["meta"]))["person_id"] == 0
     assert records["v/one.npz"]["options_hash"] != records["two.npz"]["options_hash"]
+    # --export writes the three exports beside each converted clip, and none for the failed one.
+    assert "Frames: 8" in (out / "two.bvh").read_text()
+    assert len((out / "v" / "one.csv").read_text().splitlines()) == 1 + 6
+    with np.load(out / "two_amass.npz") as amass:
+        assert amass["poses"].shape == (8, 72)
+    assert not (out / "bad_model.bvh").exists() and not (out / "bad_model.npz").exists()
 
 
 def test_jsonl_manifest_rows_become_run_flags(tmp_path: Path) -> None:
