@@ -101,7 +101,8 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     import importlib
 
     for module_name, command in ((".commands.preview", "preview"), (".models.checkpoints", "convert-checkpoint"),
-                                 (".commands.smpl_convert", "convert-smpl")):
+                                 (".commands.smpl_convert", "convert-smpl"), (".commands.batch", "batch"),
+                                 (".commands.export", "export")):
         try:
             module = importlib.import_module(module_name, package="backend")
         except ModuleNotFoundError as exc:

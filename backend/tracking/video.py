@@ -18,11 +18,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from ..core.errors import BackendError, ErrorCode
+
+if TYPE_CHECKING:  # PyAV is imported where it is used, so `--help` and the tests of other stages stay fast
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
 
 #: Rate given to image sequences when the user names none (the common render/export rate).
 DEFAULT_SEQUENCE_FPS = 30.0
@@ -221,7 +227,7 @@ def _read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _open_container(path: Path):  # -> av.container.InputContainer
+def _open_container(path: Path) -> InputContainer:
     import av
 
     try:
@@ -238,7 +244,7 @@ def _open_container(path: Path):  # -> av.container.InputContainer
     return container
 
 
-def _rotation(frame) -> int:
+def _rotation(frame: VideoFrame) -> int:
     """Clockwise display rotation in degrees (0, 90, 180, 270) from the frame's display matrix."""
     try:
         ccw = float(frame.rotation or 0.0)  # FFmpeg's display matrix angle: counter-clockwise
@@ -353,7 +359,7 @@ def _decode_video(info: VideoInfo, frames: FrameRange, report: DecodeReport) -> 
         container.close()
 
 
-def _missing_data(path: Path, stream) -> str | None:
+def _missing_data(path: Path, stream: VideoStream) -> str | None:
     """Why frames are really missing at the end of the stream, or None when none are.
 
     A header's frame count can be wrong either way (Matroska has none; a patched or badly written
