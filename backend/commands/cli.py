@@ -50,14 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="convert a video into a motion file (.npz)",
                          description="Convert a video into an SMPL motion file. Progress is printed as JSON lines.")
-    run.add_argument("video", help="video file (anything FFmpeg/OpenCV decodes)")
+    run.add_argument("video", help="video file (anything FFmpeg decodes), or an image sequence: a folder of "
+                                   "images, a pattern such as frames/%%04d.png, or its first image")
     run.add_argument("--model", default="blazepose", help="model name (see `models`); default: blazepose")
     run.add_argument("--window", type=int, default=None, help="temporal window length; default: the model's")
     run.add_argument("--out", default=None, help="output motion file (.npz); default: VIDEO with .npz")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--person", type=_person, default=None, help="'auto' (main person) or a person id")
     run.add_argument("--frames", default=None, help="START:END source frames (END exclusive)")
-    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
+    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th source frame")
+    run.add_argument("--fps", type=float, default=None,
+                     help="frame rate of an image sequence (folder, %%04d pattern or first image); default 30. "
+                          "Video files carry their own timestamps")
     run.add_argument("--smooth", type=float, default=None,
                      help="smoothing strength: 0 off, 1 normal, 2 stronger; default 1 for blazepose, "
                           "0 for the seed models (their windows already smooth)")
@@ -67,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--focal-length", type=float, default=None,
                      help="camera focal length in pixels; default max(width, height)")
     run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
+    run.add_argument("--foot-lock", default="on", choices=["on", "off"],
+                     help="hold planted feet still (leg IK; the upper body is untouched); default on")
+    run.add_argument("--ground", default="auto", choices=["auto", "plane", "constant", "off"],
+                     help="floor and gravity: auto = the floor plane found from the feet when the contacts "
+                          "allow it, else one constant lift; plane = any plane found; constant = today's lift "
+                          "along the camera's up; off = Z = 0 at the camera. Default auto")
     run.add_argument("--official-batching", action="store_true",
                      help="reproduce the official MPS-Net/STAF batching quirk (published numbers only)")
 
@@ -107,6 +117,8 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
         person=args.person, frames=args.frames, stride=args.stride, smooth=args.smooth,
         weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
         focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
+        foot_lock=args.foot_lock == "on", ground=args.ground,
+        fps=args.fps,
     )
     if options.max_people < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--max-people {options.max_people}: must be at least 1")

@@ -17,9 +17,12 @@ import numpy as np
 from .errors import BackendError, ErrorCode
 from .outputs import atomic_output, check_output_path
 
-FORMAT_VERSION = 1
+#: 2 added `times` (each row's presentation time) and made `fps` the source's nominal rate.
+FORMAT_VERSION = 2
+#: Versions `load_motion_file` reads; a format-1 file gets `times` = frame_ids / source fps.
+READABLE_VERSIONS = (1, 2)
 
-#: key -> (dtype kind, shape with None for N). Required keys of format 1.
+#: key -> (dtype kind, shape with None for N). Required keys of format 2 (format 1: all but `times`).
 REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "format_version": ("i", ()),
     "poses": ("f", (None, 24, 3)),
@@ -27,6 +30,7 @@ REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "transl": ("f", (None, 3)),
     "valid": ("b", (None,)),
     "frame_ids": ("i", (None,)),
+    "times": ("f", (None,)),
     "fps": ("f", ()),
     "bboxes": ("f", (None, 4)),
     "cam": ("f", (None, 3)),
@@ -45,12 +49,25 @@ OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "image_size": ("i", (2,)),
     "landmarks2d": ("f", (None, 33, 3)),
     "landmarks_world": ("f", (None, 33, 3)),
+    "contacts": ("b", (None, 4)),
+    "floor_plane": ("f", (4,)),
 }
+#: `contacts`: per frame, whether each foot point rests on the floor, columns
+#: (left ankle, left ball, right ankle, right ball) = grounding.CONTACT_JOINTS.
+#: `floor_plane`: (nx, ny, nz, d) in the camera frame, n a unit vector against gravity; a point x
+#: is n.x + d metres above the floor (d: the camera's height). Written only when the floor was
+#: found from the feet (`--ground auto|plane`). Files without either key stay valid.
+FLOOR_NORMAL_TOLERANCE = 1e-3
 
 
 @dataclass
 class Motion:
-    """One person's motion in the camera frame (x right, y down, z forward)."""
+    """One person's motion in the camera frame (x right, y down, z forward).
+
+    Row i shows source frame `frame_ids[i]` at `times[i]` seconds (presentation time from the
+    container, relative to the clip's first frame; frame_ids / fps for constant-rate clips and
+    image sequences). `fps` is the source's nominal rate, for display only: never key by it.
+    """
 
     poses: np.ndarray
     betas: np.ndarray
@@ -69,6 +86,9 @@ class Motion:
     image_size: tuple[int, int] | None = None
     landmarks2d: np.ndarray | None = None
     landmarks_world: np.ndarray | None = None
+    contacts: np.ndarray | None = None
+    floor_plane: np.ndarray | None = None
+    times: np.ndarray | None = None  # None: frame_ids / fps (a constant-rate clip); the pipeline always sets it
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -78,6 +98,8 @@ class Motion:
             "transl": np.asarray(self.transl, np.float32),
             "valid": np.asarray(self.valid, bool),
             "frame_ids": np.asarray(self.frame_ids, np.int32),
+            "times": np.asarray(self.times if self.times is not None
+                                else np.asarray(self.frame_ids, np.float64) / float(self.fps), np.float64),
             "fps": np.float64(self.fps),
             "bboxes": np.asarray(self.bboxes, np.float32),
             "cam": np.asarray(self.cam, np.float32),
@@ -92,24 +114,29 @@ class Motion:
             arrays["focal_length"] = np.float32(self.focal_length)
         if self.image_size is not None:
             arrays["image_size"] = np.asarray(self.image_size, np.int32)
-        for key in ("landmarks2d", "landmarks_world"):
+        for key in ("landmarks2d", "landmarks_world", "floor_plane"):
             if getattr(self, key) is not None:
                 arrays[key] = np.asarray(getattr(self, key), np.float32)
+        if self.contacts is not None:
+            arrays["contacts"] = np.asarray(self.contacts, bool)
         return arrays
 
 
 def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") -> int:
     """Check keys, dtypes, shapes and finiteness; returns N. Raises ValueError naming the problem."""
-    missing = [k for k in REQUIRED_KEYS if k not in arrays]
+    if "format_version" not in arrays:
+        raise ValueError(f"{source}: missing keys ['format_version']")
+    version = int(arrays["format_version"])
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"{source}: format_version {version} is not supported (expected one of {READABLE_VERSIONS})")
+    required = {k: v for k, v in REQUIRED_KEYS.items() if version >= 2 or k != "times"}
+    missing = [k for k in required if k not in arrays]
     if missing:
         raise ValueError(f"{source}: missing keys {missing}")
-    version = int(arrays["format_version"])
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{source}: format_version {version} is not supported (expected {FORMAT_VERSION})")
     n = int(np.shape(arrays["poses"])[0]) if np.ndim(arrays["poses"]) == 3 else -1
     if n < 1:
         raise ValueError(f"{source}: 'poses' must have shape [N, 24, 3] with N >= 1, got {np.shape(arrays['poses'])}")
-    specs = dict(REQUIRED_KEYS)
+    specs = dict(required)
     specs.update({k: v for k, v in OPTIONAL_KEYS.items() if k in arrays})
     for key, (kind, shape) in specs.items():
         value = np.asarray(arrays[key])
@@ -128,6 +155,12 @@ def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") 
             raise ValueError(f"{source}: '{key}' contains NaN or infinite values")
     if float(arrays["fps"]) <= 0:
         raise ValueError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
+    if "times" in arrays and n > 1 and np.any(np.diff(np.asarray(arrays["times"], np.float64)) <= 0):
+        raise ValueError(f"{source}: 'times' must increase from row to row")
+    if "floor_plane" in arrays:
+        norm = float(np.linalg.norm(np.asarray(arrays["floor_plane"], np.float64)[:3]))
+        if abs(norm - 1.0) > FLOOR_NORMAL_TOLERANCE:
+            raise ValueError(f"{source}: 'floor_plane' normal must be a unit vector, its length is {norm:.4f}")
     try:
         json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as exc:
@@ -163,4 +196,23 @@ def load_motion_file(path: Path) -> dict[str, np.ndarray]:
     except (OSError, ValueError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable motion file ({exc})") from exc
     validate_arrays(arrays, source=str(path))
+    if "times" not in arrays:
+        arrays["times"] = times_for_format_1(arrays)
     return arrays
+
+
+def times_for_format_1(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Row times of a format-1 file, which had none: frame_ids / fps, as format 1 keyed them.
+
+    Format 1's `fps` was the row rate (source fps / stride) while `frame_ids` were source frames;
+    when the file's meta records the source rate, that is the right divisor.
+    """
+    fps = float(arrays["fps"])
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        source_fps = float(meta.get("source_fps", fps)) if isinstance(meta, dict) else fps
+    except (json.JSONDecodeError, TypeError, ValueError):
+        source_fps = fps
+    if not np.isfinite(source_fps) or source_fps <= 0:
+        source_fps = fps
+    return np.asarray(arrays["frame_ids"], np.float64) / source_fps
