@@ -97,7 +97,8 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Subcommands living in their own modules register their arguments themselves."""
     import importlib
 
-    for module_name in (".commands.preview", ".models.checkpoints", ".commands.smpl_convert", ".training.cli"):
+    for module_name in (".commands.preview", ".models.checkpoints", ".commands.smpl_convert", ".commands.batch",
+                        ".commands.export", ".training.cli"):
         try:
             module = importlib.import_module(module_name, package="backend")
         except ModuleNotFoundError as exc:
