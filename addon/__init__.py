@@ -7,12 +7,12 @@ modules of this package can be imported and tested without bpy.
 
 
 def register() -> None:
-    from . import registration
+    from .ui import registration
 
     registration.register()
 
 
 def unregister() -> None:
-    from . import registration
+    from .ui import registration
 
     registration.unregister()

@@ -80,14 +80,15 @@ def submodule(package: ModuleType, name: str) -> ModuleType:
 
 def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
     """The motion to import: from --motion, or from a backend run on --video. Raises SystemExit on failure."""
-    motion_data = submodule(package, "motion_data")
+    motion_data = submodule(package, "core.motion_data")
     if args.motion:
         try:
             return motion_data.load_motion(args.motion)
         except motion_data.MotionFileError as exc:
             _fail(str(exc))
-    locations, backend_paths, import_job = (submodule(package, name)
-                                            for name in ("locations", "backend_paths", "import_job"))
+    locations, backend_paths, import_job = (
+        submodule(package, name)
+        for name in ("blender.locations", "backend_client.backend_paths", "backend_client.import_job"))
     options = backend_paths.RunOptions(
         video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
         frames=args.frames, smooth=args.smooth, device=args.device, weights_dir=args.weights_dir,
@@ -140,7 +141,7 @@ def export(args: argparse.Namespace, armature: bpy.types.Object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(script_args(argv))
     package = addon_package()
-    scene_import = submodule(package, "scene_import")
+    scene_import = submodule(package, "blender.scene_import")
     motion = load_motion_for(args, package)
     if args.empty:
         bpy.ops.wm.read_homefile(use_empty=True)

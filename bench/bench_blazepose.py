@@ -29,12 +29,12 @@ _MEASURE = r"""
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
 mode, video, out = sys.argv[1], sys.argv[2], sys.argv[3]
-from backend import video as v
-from backend.events import EventStream
+from backend.tracking import video as v
+from backend.core.events import EventStream
 import io
 start = time.perf_counter()
 if mode == "mediapipe":
-    from backend.landmarks import PoseLandmarks
+    from backend.tracking.landmarks import PoseLandmarks
     info = v.probe(video)
     frames = 0
     with PoseLandmarks() as detector:
@@ -42,7 +42,7 @@ if mode == "mediapipe":
             detector.detect(rgb, frame_id * 1000.0 / info.fps)
             frames += 1
 else:
-    from backend.pipeline import RunOptions, run
+    from backend.pipeline.run import RunOptions, run
     run(RunOptions(video=video, out=out, smooth=float(mode)), EventStream(io.StringIO()))
     import numpy as np
     frames = len(np.load(out)["poses"])
@@ -63,8 +63,8 @@ def quality(out: Path) -> dict:
     sys.path.insert(0, str(REPO))
     import numpy as np
 
-    from backend import ik_quality, rest_skeleton
-    from backend.skeleton import forward_kinematics
+    from backend.builtin import ik_quality, rest_skeleton
+    from backend.geometry.skeleton import forward_kinematics
 
     data = np.load(out)
     world = data["landmarks_world"].astype(float)

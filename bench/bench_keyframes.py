@@ -33,11 +33,11 @@ def measure(frames: int, insert_frames: int) -> dict[str, object]:
     sys.path.insert(0, str(REPO / "tests" / "blender"))
     from synthetic_motion import SMPL_REST_JOINTS, known_rotations
 
-    from addon.armature_builder import build_smpl_armature
-    from addon.keyframe_writer import action_fcurves, curves_for_channels, write_action
-    from addon.retarget import compute_bone_channels
-    from addon.smpl import JOINT_NAMES
-    from addon.timing import scene_frames_for
+    from addon.blender.armature_builder import build_smpl_armature
+    from addon.blender.keyframe_writer import action_fcurves, curves_for_channels, write_action
+    from addon.core.retarget import compute_bone_channels
+    from addon.core.smpl import JOINT_NAMES
+    from addon.core.timing import scene_frames_for
 
     bpy.ops.wm.read_homefile(use_empty=True)
     poses, transl = known_rotations(frames)

@@ -37,17 +37,17 @@ sys.path.insert(0, str(REPO))
 
 import clips  # noqa: E402
 
-from backend.crops import iter_crop_chunks  # noqa: E402
-from backend.events import EventStream  # noqa: E402
+from backend.body.smpl_model import load_smpl_layer, smpl_forward  # noqa: E402
+from backend.core.events import EventStream  # noqa: E402
+from backend.core.threads import auto_threads  # noqa: E402
 from backend.models.base import ModelRequest  # noqa: E402
 from backend.models.seed_runner import SETUPS, load_models, run_seed  # noqa: E402
 from backend.models.windows import window_rows  # noqa: E402
-from backend.smpl_model import load_smpl_layer, smpl_forward  # noqa: E402
 from backend.testing.smpl_synth import write_smpl_npz  # noqa: E402
 from backend.testing.weights_synth import load_layouts, write_model_weights  # noqa: E402
-from backend.threads import auto_threads  # noqa: E402
-from backend.track import Track  # noqa: E402
-from backend.video import FrameRange, probe  # noqa: E402
+from backend.tracking.crops import iter_crop_chunks  # noqa: E402
+from backend.tracking.track import Track  # noqa: E402
+from backend.tracking.video import FrameRange, probe  # noqa: E402
 
 SAMPLE = REPO / "samples" / "single_person_demo.mp4"
 LAYOUTS = REPO / "tests" / "data" / "official_layouts.json"
@@ -74,7 +74,7 @@ def looped_clip(folder: Path, loops: int) -> Path:
 
 def sample_track(loops: int) -> Track:
     """The person's real track on the sample (MediaPipe), looped like the clip."""
-    from backend.pipeline import detect_and_track
+    from backend.pipeline.run import detect_and_track
 
     info = probe(SAMPLE)
     base = detect_and_track(info, FrameRange(), EventStream(io.StringIO()), max_people=1, person=None)
@@ -220,7 +220,7 @@ def temporal_per_window(model: str, temporal: torch.nn.Module, setup, crops: dic
 def staf_official_as_written(temporal, feats, rows, smpl_verts, args) -> float:
     """The reference forward run the way the official code computes it: Conv1d MLP with concatenations,
     NCHW deconvolutions and the Dmap matmul broadcast over the batch (no per-frame caching)."""
-    from backend.models import staf as staf_module
+    from backend.models.temporal import staf as staf_module
 
     samplers = list(temporal.maf_extractor)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..events import EventStream
-from ..track import Track
-from ..video import VideoInfo
+from ..core.events import EventStream
+from ..tracking.track import Track
+from ..tracking.video import VideoInfo
 
 
 @dataclass

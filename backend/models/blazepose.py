@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import camera, ik, rest_skeleton
-from ..landmarks_def import LEFT_HIP, RIGHT_HIP
-from ..skeleton import matrix_to_axis_angle
+from ..body.landmarks_def import LEFT_HIP, RIGHT_HIP
+from ..builtin import ik, rest_skeleton
+from ..geometry import camera
+from ..geometry.skeleton import matrix_to_axis_angle
 from .base import ModelOutput, ModelRequest
 
 
@@ -60,7 +61,7 @@ def _fit_smpl_rest(request: ModelRequest, rest: rest_skeleton.RestSkeleton):
     smpl_file = request.smpl_dir / "SMPL_NEUTRAL.npz"
     if not smpl_file.is_file():
         return None
-    from ..smpl_fit import fit_betas_to_joints
+    from ..body.smpl_fit import fit_betas_to_joints
 
     betas, joints = fit_betas_to_joints(smpl_file, rest.joints)
     return rest_skeleton.with_joints(rest, joints), betas

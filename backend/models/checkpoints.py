@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import BackendError, ErrorCode
-from ..outputs import atomic_output
+from ..core.errors import BackendError, ErrorCode
+from ..core.outputs import atomic_output
 
 if TYPE_CHECKING:  # torch is imported inside the functions: the CLI imports this module for every command
     import torch
@@ -197,7 +197,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _convert_command(args: argparse.Namespace) -> int:
-    from ..events import EventStream
+    from ..core.events import EventStream
 
     out = convert_checkpoint(Path(args.src).expanduser(), Path(args.dst).expanduser())
     EventStream().done(str(out))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..crops import iter_crop_chunks
+from ..tracking.crops import iter_crop_chunks
 from .base import ModelRequest
 
 MEMORY_BUDGET = 1 << 30  # bytes of features kept in RAM before spilling to a temporary file

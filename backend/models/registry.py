@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BackendError, ErrorCode
+from ..core.errors import BackendError, ErrorCode
 
 WEIGHTS_HELP = "see README.md, section 'Models and weights'"
 

@@ -26,19 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import camera
-from ..smpl_model import load_smpl_layer, require_smpl, rest_joints, smpl_forward
-from ..threads import auto_threads
+from ..body.smpl_model import load_smpl_layer, require_smpl, rest_joints, smpl_forward
+from ..core.threads import auto_threads
+from ..geometry import camera
+from .backbones.hmr import SpinHMR
+from .backbones.pymaf import PyMAFBackbone
 from .base import ModelOutput, ModelRequest
 from .checkpoints import load_into
 from .features import extract_features
-from .hmr import SpinHMR
-from .mpsnet import MPSNet
-from .pymaf import PyMAFBackbone
+from .heads.rotation import rot6d_to_rotmat, rotmat_to_axis_angle
 from .registry import get_spec
-from .rotation import rot6d_to_rotmat, rotmat_to_axis_angle
-from .staf import STAF
-from .tcmr import TCMR
+from .temporal.mpsnet import MPSNet
+from .temporal.staf import STAF
+from .temporal.tcmr import TCMR
 from .windows import RollingCache, batches, window_rows
 
 log = logging.getLogger(__name__)

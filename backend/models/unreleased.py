@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import BackendError, ErrorCode
+from ..core.errors import BackendError, ErrorCode
 from .base import ModelOutput, ModelRequest
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..skeleton import PARENTS
-from ..smpl_model import NUM_FACES, NUM_JOINTS, NUM_VERTS, SMPL_FILE
+from ..body.smpl_model import NUM_FACES, NUM_JOINTS, NUM_VERTS, SMPL_FILE
+from ..geometry.skeleton import PARENTS
 
 #: Approximate rest joint positions of the neutral SMPL body (metres, y up, +x = the body's left).
 REST_JOINTS = np.array([

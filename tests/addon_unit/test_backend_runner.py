@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from addon.backend_paths import RunOptions, backend_argv, backend_env
-from addon.backend_runner import BackendProcess, BackendStartError, RunState, parse_line
-from addon.import_job import JobState, VideoImportJob
+from addon.backend_client.backend_paths import RunOptions, backend_argv, backend_env
+from addon.backend_client.backend_runner import BackendProcess, BackendStartError, RunState, parse_line
+from addon.backend_client.import_job import JobState, VideoImportJob
 
 STAND_IN = Path(__file__).resolve().parent / "stand_in"
 HELPERS = Path(__file__).resolve().parents[1] / "blender"

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from synthetic_motion import SMPL_REST_JOINTS, known_rotations
 
-from addon import smpl
-from addon.axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER
-from addon.retarget import (
+from addon.core import smpl
+from addon.core.axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER
+from addon.core.retarget import (
     compute_bone_channels,
     missing_bones,
     root_displacement,
     target_bone_names,
 )
-from addon.rotations import axis_angle_to_matrix, quaternion_to_matrix
+from addon.core.rotations import axis_angle_to_matrix, quaternion_to_matrix
 
 
 def random_rest_orientations(seed: int) -> np.ndarray:
@@ -84,7 +84,7 @@ def test_bone_name_seam() -> None:
 
 def test_addon_fk_matches_the_backend_fk() -> None:
     """The add-on's private copy of SMPL FK must agree with the backend's (the contract)."""
-    from backend import skeleton
+    from backend.geometry import skeleton
 
     poses, transl = known_rotations(15)
     np.testing.assert_allclose(smpl.forward_kinematics(poses, SMPL_REST_JOINTS, transl),
@@ -93,7 +93,7 @@ def test_addon_fk_matches_the_backend_fk() -> None:
 
 
 def test_ground_lifts_the_clip_by_one_constant_onto_the_feet() -> None:
-    from addon import retarget
+    from addon.core import retarget
 
     rng = np.random.default_rng(3)
     rest = np.asarray(SMPL_REST_JOINTS, dtype=np.float64)

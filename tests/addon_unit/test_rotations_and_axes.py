@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from addon import rotations
-from addon.axes import (
+from addon.core import rotations
+from addon.core.axes import (
     BODY_TO_BLENDER,
     CAMERA_TO_BLENDER,
     body_points_to_blender,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from synthetic_motion import motion_arrays
 
-from addon.motion_data import REQUIRED_KEYS, MotionFileError, load_motion
-from addon.timing import frame_range_for, render_fps_for, scene_frames_for
+from addon.core.motion_data import REQUIRED_KEYS, MotionFileError, load_motion
+from addon.core.timing import frame_range_for, render_fps_for, scene_frames_for
 
 
 def test_frames_map_by_time_not_by_index() -> None:
@@ -37,8 +37,8 @@ def save(tmp_path: Path, arrays: dict, name: str = "m.npz") -> Path:
 
 def test_contract_copy_matches_the_backend() -> None:
     """The add-on keeps its own copy of the contract (it cannot import the backend); they must not drift."""
-    from addon import motion_data
-    from backend import motion_file
+    from addon.core import motion_data
+    from backend.core import motion_file
 
     assert motion_data.REQUIRED_KEYS == motion_file.REQUIRED_KEYS
     assert motion_data.OPTIONAL_KEYS == motion_file.OPTIONAL_KEYS
@@ -46,8 +46,8 @@ def test_contract_copy_matches_the_backend() -> None:
 
 
 def test_the_backends_writer_output_loads(tmp_path: Path) -> None:
-    from backend.motion_file import Motion as BackendMotion
-    from backend.motion_file import write_motion_file
+    from backend.core.motion_file import Motion as BackendMotion
+    from backend.core.motion_file import write_motion_file
 
     arrays = motion_arrays(frames=5)
     written = write_motion_file(tmp_path / "w.npz", BackendMotion(

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend import camera, ik_quality, rest_skeleton
-from backend.landmarks import PoseLandmarks
-from backend.landmarks_def import LEFT_HIP, RIGHT_HIP, SMPL_TO_LANDMARK
-from backend.motion_file import load_motion_file
-from backend.skeleton import axis_angle_to_matrix, forward_kinematics
-from backend.video import FrameRange, iter_frames, probe
+from backend.body.landmarks_def import LEFT_HIP, RIGHT_HIP, SMPL_TO_LANDMARK
+from backend.builtin import ik_quality, rest_skeleton
+from backend.core.motion_file import load_motion_file
+from backend.geometry import camera
+from backend.geometry.skeleton import axis_angle_to_matrix, forward_kinematics
+from backend.tracking.landmarks import PoseLandmarks
+from backend.tracking.video import FrameRange, iter_frames, probe
 from tests.conftest import MULTI, SINGLE, run_backend
 
 VIDEOS = {"single": SINGLE, "multi": MULTI}

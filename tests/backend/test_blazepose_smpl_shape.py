@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.motion_file import load_motion_file
+from backend.core.motion_file import load_motion_file
 from backend.testing.smpl_synth import write_smpl_npz
 from tests.conftest import SINGLE, run_backend
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from backend.errors import EXIT_STATUS, ErrorCode
+from backend.core.errors import EXIT_STATUS, ErrorCode
 from tests.conftest import REPO, SINGLE, backend_env, run_backend
 
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from backend import camera, ik, rest_skeleton, smoothing
-from backend.errors import BackendError, ErrorCode
-from backend.motion_file import Motion, load_motion_file, write_motion_file
-from backend.skeleton import (
+from backend.builtin import ik, rest_skeleton
+from backend.core.errors import BackendError, ErrorCode
+from backend.core.motion_file import Motion, load_motion_file, write_motion_file
+from backend.geometry import camera, smoothing
+from backend.geometry.skeleton import (
     PARENTS,
     axis_angle_to_matrix,
     forward_kinematics,
@@ -19,8 +20,8 @@ from backend.skeleton import (
     local_from_global,
     matrix_to_axis_angle,
 )
-from backend.track import Detection, Tracker, build_track, choose_person
-from backend.video import FrameRange
+from backend.tracking.track import Detection, Tracker, build_track, choose_person
+from backend.tracking.video import FrameRange
 
 RNG = np.random.default_rng(7)
 
@@ -176,8 +177,7 @@ def test_ik_reproduces_a_synthetic_pose_exactly() -> None:
     poses[:, 19, 1] = np.linspace(0.3, 1.2, 6)  # right elbow flexing
     poses[:, 16, 2] = -0.8  # left arm down
     poses[:, 1, 0] = -0.5  # left hip flexed
-    from backend.ik_quality import posed_points
-    from backend.landmarks_def import (
+    from backend.body.landmarks_def import (
         LEFT_ANKLE,
         LEFT_EAR,
         LEFT_ELBOW,
@@ -202,6 +202,7 @@ def test_ik_reproduces_a_synthetic_pose_exactly() -> None:
         RIGHT_TOE,
         RIGHT_WRIST,
     )
+    from backend.builtin.ik_quality import posed_points
     pts = posed_points(poses, rest)
     world = np.zeros((6, 33, 3))
     mapping = {LEFT_HIP: 1, RIGHT_HIP: 2, LEFT_KNEE: 4, RIGHT_KNEE: 5, LEFT_ANKLE: 7, RIGHT_ANKLE: 8,
@@ -213,7 +214,7 @@ def test_ik_reproduces_a_synthetic_pose_exactly() -> None:
     for landmark, point in mapping.items():
         world[:, landmark] = pts[point]
     solved = matrix_to_axis_angle(ik.solve(world, rest))
-    from backend.ik_quality import bone_errors_deg
+    from backend.builtin.ik_quality import bone_errors_deg
 
     errors = np.concatenate(list(bone_errors_deg(solved, rest, world).values()))
     assert errors.max() < 0.5, errors.max()

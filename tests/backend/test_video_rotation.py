@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from backend import video
-from backend.motion_file import load_motion_file
-from backend.skeleton import forward_kinematics
+from backend.core.motion_file import load_motion_file
+from backend.geometry.skeleton import forward_kinematics
+from backend.tracking import video
 from tests.conftest import SINGLE, run_backend
 
 

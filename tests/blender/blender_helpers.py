@@ -62,7 +62,7 @@ def reference_joints(motion_path: Path, root_motion: str = "BONE", ground: bool 
     With `ground` (the add-on's default), one constant Z lift puts the 5th percentile of each
     frame's lowest ankle or toe on Z = 0.
     """
-    from backend.skeleton import forward_kinematics
+    from backend.geometry.skeleton import forward_kinematics
 
     with np.load(motion_path, allow_pickle=False) as data:
         joints = forward_kinematics(data["poses"], data["rest_joints"], data["transl"])

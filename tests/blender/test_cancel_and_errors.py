@@ -28,8 +28,8 @@ def set_video(path: Path | str) -> None:
 
 def test_cancel_at_first_progress_line_leaves_nothing(clean_scene: ModuleType) -> None:
     """Started as the panel starts it; cancelled with the Cancel button's operator at the first progress line."""
-    operators = submodule(clean_scene, "operators")
-    locations = submodule(clean_scene, "locations")
+    operators = submodule(clean_scene, "ui.operators")
+    locations = submodule(clean_scene, "blender.locations")
     set_video(SINGLE_PERSON)
     before = scene_snapshot()
     job = operators.new_import_job(bpy.context)
@@ -70,7 +70,7 @@ def test_missing_video_reports_the_backends_message(clean_scene: ModuleType, tmp
     missing = tmp_path / "no_such_clip.mp4"
     set_video(missing)
     import_video_expecting_error(f"video not found: {missing}; check the path")
-    operators = submodule(clean_scene, "operators")
+    operators = submodule(clean_scene, "ui.operators")
     assert operators.runtime.level == "ERROR" and "video not found" in operators.runtime.message  # shown in panel
 
 
@@ -107,7 +107,7 @@ def test_malformed_motion_file_from_a_backend_run_is_reported(clean_scene: Modul
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The video import checks the backend's file too: a stand-in backend that writes a broken one."""
     stand_in = Path(__file__).resolve().parents[1] / "addon_unit" / "stand_in"
-    monkeypatch.setattr(submodule(clean_scene, "locations"), "backend_source", lambda: stand_in)
+    monkeypatch.setattr(submodule(clean_scene, "blender.locations"), "backend_source", lambda: stand_in)
     monkeypatch.setenv("STAND_IN_HELPERS", str(Path(__file__).resolve().parent))
     set_video(tmp_path / "malformed.mp4")
     import_video_expecting_error(r"bad motion file: .*'poses' has shape \[3, 23, 3\], expected \[3, 24, 3\]")

@@ -31,7 +31,8 @@ def test_zip_contents_and_manifest_validation(extension_zip: Path) -> None:
     with zipfile.ZipFile(extension_zip) as archive:
         names = set(archive.namelist())
         manifest = tomllib.loads(archive.read("blender_manifest.toml").decode())
-    assert {"__init__.py", "batch.py", "backend_src/backend/__main__.py", "backend_src/backend/cli.py"} <= names
+    assert {"__init__.py", "batch.py", "core/motion_data.py", "ui/registration.py", "backend_src/backend/__main__.py",
+            "backend_src/backend/commands/cli.py"} <= names
     assert "build_extension.py" not in names and not any("__pycache__" in n for n in names)
     assert manifest["id"] == "video_mocap" and manifest["version"] == "0.1.0"
     assert manifest["blender_version_min"] == "4.2.0" and manifest["license"] == ["SPDX:GPL-3.0-or-later"]
@@ -50,7 +51,7 @@ def test_enabled_with_its_ui_and_preferences(ext: ModuleType) -> None:
     assert registered_class_names() == set(CLASS_NAMES)
     assert bpy.types.VIDEO_MOCAP_PT_main.bl_category == "Mocap"
     assert hasattr(bpy.types.Scene, "video_mocap")
-    locations = submodule(ext, "locations")
+    locations = submodule(ext, "blender.locations")
     assert (locations.ADDON_DIR / "backend_src" / "backend" / "__init__.py").is_file()
     assert locations.backend_source() == locations.ADDON_DIR / "backend_src"
     user_dir = locations.user_dir()
@@ -58,7 +59,7 @@ def test_enabled_with_its_ui_and_preferences(ext: ModuleType) -> None:
 
 
 def test_unregister_leaves_no_classes_handlers_timers_or_children(ext: ModuleType) -> None:
-    tasks = submodule(ext, "tasks")
+    tasks = submodule(ext, "blender.tasks")
     task = tasks.start(tasks.BackgroundTask("probe", [sys.executable, "-c", "import time; time.sleep(30)"]))
     assert bpy.app.timers.is_registered(task._timer)
     handlers_before = {name: len(getattr(bpy.app.handlers, name)) for name in dir(bpy.app.handlers)

@@ -25,7 +25,7 @@ def import_file(ext: ModuleType, path: Path, **settings: object) -> bpy.types.Ob
 
 
 def fk_error(ext: ModuleType, obj: bpy.types.Object, path: Path) -> float:
-    names = submodule(ext, "smpl").JOINT_NAMES
+    names = submodule(ext, "core.smpl").JOINT_NAMES
     got = evaluated_joints(obj, key_frames(path), names)
     return float(np.abs(got - reference_joints(path)).max())
 
@@ -60,7 +60,7 @@ def test_match_scene_fps_puts_keys_on_whole_frames(clean_scene: ModuleType, tmp_
     obj = import_file(clean_scene, path, match_scene_fps=True)
     scene = bpy.context.scene
     assert scene.render.fps == 30 and scene.render.fps / scene.render.fps_base == pytest.approx(29.97)
-    fcurves = submodule(clean_scene, "keyframe_writer").action_fcurves(obj.animation_data.action)
+    fcurves = submodule(clean_scene, "blender.keyframe_writer").action_fcurves(obj.animation_data.action)
     keys = np.array([k.co[0] for k in fcurves[0].keyframe_points])
     np.testing.assert_allclose(keys, np.arange(1, 13), atol=1e-4)
     assert fk_error(clean_scene, obj, path) < TOLERANCE_M
@@ -70,13 +70,13 @@ def test_action_layout_bulk_curves_and_slot(clean_scene: ModuleType, tmp_path: P
     path = write_motion_file(tmp_path / "layout.npz", frames=50)
     obj = import_file(clean_scene, path)
     action = obj.animation_data.action
-    writer = submodule(clean_scene, "keyframe_writer")
+    writer = submodule(clean_scene, "blender.keyframe_writer")
     fcurves = writer.action_fcurves(action)
     assert len(fcurves) == 24 * 4 + 3 and all(len(fc.keyframe_points) == 50 for fc in fcurves)
     if writer.has_slotted_actions():
         assert obj.animation_data.action_slot is not None and obj.animation_data.action_slot == action.slots[0]
     groups = {fc.group.name for fc in fcurves}
-    assert groups == set(submodule(clean_scene, "smpl").JOINT_NAMES)
+    assert groups == set(submodule(clean_scene, "core.smpl").JOINT_NAMES)
     for bone in obj.pose.bones:
         assert bone.rotation_mode == "QUATERNION"
     quats = np.array([[fc.keyframe_points[i].co[1] for i in range(50)] for fc in fcurves
@@ -93,7 +93,7 @@ def test_camera_frame_without_ground_and_feet_on_the_floor_with_it(clean_scene: 
                                                                    real_motion_file: Path) -> None:
     """`ground` off: exactly the contract's camera frame (Z = 0 at the camera). On: the same motion
     lifted by one constant so the feet stand on Z = 0."""
-    names = submodule(clean_scene, "smpl").JOINT_NAMES
+    names = submodule(clean_scene, "core.smpl").JOINT_NAMES
     frames = key_frames(real_motion_file)
     raw = import_file(clean_scene, real_motion_file, ground=False)
     raw_joints = evaluated_joints(raw, frames, names)

@@ -27,7 +27,7 @@ def run_batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def curves_by_channel(ext: ModuleType, action: bpy.types.Action) -> dict[tuple[str, int], np.ndarray]:
     curves = {}
-    for fcurve in submodule(ext, "keyframe_writer").action_fcurves(action):
+    for fcurve in submodule(ext, "blender.keyframe_writer").action_fcurves(action):
         co = np.empty(2 * len(fcurve.keyframe_points), np.float32)
         fcurve.keyframe_points.foreach_get("co", co)
         curves[(fcurve.data_path, fcurve.array_index)] = co.reshape(-1, 2)
@@ -84,7 +84,7 @@ def test_fbx_and_bvh_reimport_with_the_same_frames_and_bones(clean_scene: Module
         target.scenes = list(source.scenes)
     scene = target.scenes[0]
     expected_frames = scene.frame_end - scene.frame_start + 1
-    expected_bones = set(submodule(clean_scene, "smpl").JOINT_NAMES)
+    expected_bones = set(submodule(clean_scene, "core.smpl").JOINT_NAMES)
 
     before = {obj.name for obj in bpy.data.objects}
     assert bpy.ops.import_scene.fbx(filepath=str(batch_outputs["fbx"])) == {"FINISHED"}

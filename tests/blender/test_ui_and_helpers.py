@@ -51,7 +51,7 @@ class RecordingLayout:
 def draw_panel(ext: ModuleType) -> dict[str, list[str]]:
     log: dict[str, list[str]] = {"props": [], "labels": [], "operators": [], "progress": []}
     panel_self = type("PanelSelf", (), {"layout": RecordingLayout(log)})()
-    submodule(ext, "panel").VIDEO_MOCAP_PT_main.draw(panel_self, bpy.context)
+    submodule(ext, "ui.panel").VIDEO_MOCAP_PT_main.draw(panel_self, bpy.context)
     return log
 
 
@@ -77,8 +77,8 @@ def test_panel_draws_every_control(clean_scene: ModuleType) -> None:
 
 def test_panel_shows_progress_and_cancel_while_running(clean_scene: ModuleType, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    operators = submodule(clean_scene, "operators")
-    monkeypatch.setattr(submodule(clean_scene, "locations"), "backend_source", lambda: STAND_IN)
+    operators = submodule(clean_scene, "ui.operators")
+    monkeypatch.setattr(submodule(clean_scene, "blender.locations"), "backend_source", lambda: STAND_IN)
     bpy.context.scene.video_mocap.video_path = str(tmp_path / "slow.mp4")
     job = operators.new_import_job(bpy.context)
     job.start()
@@ -100,17 +100,17 @@ def test_panel_shows_progress_and_cancel_while_running(clean_scene: ModuleType, 
 
 
 def test_models_list_and_window_control(clean_scene: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    catalog = submodule(clean_scene, "model_catalog").catalog
+    catalog = submodule(clean_scene, "blender.model_catalog").catalog
     catalog.refresh()  # the real backend
-    finish_task(submodule(clean_scene, "tasks").get("models"))
+    finish_task(submodule(clean_scene, "blender.tasks").get("models"))
     assert catalog.loaded and catalog.get("blazepose") is not None and catalog.get("blazepose").ready
     settings = bpy.context.scene.video_mocap
     settings.model = "blazepose"
     assert settings.window_argument() is None  # blazepose has no window control
 
-    monkeypatch.setattr(submodule(clean_scene, "locations"), "backend_source", lambda: STAND_IN)
+    monkeypatch.setattr(submodule(clean_scene, "blender.locations"), "backend_source", lambda: STAND_IN)
     catalog.refresh()  # a stand-in that also lists a windowed model, missing its weights
-    finish_task(submodule(clean_scene, "tasks").get("models"))
+    finish_task(submodule(clean_scene, "blender.tasks").get("models"))
     tcmr = catalog.get("tcmr")
     assert tcmr is not None and not tcmr.ready and tcmr.windows == (16,)
     settings.model = "tcmr"
@@ -120,13 +120,13 @@ def test_models_list_and_window_control(clean_scene: ModuleType, monkeypatch: py
     settings.model = "blazepose"
     monkeypatch.undo()
     catalog.refresh()  # back to the real backend's list for the other tests
-    finish_task(submodule(clean_scene, "tasks").get("models"))
+    finish_task(submodule(clean_scene, "blender.tasks").get("models"))
     assert catalog.get("tcmr") is None or catalog.get("tcmr").title != "tcmr"
 
 
 def test_check_runs_doctor_and_shows_its_lines(clean_scene: ModuleType) -> None:
     assert bpy.ops.video_mocap.check_backend() == {"FINISHED"}
-    task = submodule(clean_scene, "tasks").get("doctor")
+    task = submodule(clean_scene, "blender.tasks").get("doctor")
     finish_task(task)
     assert task.succeeded and any(line.startswith("verdict:") for line in task.lines)
     prefs = bpy.context.preferences.addons[MODULE].preferences
@@ -152,7 +152,7 @@ def test_install_backend_runs_install_deps_with_the_user_prefix(clean_scene: Mod
         "for i in range(3): print(f'[{i + 1}/3] step {i + 1}', flush=True)\n"
         "python = prefix / 'venv' / 'bin' / 'python'; python.parent.mkdir(parents=True); python.write_text('')\n"
         "print('installed into', prefix, 'args', sys.argv[1:])\n")
-    locations = submodule(clean_scene, "locations")
+    locations = submodule(clean_scene, "blender.locations")
     monkeypatch.setattr(locations, "backend_source", lambda: source)
     prefs = bpy.context.preferences.addons[MODULE].preferences
     saved = prefs.backend_python
@@ -163,7 +163,7 @@ def test_install_backend_runs_install_deps_with_the_user_prefix(clean_scene: Mod
         started = time.monotonic()
         assert bpy.ops.video_mocap.install_backend() == {"FINISHED"}
         assert time.monotonic() - started < 1.0  # started, not waited for
-        task = submodule(clean_scene, "tasks").get("install")
+        task = submodule(clean_scene, "blender.tasks").get("install")
         assert task.running
         finish_task(task)
         assert task.succeeded and (task.progress.stage, task.progress.total) == ("step 3", 3)

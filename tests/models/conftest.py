@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import torch
 
+from backend.core.threads import auto_threads
 from backend.testing.smpl_synth import write_smpl_npz
 from backend.testing.weights_synth import load_layouts, write_model_weights
-from backend.threads import auto_threads
 
 LAYOUTS_PATH = Path(__file__).resolve().parents[1] / "data" / "official_layouts.json"
 SEED_MODELS = ("tcmr", "mpsnet", "staf")
@@ -43,6 +43,6 @@ def weights_dir(tmp_path_factory: pytest.TempPathFactory, layouts: dict[str, Any
 
 @pytest.fixture(scope="session")
 def smpl_layer(smpl_dir: Path) -> Any:
-    from backend.smpl_model import load_smpl_layer
+    from backend.body.smpl_model import load_smpl_layer
 
     return load_smpl_layer(smpl_dir)

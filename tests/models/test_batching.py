@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from backend.body.smpl_model import smpl_forward
 from backend.models.seed_runner import SETUPS, load_temporal, run_windows
 from backend.models.windows import window_rows
-from backend.smpl_model import smpl_forward
 
 N_FRAMES = {"tcmr": 19, "mpsnet": 19, "staf": 12}  # a few sliding windows plus static edges
 WINDOW = {"tcmr": 16, "mpsnet": 16, "staf": 9}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.errors import BackendError, ErrorCode
+from backend.core.errors import BackendError, ErrorCode
 from backend.models.checkpoints import convert_checkpoint, load_checkpoint, load_into
 from backend.models.seed_runner import SETUPS, load_models
 from tests.conftest import run_backend
@@ -43,7 +43,7 @@ def test_legacy_format_and_numpy_scalar(tmp_path: Path, layouts: dict[str, Any])
 
 
 def test_wrong_model_names_the_file(weights_dir: Path) -> None:
-    from backend.models.mpsnet import MPSNet
+    from backend.models.temporal.mpsnet import MPSNet
 
     path = weights_dir / "tcmr_demo_model.pth.tar"
     with pytest.raises(BackendError) as info:
@@ -55,7 +55,7 @@ def test_wrong_model_names_the_file(weights_dir: Path) -> None:
 def test_backbone_file_in_place_of_the_model(tmp_path: Path, weights_dir: Path) -> None:
     fake = tmp_path / "mpsnet_model_best.pth.tar"
     shutil.copy(weights_dir / "spin_model_checkpoint.pth.tar", fake)
-    from backend.models.mpsnet import MPSNet
+    from backend.models.temporal.mpsnet import MPSNet
 
     with pytest.raises(BackendError) as info:
         load_into(MPSNet(), fake, "gen_state_dict", "an MPS-Net checkpoint")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.crops import IMAGENET_MEAN, IMAGENET_STD, crop_image, iter_crop_chunks, normalise
-from backend.errors import BackendError
-from backend.track import Track
-from backend.video import probe
+from backend.core.errors import BackendError
+from backend.tracking.crops import IMAGENET_MEAN, IMAGENET_STD, crop_image, iter_crop_chunks, normalise
+from backend.tracking.track import Track
+from backend.tracking.video import probe
 from tests.conftest import SINGLE
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import torch
 
-from backend.models.hmr import SpinHMR
-from backend.models.mpsnet import MPSNet
-from backend.models.pymaf import PyMAFBackbone
-from backend.models.staf import STAF
-from backend.models.tcmr import TCMR
+from backend.models.backbones.hmr import SpinHMR
+from backend.models.backbones.pymaf import PyMAFBackbone
+from backend.models.temporal.mpsnet import MPSNet
+from backend.models.temporal.staf import STAF
+from backend.models.temporal.tcmr import TCMR
 
 BUILDERS: dict[str, Callable[[], torch.nn.Module]] = {
     "tcmr": TCMR, "mpsnet": MPSNet, "staf": STAF, "spin_hmr": SpinHMR, "staf_backbone": PyMAFBackbone,

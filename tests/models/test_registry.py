@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from backend.errors import BackendError, ErrorCode
+from backend.core.errors import BackendError, ErrorCode
 from backend.models.registry import get_spec
 from tests.conftest import REPO, backend_env
 

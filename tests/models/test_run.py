@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.errors import BackendError, ErrorCode
-from backend.events import EventStream
+from backend.core.errors import BackendError, ErrorCode
+from backend.core.events import EventStream
+from backend.core.motion_file import REQUIRED_KEYS, load_motion_file
 from backend.models.base import ModelRequest
 from backend.models.seed_runner import run_mpsnet
-from backend.motion_file import REQUIRED_KEYS, load_motion_file
-from backend.track import Track
-from backend.video import probe
+from backend.tracking.track import Track
+from backend.tracking.video import probe
 from tests.conftest import SINGLE, run_backend
 
 STAGES = ["crops", "features", "temporal", "smpl"]

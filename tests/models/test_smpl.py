@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.errors import BackendError, ErrorCode
-from backend.skeleton import PARENTS
-from backend.smpl_model import SMPL_FILE, convert_smpl, load_smpl_arrays, require_smpl, rest_joints
+from backend.body.smpl_model import SMPL_FILE, convert_smpl, load_smpl_arrays, require_smpl, rest_joints
+from backend.core.errors import BackendError, ErrorCode
+from backend.geometry.skeleton import PARENTS
 from backend.testing.smpl_synth import REST_JOINTS, make_smpl_arrays, write_smpl_pkl
 
 

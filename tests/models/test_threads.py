@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.threads import auto_threads, busy_by_others, usable_cores
+from backend.core.threads import auto_threads, busy_by_others, usable_cores
 
 
 def test_auto_threads_within_usable_cores() -> None:

@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 import pytest
 
-from backend import preview as pv
-from backend.errors import EXIT_STATUS, BackendError, Cancelled, ErrorCode
-from backend.events import EventStream
-from backend.motion_file import Motion, write_motion_file
-from backend.skeleton import JOINT_INDEX, forward_kinematics
+from backend.commands import preview as pv
+from backend.core.errors import EXIT_STATUS, BackendError, Cancelled, ErrorCode
+from backend.core.events import EventStream
+from backend.core.motion_file import Motion, write_motion_file
+from backend.geometry.skeleton import JOINT_INDEX, forward_kinematics
 from tests.conftest import REPO, backend_env, run_backend
 
 ROOT = Path(__file__).resolve().parents[2]

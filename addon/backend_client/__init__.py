@@ -1,0 +1,1 @@
+"""Finding, running and reading the backend process; never imports bpy."""

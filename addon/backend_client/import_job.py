@@ -1,0 +1,162 @@
+"""One video -> motion import: backend run, then a checked motion file (no bpy).
+
+The job owns a private run folder (motion file and the backend's TMPDIR) and removes it
+whatever the outcome, so a cancelled or failed run leaves nothing behind. It never touches the
+scene: the caller imports `job.motion` once the job is READY, so Esc, errors and bad files
+leave the scene exactly as it was.
+"""
+
+from __future__ import annotations
+
+import enum
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from ..core.motion_data import Motion, MotionFileError, load_motion
+from .backend_paths import RunOptions, backend_env, run_argv
+from .backend_runner import (
+    DEFAULT_GRACE_S,
+    BackendProcess,
+    BackendStartError,
+    Outcome,
+    Progress,
+    RunState,
+)
+
+MOTION_FILE_NAME = "motion.npz"
+
+
+class JobState(str, enum.Enum):
+    IDLE = "IDLE"
+    RUNNING = "RUNNING"
+    CANCELLING = "CANCELLING"
+    READY = "READY"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_STATES = (JobState.READY, JobState.FAILED, JobState.CANCELLED)
+
+
+def missing_backend_message(python: Path | None) -> str:
+    where = f" at {python}" if python is not None else ""
+    return (f"backend Python not found{where}; install the backend (Preferences > Add-ons > Video Mocap > "
+            "Install backend) or choose its Python in the preferences")
+
+
+class VideoImportJob:
+    """Runs `backend run` into a private folder and loads the result; poll it from a timer."""
+
+    def __init__(self, python: Path | None, source_root: Path | None, options: RunOptions, runs_dir: Path,
+                 grace_s: float = DEFAULT_GRACE_S) -> None:
+        self.python = python
+        self.source_root = source_root
+        self.options = options
+        self.runs_dir = Path(runs_dir)
+        self.grace_s = grace_s
+        self.state = JobState.IDLE
+        self.message = ""
+        self.motion: Motion | None = None
+        self.run_dir: Path | None = None
+        self.process: BackendProcess | None = None
+        self.started_at = 0.0
+
+    @property
+    def progress(self) -> Progress:
+        return self.process.collected.progress if self.process is not None else Progress()
+
+    @property
+    def warnings(self) -> list[str]:
+        if self.process is None:
+            return []
+        return [str(w.get("message", "")) for w in self.process.collected.warnings]
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def start(self) -> None:
+        """Start the backend; on any problem the job is FAILED with a message (nothing raised)."""
+        self.started_at = time.monotonic()
+        if self.python is None or not self.python.is_file():
+            self._fail(missing_backend_message(self.python))
+            return
+        if self.source_root is None:
+            self._fail("backend source not found next to the add-on; reinstall the Video Mocap extension")
+            return
+        self.run_dir = self.runs_dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        temp_dir = self.run_dir / "tmp"
+        try:
+            temp_dir.mkdir(parents=True)
+        except OSError as exc:
+            self._fail(f"cannot create the run folder {self.run_dir}: {exc.strerror or exc}")
+            return
+        options = replace(self.options, out=str(self.run_dir / MOTION_FILE_NAME))
+        self.process = BackendProcess(run_argv(self.python, options), env=backend_env(self.source_root, temp_dir),
+                                      cwd=self.run_dir, grace_s=self.grace_s)
+        try:
+            self.process.start()
+        except BackendStartError as exc:
+            self._fail(str(exc))
+            return
+        self.state = JobState.RUNNING
+
+    def poll(self) -> JobState:
+        """Advance: drain backend events; on success load and check the motion file."""
+        if self.process is None or self.finished:
+            return self.state
+        self.process.poll()
+        outcome = self.process.outcome
+        if outcome is not None:
+            self._finish(outcome)
+        return self.state
+
+    def _finish(self, outcome: Outcome) -> None:
+        if outcome.state is RunState.CANCELLED:
+            self.state, self.message = JobState.CANCELLED, "cancelled; the scene was not changed"
+        elif outcome.state is RunState.FAILED:
+            self.state, self.message = JobState.FAILED, outcome.message
+        else:
+            path = Path(outcome.out) if outcome.out else (self.run_dir or Path()) / MOTION_FILE_NAME
+            try:
+                self.motion = load_motion(path)
+            except MotionFileError as exc:
+                detail = str(exc).removeprefix(f"{path}: ")  # the run folder is deleted: its path would mislead
+                self.state, self.message = JobState.FAILED, f"the backend wrote a bad motion file: {detail}"
+            else:
+                self.state, self.message = JobState.READY, f"{self.motion.frame_count} frames from {self.options.model}"
+        self._remove_run_dir()
+
+    def cancel(self) -> None:
+        """Non-blocking: SIGTERM now, kill after the grace period (enforced by `poll`)."""
+        if self.process is not None and not self.finished:
+            self.process.cancel()
+            self.state = JobState.CANCELLING
+        elif self.state is JobState.IDLE:
+            self.state, self.message = JobState.CANCELLED, "cancelled"
+
+    def wait(self, timeout: float | None = None, tick_s: float = 0.02,
+             on_progress: Callable[[Progress], None] | None = None) -> JobState:
+        """Block until finished: headless runs and tests. Cancels (then waits for the child) on timeout."""
+        if self.state is JobState.IDLE:
+            raise RuntimeError("start() the job before waiting for it")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() not in TERMINAL_STATES:
+            if on_progress is not None:
+                on_progress(self.progress)
+            if deadline is not None and time.monotonic() > deadline and self.state is JobState.RUNNING:
+                self.cancel()
+            time.sleep(tick_s)
+        return self.state
+
+    def _fail(self, message: str) -> None:
+        self.state, self.message = JobState.FAILED, message
+        self._remove_run_dir()
+
+    def _remove_run_dir(self) -> None:
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)

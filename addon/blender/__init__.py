@@ -1,0 +1,1 @@
+"""Thin bpy layers: armature, keyframes, scene import, add-on locations, background tasks."""

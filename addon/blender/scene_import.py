@@ -1,0 +1,111 @@
+"""Putting a checked motion into the scene: armature, action, frame range.
+
+Everything the import changes happens inside `import_motion`, after every check has passed;
+the operator calls it in one modal step, so it is one undo step. If anything still fails
+half-way, what was created is removed again, so an error never leaves the scene half-changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..core.motion_data import Motion
+from ..core.retarget import compute_bone_channels, missing_bones, target_bone_names
+from ..core.timing import frame_range_for, render_fps_for, scene_frames_for
+from .armature_builder import build_smpl_armature
+from .keyframe_writer import curves_for_channels, write_action
+
+TARGETS = ("NEW", "EXISTING")
+
+
+class ImportProblem(ValueError):
+    """The import cannot go ahead (bad target); the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    target: str = "NEW"
+    target_object: str = ""        # name of an existing armature when target == "EXISTING"
+    bone_preset: str = "SMPL"
+    root_motion: str = "BONE"
+    ground: bool = True  # feet on Z = 0 rather than a camera height below it
+    match_scene_fps: bool = False
+    name: str = "SMPL"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    armature: bpy.types.Object
+    action: bpy.types.Action
+    frames: np.ndarray
+    frame_range: tuple[int, int]
+
+
+def clip_name(video_path: str | None, motion: Motion) -> str:
+    stem = Path(video_path).stem if video_path else ""
+    return f"{stem or 'SMPL'}_{motion.model}"
+
+
+def _existing_target(options: ImportOptions) -> bpy.types.Object:
+    obj = bpy.data.objects.get(options.target_object) if options.target_object else None
+    if obj is None or obj.type != "ARMATURE":
+        raise ImportProblem("choose an existing armature as the target, or target a new SMPL armature")
+    lacking = missing_bones(options.bone_preset, set(obj.data.bones.keys()))
+    if lacking:
+        raise ImportProblem(f"armature '{obj.name}' lacks the {options.bone_preset} bones {', '.join(lacking[:6])}"
+                            f"{' ...' if len(lacking) > 6 else ''}; choose another target or bone preset")
+    return obj
+
+
+def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOptions) -> ImportResult:
+    """Animate a new or existing armature with `motion`; all-or-nothing."""
+    if options.target not in TARGETS:
+        raise ImportProblem(f"unknown target {options.target!r}")
+    existing = _existing_target(options) if options.target == "EXISTING" else None
+    bone_names = target_bone_names(options.bone_preset)
+    scene = context.scene
+    saved_scene = (scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end)
+    created: list[bpy.types.ID] = []
+    try:
+        if existing is None:
+            armature = build_smpl_armature(context, options.name, motion.rest_joints)
+            created += [armature, armature.data]
+        else:
+            armature = existing
+        bones = armature.data.bones
+        rest_rotations = np.array([np.array(bones[name].matrix_local.to_3x3()) for name in bone_names])
+        channels = compute_bone_channels(
+            motion.poses, motion.transl, motion.rest_joints, rest_rotations, options.root_motion,
+            bone_names=bone_names, object_basis=np.array(armature.matrix_world.to_3x3().normalized()),
+            object_origin=np.array(armature.matrix_world.translation) if existing is not None else None,
+            ground=options.ground)
+        for name in bone_names:
+            armature.pose.bones[name].rotation_mode = "QUATERNION"
+        if options.match_scene_fps:
+            scene.render.fps, scene.render.fps_base = render_fps_for(motion.fps)
+        scene_fps = scene.render.fps / scene.render.fps_base
+        frames = scene_frames_for(motion.frame_ids, motion.fps, scene_fps, first_frame=scene.frame_start)
+        action = write_action(armature, f"{options.name}_action", frames, curves_for_channels(channels))
+        created.append(action)
+        first, last = frame_range_for(frames)
+        scene.frame_start, scene.frame_end = first, max(last, first)
+        scene.frame_set(first)
+    except Exception:
+        for datablock in created:  # objects first, then the data they used
+            _remove(datablock)
+        scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end = saved_scene
+        raise
+    return ImportResult(armature=armature, action=action, frames=frames, frame_range=(first, last))
+
+
+def _remove(datablock: bpy.types.ID) -> None:
+    """Remove one datablock that `import_motion` created."""
+    for kind, collection in ((bpy.types.Object, bpy.data.objects), (bpy.types.Armature, bpy.data.armatures),
+                             (bpy.types.Action, bpy.data.actions)):
+        if isinstance(datablock, kind):
+            collection.remove(datablock)
+            return

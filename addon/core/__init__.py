@@ -1,0 +1,1 @@
+"""Pure maths and the motion-file contract of the add-on; never imports bpy."""

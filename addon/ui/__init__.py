@@ -1,0 +1,1 @@
+"""Blender UI: operators, panel, preferences, scene properties, registration."""

@@ -1,0 +1,348 @@
+"""Operators: the modal video import, motion-file import, cancel, and the helper commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import bpy
+from bpy.props import StringProperty
+
+from ..backend_client.backend_paths import (
+    RunOptions,
+    backend_argv,
+    backend_env,
+    install_argv,
+)
+from ..backend_client.import_job import JobState, VideoImportJob, missing_backend_message
+from ..blender import locations, tasks
+from ..blender.model_catalog import catalog
+from ..blender.scene_import import ImportOptions, ImportProblem, clip_name, import_motion
+from ..core.motion_data import Motion, MotionFileError, load_motion
+
+TIMER_S = 0.1
+VIDEO_GLOB = "*.mp4;*.mov;*.m4v;*.avi;*.mkv;*.webm;*.mpg;*.mpeg;*.wmv;*.mts;*.m2ts"
+
+
+@dataclass
+class Runtime:
+    """State shared by the running import and the panel (not saved in the .blend)."""
+
+    job: VideoImportJob | None = None
+    message: str = ""
+    level: str = "INFO"  # INFO, WARNING or ERROR
+
+    def tell(self, level: str, message: str) -> None:
+        self.level, self.message = level, message
+
+
+runtime = Runtime()
+
+
+def run_options_from(context: bpy.types.Context) -> RunOptions:
+    """The backend command's options from the panel's settings and the preferences."""
+    settings = context.scene.video_mocap
+    prefs = locations.preferences()
+    return RunOptions(
+        video=bpy.path.abspath(settings.video_path),
+        out="",
+        model=settings.model or "blazepose",
+        window=settings.window_argument(),
+        person=settings.person_argument(),
+        frames=(settings.frame_start, settings.frame_end) if settings.use_frame_range else None,
+        smooth=settings.smoothing if settings.use_smoothing else None,
+        device=getattr(prefs, "device", "auto"),
+        weights_dir=bpy.path.abspath(getattr(prefs, "weights_dir", "")) if prefs is not None else "",
+        smpl_dir=bpy.path.abspath(getattr(prefs, "smpl_dir", "")) if prefs is not None else "",
+    )
+
+
+def import_options_from(context: bpy.types.Context, motion: Motion, source_path: str) -> ImportOptions:
+    settings = context.scene.video_mocap
+    return ImportOptions(
+        target=settings.target,
+        target_object=settings.target_object.name if settings.target_object is not None else "",
+        bone_preset=settings.bone_preset,
+        root_motion=settings.root_motion,
+        ground=settings.ground,
+        match_scene_fps=settings.match_scene_fps,
+        name=clip_name(source_path, motion),
+    )
+
+
+def new_import_job(context: bpy.types.Context) -> VideoImportJob:
+    """A job for the panel's settings (not started); the operator and the tests use this."""
+    return VideoImportJob(locations.backend_python(), locations.backend_source(), run_options_from(context),
+                          locations.runs_dir())
+
+
+def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motion: Motion,
+                 source_path: str) -> set[str]:
+    """Import into the scene, report, and return the operator result."""
+    try:
+        result = import_motion(context, motion, import_options_from(context, motion, source_path))
+    except ImportProblem as exc:
+        runtime.tell("ERROR", str(exc))
+        operator.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    first, last = result.frame_range
+    text = f"Imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last})"
+    runtime.tell("INFO", text)
+    operator.report({"INFO"}, text)
+    return {"FINISHED"}
+
+
+def modal_step(job: VideoImportJob | None, event_type: str, event_value: str) -> str:
+    """What one modal event does to the job: FINISH, CANCELLING (Esc), PROGRESS (a timer tick that
+    changed the progress), or IDLE. Only timer ticks poll the job: a bounded queue drain, never a wait."""
+    if job is None or job.finished:
+        return "FINISH"
+    if event_type == "ESC" and event_value == "PRESS":
+        job.cancel()
+        return "CANCELLING"
+    if event_type != "TIMER":
+        return "IDLE"
+    before = (job.progress.stage, job.progress.done, job.state)
+    job.poll()
+    if job.finished:
+        return "FINISH"
+    return "PROGRESS" if (job.progress.stage, job.progress.done, job.state) != before else "IDLE"
+
+
+class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
+    """Run the backend on the video (in the background) and animate an armature with the result"""
+
+    bl_idname = "video_mocap.import_video"
+    bl_label = "Import Video Motion"
+    bl_options = {"UNDO"}
+
+    _timer = None
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if runtime.job is not None:
+            cls.poll_message_set("An import is already running")
+            return False
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to import")
+            return False
+        return True
+
+    def _start(self, context: bpy.types.Context) -> VideoImportJob | None:
+        if not context.scene.video_mocap.video_path.strip():
+            self._fail("choose a video first")
+            return None
+        job = new_import_job(context)
+        job.start()
+        if job.state is JobState.FAILED:
+            self._fail(job.message)
+            return None
+        runtime.job = job
+        runtime.tell("INFO", "starting the backend...")
+        return job
+
+    def _fail(self, message: str) -> None:
+        runtime.tell("ERROR", message)
+        self.report({"ERROR"}, message)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        if self._start(context) is None:
+            return {"CANCELLED"}
+        window_manager = context.window_manager
+        self._timer = window_manager.event_timer_add(TIMER_S, window=context.window)
+        window_manager.modal_handler_add(self)
+        tasks.redraw_ui()
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        step = modal_step(runtime.job, event.type, event.value)
+        if step == "FINISH":
+            return self._finish(context)
+        if step == "CANCELLING":
+            runtime.tell("INFO", "cancelling...")
+            tasks.redraw_ui()
+            return {"RUNNING_MODAL"}
+        if step == "PROGRESS":
+            tasks.redraw_ui()
+        return {"PASS_THROUGH"}  # the UI stays fully usable while the backend works
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        """Blocking variant for background Blender (no window, no event loop)."""
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        try:
+            job.wait()
+        except KeyboardInterrupt:
+            job.cancel()
+            job.wait()
+        return self._finish(context)
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the operator (file load, quit): stop the child and wait for it."""
+        job = runtime.job
+        if job is not None:
+            job.cancel()
+            job.wait()
+        self._finish(context)
+
+    def _finish(self, context: bpy.types.Context) -> set[str]:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        job, runtime.job = runtime.job, None
+        tasks.redraw_ui()
+        if job is None:
+            return {"CANCELLED"}
+        for warning in job.warnings:
+            self.report({"WARNING"}, warning)
+        if job.state is JobState.READY and job.motion is not None:
+            return apply_motion(self, context, job.motion, job.options.video)
+        if job.state is JobState.CANCELLED:
+            runtime.tell("INFO", job.message)
+            self.report({"INFO"}, job.message)
+        else:
+            self._fail(job.message)
+        return {"CANCELLED"}
+
+
+class VIDEO_MOCAP_OT_cancel_import(bpy.types.Operator):
+    """Stop the running import; the scene stays as it was"""
+
+    bl_idname = "video_mocap.cancel_import"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return runtime.job is not None and not runtime.job.finished
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        runtime.job.cancel()
+        runtime.tell("INFO", "cancelling...")
+        return {"FINISHED"}
+
+
+class _FileOperator:
+    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+
+class VIDEO_MOCAP_OT_select_video(_FileOperator, bpy.types.Operator):
+    """Choose the video to capture motion from"""
+
+    bl_idname = "video_mocap.select_video"
+    bl_label = "Choose Video"
+    bl_options = {"INTERNAL"}
+
+    filter_glob: StringProperty(default=VIDEO_GLOB, options={"HIDDEN"})
+    filter_movie: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
+    filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        context.scene.video_mocap.video_path = self.filepath
+        return {"FINISHED"}
+
+
+class VIDEO_MOCAP_OT_import_motion_file(_FileOperator, bpy.types.Operator):
+    """Import a motion file (.npz) that the backend wrote earlier"""
+
+    bl_idname = "video_mocap.import_motion_file"
+    bl_label = "Import Motion File"
+    bl_options = {"UNDO"}
+
+    filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return VIDEO_MOCAP_OT_import_video.poll(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            motion = load_motion(bpy.path.abspath(self.filepath))
+        except MotionFileError as exc:
+            runtime.tell("ERROR", str(exc))
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return apply_motion(self, context, motion, self.filepath)
+
+
+class VIDEO_MOCAP_OT_refresh_models(bpy.types.Operator):
+    """Ask the backend which models exist and which have their weights"""
+
+    bl_idname = "video_mocap.refresh_models"
+    bl_label = "Refresh Models"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        catalog.refresh()
+        return {"FINISHED"}
+
+
+class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
+    """Create the backend's own Python environment in the add-on's user folder (takes minutes)"""
+
+    bl_idname = "video_mocap.install_backend"
+    bl_label = "Install Backend"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        task = tasks.get("install")
+        return task is None or not task.running
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        source = locations.backend_source()
+        if source is None or not (source / "install_deps.py").is_file():
+            self.report({"ERROR"}, "install_deps.py not found next to the add-on; reinstall the extension")
+            return {"CANCELLED"}
+        prefs = locations.preferences()
+        extra = ["--cuda"] if getattr(prefs, "device", "auto") == "cuda" else []
+        # Blender's own interpreter runs the installer; the backend then lives in its own venv.
+        argv = install_argv(sys.executable, source, locations.user_dir(), extra)  # makes <user dir>/venv
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONHOME"}
+        env["PYTHONUNBUFFERED"] = "1"
+        tasks.start(tasks.BackgroundTask("install", argv, env=env, cwd=locations.user_dir(),
+                                         on_finish=lambda _task: catalog.refresh()))
+        self.report({"INFO"}, "installing the backend in the background...")
+        return {"FINISHED"}
+
+
+class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
+    """Run `backend doctor`: checks the backend's environment, weights and SMPL files"""
+
+    bl_idname = "video_mocap.check_backend"
+    bl_label = "Check"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        backend = locations.installed_backend()
+        if backend is None:
+            self.report({"ERROR"}, missing_backend_message(locations.backend_python()))
+            return {"CANCELLED"}
+        python, source = backend
+        argv = backend_argv(python, "doctor")
+        prefs = locations.preferences()
+        for option, value in (("--weights-dir", getattr(prefs, "weights_dir", "")),
+                              ("--smpl-dir", getattr(prefs, "smpl_dir", ""))):
+            if value:
+                argv += [option, bpy.path.abspath(value)]
+        tasks.start(tasks.BackgroundTask("doctor", argv, env=backend_env(source)))
+        return {"FINISHED"}
+
+
+CLASSES = (
+    VIDEO_MOCAP_OT_import_video,
+    VIDEO_MOCAP_OT_cancel_import,
+    VIDEO_MOCAP_OT_select_video,
+    VIDEO_MOCAP_OT_import_motion_file,
+    VIDEO_MOCAP_OT_refresh_models,
+    VIDEO_MOCAP_OT_install_backend,
+    VIDEO_MOCAP_OT_check_backend,
+)

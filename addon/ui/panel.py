@@ -1,0 +1,109 @@
+"""3D View > Sidebar > Mocap: every import setting, then the progress bar and Cancel while it runs."""
+
+from __future__ import annotations
+
+import bpy
+
+from ..blender import locations
+from ..blender.model_catalog import catalog
+from .operators import runtime
+
+_LEVEL_ICONS = {"INFO": "INFO", "WARNING": "ERROR", "ERROR": "CANCEL"}
+
+
+class VIDEO_MOCAP_PT_main(bpy.types.Panel):
+    bl_label = "Video Mocap"
+    bl_idname = "VIDEO_MOCAP_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Mocap"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.video_mocap
+        catalog.ensure_attempted()  # starts one background query, never waits for it
+        job = runtime.job
+        running = job is not None and not job.finished
+
+        if locations.installed_backend() is None:
+            box = layout.box()
+            box.label(text="Backend not installed", icon="ERROR")
+            box.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = \
+                locations.PACKAGE
+
+        source = layout.column(align=True)
+        source.enabled = not running
+        row = source.row(align=True)
+        row.prop(settings, "video_path", text="")
+        row.operator("video_mocap.select_video", text="", icon="FILEBROWSER")
+
+        row = source.row(align=True)
+        row.prop(settings, "model")
+        row.operator("video_mocap.refresh_models", text="", icon="FILE_REFRESH")
+        model = catalog.get(settings.model)
+        if model is not None and not model.ready:
+            missing = ", ".join(model.missing) or model.status or "weights"
+            source.label(text=f"Missing: {missing}", icon="ERROR")
+        if model is not None and model.has_window:
+            source.prop(settings, "window")
+        if catalog.message and not catalog.loaded:
+            source.label(text=catalog.message, icon="INFO")
+
+        options = layout.column()
+        options.enabled = not running
+        row = options.row(align=True)
+        row.prop(settings, "person_mode", expand=True)
+        if settings.person_mode == "ID":
+            row.prop(settings, "person_id", text="")
+        options.prop(settings, "use_frame_range")
+        if settings.use_frame_range:
+            row = options.row(align=True)
+            row.prop(settings, "frame_start")
+            row.prop(settings, "frame_end")
+        row = options.row(align=True)
+        row.prop(settings, "use_smoothing", text="")
+        sub = row.row()
+        sub.enabled = settings.use_smoothing
+        sub.prop(settings, "smoothing")
+
+        options.separator()
+        options.prop(settings, "target", text="")
+        if settings.target == "EXISTING":
+            options.prop(settings, "target_object")
+            options.prop(settings, "bone_preset")
+        options.label(text="Root Motion")
+        options.row().prop(settings, "root_motion", expand=True)
+        options.prop(settings, "ground")
+        options.prop(settings, "match_scene_fps")
+
+        layout.separator()
+        if running:
+            progress = job.progress
+            label = f"{progress.stage or 'starting'} {progress.done}/{progress.total}" if progress.total else \
+                (progress.stage or "starting the backend...")
+            layout.progress(factor=progress.fraction, type="BAR", text=label)
+            layout.operator("video_mocap.cancel_import", text="Cancel", icon="CANCEL")
+        else:
+            layout.operator("video_mocap.import_video", icon="IMPORT")
+            layout.operator("video_mocap.import_motion_file", text="Import Motion File...", icon="FILE")
+        if runtime.message:
+            for index, line in enumerate(_wrap(runtime.message, 42)):
+                layout.label(text=line, icon=_LEVEL_ICONS.get(runtime.level, "INFO") if index == 0 else "BLANK1")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Long backend messages wrapped on words, so they stay readable in the narrow sidebar."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    if current:
+        lines.append(current)
+    return lines
+
+
+CLASSES = (VIDEO_MOCAP_PT_main,)

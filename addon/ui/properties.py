@@ -1,0 +1,119 @@
+"""The panel's settings, stored on the scene so they are saved with the .blend."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from ..blender.model_catalog import catalog
+from ..core.retarget import BONE_NAME_PRESETS
+
+_NO_WINDOW = [("NONE", "n/a", "This model has no window setting", 0)]
+_window_items_cache: list[tuple[str, str, str, int]] = []
+
+
+def _model_items(_self: bpy.types.PropertyGroup, _context: bpy.types.Context) -> list:
+    return catalog.enum_items
+
+
+def _window_items(self: bpy.types.PropertyGroup, _context: bpy.types.Context) -> list:
+    global _window_items_cache
+    model = catalog.get(self.model)
+    if model is None or not model.windows:
+        return _NO_WINDOW
+    # Each item's number is the window itself, so a stored value survives a change of the list.
+    _window_items_cache = [
+        (str(window), str(window), f"{window} frames per window" + (" (default)" if window == model.default_window
+                                                                    else ""), window)
+        for window in model.windows
+    ]
+    return _window_items_cache
+
+
+def normalise_window(settings: bpy.types.PropertyGroup) -> None:
+    """Set the window to the model's default when the stored one is not allowed for the model."""
+    model = catalog.get(settings.model)
+    allowed = {str(window) for window in model.windows} if model is not None else set()
+    if allowed and settings.window not in allowed and model.default_window is not None:
+        settings.window = str(model.default_window)
+
+
+def _on_model_changed(self: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
+    """Each model has its own allowed windows: reset to its default on every change."""
+    model = catalog.get(self.model)
+    if model is not None and model.default_window is not None:
+        self.window = str(model.default_window)
+
+
+def _is_armature(_self: bpy.types.PropertyGroup, obj: bpy.types.Object) -> bool:
+    return obj.type == "ARMATURE"
+
+
+class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
+    video_path: StringProperty(name="Video", description="The video to capture motion from", default="")
+    model: EnumProperty(name="Model", description="Pose model (listed by the backend; ready or missing weights)",
+                        items=_model_items, update=_on_model_changed)
+    window: EnumProperty(name="Window", description="Frames the model sees at once (only the model's allowed values)",
+                         items=_window_items)
+    person_mode: EnumProperty(name="Person", items=[
+        ("AUTO", "Auto", "The main person: the longest, largest track"),
+        ("ID", "ID", "A specific track id (see the backend's warnings / preview)"),
+    ], default="AUTO")
+    person_id: IntProperty(name="Person ID", min=0, default=0)
+    use_frame_range: BoolProperty(name="Frame Range", description="Only process part of the video", default=False)
+    frame_start: IntProperty(name="Start", description="First video frame (0-based)", min=0, default=0)
+    frame_end: IntProperty(name="End", description="Video frame to stop before", min=1, default=100)
+    use_smoothing: BoolProperty(name="Custom Smoothing",
+                                description="Override the backend's default smoothing strength", default=False)
+    smoothing: FloatProperty(name="Smoothing", description="Temporal smoothing strength: 0 off, 1 the backend's "
+                             "default, 2 stronger", min=0.0, soft_max=2.0, default=1.0)
+    target: EnumProperty(name="Target", items=[
+        ("NEW", "New SMPL Armature", "Build a new armature from the clip's rest skeleton"),
+        ("EXISTING", "Existing Armature", "Animate an armature that already has the preset's bone names"),
+    ], default="NEW")
+    target_object: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
+    bone_preset: EnumProperty(name="Bone Names", description="How the target's bones are named",
+                              items=[(key, key.title() if key != "SMPL" else "SMPL", f"{key} bone names", index)
+                                     for index, key in enumerate(BONE_NAME_PRESETS)])
+    root_motion: EnumProperty(name="Root Motion", items=[
+        ("BONE", "Pelvis", "Root motion on: translation keyed on the pelvis bone"),
+        ("OBJECT", "Object", "Root motion on: translation keyed on the armature object"),
+        ("IN_PLACE", "Off", "Root motion off: in place, keeping only vertical motion"),
+    ], default="BONE")
+    ground: BoolProperty(name="Feet on Ground",
+                         description="Lift the whole clip so the feet stand on the floor (Z = 0) instead of about "
+                                     "a camera height below it; one constant shift, the motion is unchanged",
+                         default=True)
+    match_scene_fps: BoolProperty(name="Set Scene FPS to Video",
+                                  description="Change the scene frame rate to the video's, so keys land on whole "
+                                              "frames; otherwise keys are placed by time at the scene's rate",
+                                  default=False)
+
+    def person_argument(self) -> str:
+        return "auto" if self.person_mode == "AUTO" else str(self.person_id)
+
+    def window_argument(self) -> int | None:
+        """The chosen window if the model allows it, else the model's default (None: no window)."""
+        model = catalog.get(self.model)
+        if model is None or not model.windows:
+            return None
+        chosen = int(self.window) if self.window.isdigit() else None
+        return chosen if chosen in model.windows else model.default_window
+
+
+CLASSES = (VIDEO_MOCAP_PG_settings,)
+
+
+def register_properties() -> None:
+    bpy.types.Scene.video_mocap = PointerProperty(type=VIDEO_MOCAP_PG_settings)
+
+
+def unregister_properties() -> None:
+    del bpy.types.Scene.video_mocap

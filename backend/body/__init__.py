@@ -1,0 +1,1 @@
+"""Body models and their definitions: SMPL, fitting SMPL shape, MediaPipe landmark names."""

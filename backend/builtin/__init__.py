@@ -1,0 +1,1 @@
+"""The built-in model's maths: the rest skeleton from landmarks, inverse kinematics, IK quality."""

@@ -1,0 +1,1 @@
+"""Command-line entry points: run, models, doctor, preview, convert-checkpoint, convert-smpl."""

@@ -1,0 +1,177 @@
+"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl}`.
+
+For `run`, stdout carries only JSON lines (progress, warning, error, done); logs go to stderr.
+Exit status is 0 only after `done`; each error code has its own status (errors.EXIT_STATUS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..core import cancel
+from ..core.errors import BackendError, ErrorCode
+from ..core.events import EventStream
+
+log = logging.getLogger("backend")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument mistakes become BAD_ARGUMENT errors (JSON on stdout), not argparse's usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"{self.prog}: {message} (see --help)")
+
+
+def _person(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a person id (0, 1, ...), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"person id must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m backend", description="Video Mocap backend: video -> SMPL motion file.")
+    parser.add_argument("--version", action="version", version=f"video-mocap backend {__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="stderr log verbosity")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    run = sub.add_parser("run", help="convert a video into a motion file (.npz)",
+                         description="Convert a video into an SMPL motion file. Progress is printed as JSON lines.")
+    run.add_argument("video", help="video file (anything FFmpeg/OpenCV decodes)")
+    run.add_argument("--model", default="blazepose", help="model name (see `models`); default: blazepose")
+    run.add_argument("--window", type=int, default=None, help="temporal window length; default: the model's")
+    run.add_argument("--out", default=None, help="output motion file (.npz); default: VIDEO with .npz")
+    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    run.add_argument("--person", type=_person, default=None, help="'auto' (main person) or a person id")
+    run.add_argument("--frames", default=None, help="START:END source frames (END exclusive)")
+    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
+    run.add_argument("--smooth", type=float, default=None,
+                     help="smoothing strength: 0 off, 1 normal, 2 stronger; default 1 for blazepose, "
+                          "0 for the seed models (their windows already smooth)")
+    run.add_argument("--weights-dir", default=None, help="folder with the model's files under official names")
+    run.add_argument("--smpl-dir", default=None, help="folder with SMPL_NEUTRAL.npz")
+    run.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = the cores actually free")
+    run.add_argument("--focal-length", type=float, default=None,
+                     help="camera focal length in pixels; default max(width, height)")
+    run.add_argument("--fit", choices=["on", "off"], default="on",
+                     help="whole-clip fitting of rotations, root and one skeleton to the 2D landmarks (built-in "
+                          "model); off = the per-frame result, as before")
+    run.add_argument("--height", type=float, default=None,
+                     help="the person's stature in metres (sets the skeleton's size and so the root's depth); "
+                          "default: a population prior of 1.70 m")
+    run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
+    run.add_argument("--official-batching", action="store_true",
+                     help="reproduce the official MPS-Net/STAF batching quirk (published numbers only)")
+
+    models = sub.add_parser("models", help="list models, their windows and whether their weights are present")
+    models.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    models.add_argument("--weights-dir", default=None)
+
+    doctor = sub.add_parser("doctor", help="check the environment and say exactly what is missing")
+    doctor.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    doctor.add_argument("--weights-dir", default=None)
+    doctor.add_argument("--smpl-dir", default=None)
+
+    _register_optional(sub)
+    return parser
+
+
+def _register_optional(sub: argparse._SubParsersAction) -> None:
+    """Subcommands living in their own modules register their arguments themselves."""
+    import importlib
+
+    for module_name in (".commands.preview", ".models.checkpoints", ".commands.smpl_convert"):
+        try:
+            module = importlib.import_module(module_name, package="backend")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("backend."):
+                continue  # that part of the product is not installed in this checkout
+            raise
+        if hasattr(module, "register"):
+            module.register(sub)
+
+
+def _run(args: argparse.Namespace, events: EventStream) -> int:
+    from ..pipeline.run import RunOptions, run
+
+    out = args.out or str(Path(args.video).with_suffix(".npz"))
+    options = RunOptions(
+        video=Path(args.video), out=Path(out), model=args.model, window=args.window, device=args.device,
+        person=args.person, frames=args.frames, stride=args.stride, smooth=args.smooth,
+        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
+        focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
+        fit=args.fit == "on", height=args.height,
+    )
+    if options.max_people < 1:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--max-people {options.max_people}: must be at least 1")
+    written = run(options, events)
+    events.done(str(written))
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from ..core import config
+    from ..models.registry import all_specs
+
+    weights_dir = config.weights_dir(args.weights_dir)
+    rows = []
+    for spec in all_specs():
+        missing = spec.missing_weights(weights_dir)
+        rows.append({"name": spec.name, "title": spec.title, "paper": spec.paper, "windows": list(spec.windows),
+                     "default_window": spec.default_window, "backbone": spec.backbone, "needs_smpl": spec.needs_smpl,
+                     "ready": not missing and spec.finished, "default_smooth": spec.default_smooth, "missing": missing,
+                     "status": spec.status})
+    if args.json:
+        print(json.dumps({"models": rows, "weights_dir": str(weights_dir)}))
+        return 0
+    print(f"weights folder: {weights_dir}")
+    for row in rows:
+        windows = ", ".join(map(str, row["windows"])) or "-"
+        state = "ready" if row["ready"] else ("missing: " + ", ".join(row["missing"]) if row["missing"] else "")
+        print(f"  {row['name']:<10} windows [{windows}] default {row['default_window'] or '-'}  {state}")
+        print(f"  {'':<10} {row['status']}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    events = EventStream()
+    cancel.install_handlers()
+    try:
+        args = build_parser().parse_args(argv)
+        logging.getLogger().setLevel(args.log_level)
+        if args.command == "run":
+            return _run(args, events)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "doctor":
+            from .doctor import doctor
+
+            return doctor(args)
+        return int(args.func(args) or 0)  # subcommands registered by their modules set `func`
+    except BackendError as exc:
+        events.error(exc.code.value, exc.message)
+        log.error("%s: %s", exc.code.value, exc.message)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        exc = BackendError(ErrorCode.CANCELLED, "cancelled by the user (SIGINT); no output was written")
+        events.error(exc.code.value, exc.message)
+        return exc.exit_status
+    except Exception as exc:  # noqa: BLE001 - the contract promises a JSON error even for bugs
+        traceback.print_exc(file=sys.stderr)
+        events.error(ErrorCode.INTERNAL.value,
+                     f"internal error: {type(exc).__name__}: {exc}; please report it with the log printed on stderr")
+        return BackendError(ErrorCode.INTERNAL, "").exit_status

@@ -1,0 +1,1 @@
+"""Infrastructure every layer may use: errors, events, cancellation, config, output files, threads, the motion file."""

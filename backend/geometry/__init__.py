@@ -1,0 +1,1 @@
+"""Pure numpy maths: rotations and forward kinematics, the pinhole camera, smoothing filters."""

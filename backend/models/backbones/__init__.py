@@ -1,0 +1,1 @@
+"""Per-frame image encoders shared by the seed models (SPIN HMR, PyMAF ResNet-50)."""

@@ -1,0 +1,1 @@
+"""Regressor heads and their rotation conversions."""

@@ -1,0 +1,1 @@
+"""The seed papers' temporal networks: TCMR, MPS-Net, STAF."""

@@ -1,0 +1,1 @@
+"""`backend run` from stage to stage: tracking -> model -> post -> motion file."""

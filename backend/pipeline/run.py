@@ -1,0 +1,228 @@
+"""`backend run`: video -> track -> model -> post -> motion file, one stage after another."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..core import cancel, config
+from ..core.errors import BackendError, ErrorCode
+from ..core.events import EventStream
+from ..core.motion_file import Motion, check_writable, write_motion_file
+from ..geometry import camera
+from ..models.base import ModelRequest
+from ..models.registry import ModelSpec, get_spec
+from ..tracking.track import Track, Tracker, build_track, choose_person
+from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
+from . import post
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    video: Path
+    out: Path
+    model: str = "blazepose"
+    window: int | None = None
+    device: str = "auto"
+    person: int | None = None
+    frames: str | None = None
+    stride: int = 1
+    smooth: float | None = None  # None = the model's default (ModelSpec.default_smooth)
+    weights_dir: str | None = None
+    smpl_dir: str | None = None
+    threads: int = 0
+    focal_length: float | None = None
+    max_people: int = 4
+    official_batching: bool = False
+    fit: bool = True  # whole-clip fitting (fit.py) after the model; False = the model's per-frame result
+    height: float | None = None  # the person's stature in metres; None = fit.STATURE_PRIOR_M
+
+
+def resolve_device(requested: str, spec: ModelSpec) -> str:
+    """auto -> cuda when torch sees a GPU (torch models only); cuda without a GPU is an error."""
+    if spec.backbone is None:
+        return "cpu"  # MediaPipe's Python package runs on the CPU only
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise BackendError(ErrorCode.BAD_ARGUMENT, "--device cuda: torch sees no CUDA GPU; use --device cpu, "
+                           "or reinstall the backend with `install_deps.py --cuda`")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
+    """Fail in a second, before decoding anything, when the model cannot run or a file is missing."""
+    spec.require_finished()
+    spec.require_weights(weights_dir)
+    if spec.needs_smpl and not (smpl_dir / "SMPL_NEUTRAL.npz").is_file():
+        raise BackendError(ErrorCode.SMPL_MISSING,
+                           f"model '{spec.name}' needs the SMPL body model: {smpl_dir / 'SMPL_NEUTRAL.npz'} not found; "
+                           "register at smpl.is.tue.mpg.de, then run `python -m backend convert-smpl "
+                           "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl --out SMPL_NEUTRAL.npz` into that folder, "
+                           "or pass --smpl-dir")
+
+
+def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
+                     max_people: int, person: int | None) -> Track:
+    """Stream the frames through MediaPipe, following every person; keep the chosen one."""
+    from ..tracking.landmarks import PoseLandmarks
+
+    wanted = frames.frame_ids(info.frame_count)
+    total = len(wanted)
+    tracker = Tracker()
+    decoded: list[int] = []
+    events.progress("detect", 0, total)
+    with PoseLandmarks(max_people=max_people) as detector:
+        for row, (frame_id, rgb) in enumerate(iter_frames(info, frames)):
+            cancel.check()
+            tracker.update(row, detector.detect(rgb, frame_id * 1000.0 / info.fps))
+            decoded.append(frame_id)
+            events.progress("detect", row + 1, total)
+    if not decoded:
+        raise BackendError(ErrorCode.VIDEO_UNREADABLE,
+                           f"no frame of {info.path} could be decoded in the range asked for")
+    if len(decoded) < total:
+        events.warning("VIDEO_SHORT", f"{info.path} holds {len(decoded)} of the {total} frames its header promised; "
+                                      "converted the frames that exist")
+    chosen = choose_person(tracker, person, str(info.path))
+    track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))
+    people = len(tracker.tracks)
+    gaps = int((~track.valid).sum())
+    if gaps:
+        events.warning("TRACK_GAP", f"person {chosen} was not detected in {gaps} of {len(track)} frames; "
+                                    "those frames are interpolated and marked valid=False")
+    log.info("tracked %d people; person %d valid in %d/%d frames", people, chosen, track.valid.sum(), len(track))
+    return track
+
+
+def detected_rows(valid: np.ndarray) -> dict:
+    """First and last rows where the person was detected: rows outside them are not motion (the add-on
+    starts the action at `first`); rows inside but not detected are interpolated (valid=False)."""
+    rows = np.flatnonzero(valid)
+    if len(rows) == 0:
+        return {"first": None, "last": None, "undetected_inside": 0}
+    return {"first": int(rows[0]), "last": int(rows[-1]),
+            "undetected_inside": int((~valid[rows[0]:rows[-1] + 1]).sum())}
+
+
+def fit_output(output, track: Track, fps: float, smooth: float, focal: float, height: float | None,
+               events: EventStream):
+    """Whole-clip fitting of the model's per-frame result (fit.py); replaces poses, root and skeleton."""
+    from . import fit
+    from .skeleton import axis_angle_to_matrix
+
+    n = len(track)
+    first_translation = post.translation_from_landmarks(output.poses, output.rest_joints, track, focal)
+    data = fit.FitInput(local_rot=axis_angle_to_matrix(output.poses), transl=first_translation, rest=output.rest,
+                        landmarks2d=track.landmarks2d, world=output.landmarks_world, valid=track.valid,
+                        focal_length=focal, image_size=track.image_size, fps=fps)
+    events.progress("fit", 0, n)
+    result = fit.fit_clip(data, stature_m=height, smooth_strength=smooth, check_cancel=cancel.check,
+                          progress=lambda done, total: events.progress("fit", done, total))
+    errors_before = fit.reprojection_error(output.poses, first_translation, output.rest, track.landmarks2d,
+                                           focal, track.image_size)
+    errors_after = fit.reprojection_error(result.poses, result.transl, result.rest, track.landmarks2d,
+                                          focal, track.image_size)
+    detected = track.valid
+    result.meta["reprojection_px_median"] = {
+        "before": round(float(np.median(errors_before[detected])), 2) if detected.any() else None,
+        "after": round(float(np.median(errors_after[detected])), 2) if detected.any() else None}
+    output.poses = result.poses
+    output.transl = result.transl
+    output.rest = result.rest
+    output.rest_joints = result.rest.joints.astype(np.float32)
+    output.betas = np.zeros(10, np.float32)  # the fitted skeleton is not an SMPL shape
+    bones = {name: round(float(np.linalg.norm(result.rest.joints[b] - result.rest.joints[a])), 4)
+             for name, (a, b) in {"thigh": (1, 4), "shin": (4, 7), "upper_arm": (16, 18), "forearm": (18, 20)}.items()}
+    output.meta["bone_lengths_m"] = bones
+    output.meta["rest_skeleton"] = "fitted to the whole clip (fit.py)"
+    output.meta["fit"] = result.meta
+    return output
+
+
+def run(options: RunOptions, events: EventStream) -> Path:
+    started = time.monotonic()
+    spec = get_spec(options.model)
+    window = spec.resolve_window(options.window)
+    smooth = spec.default_smooth if options.smooth is None else options.smooth
+    if smooth < 0:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--smooth {smooth}: must be 0 (off) or positive")
+    if options.focal_length is not None and options.focal_length <= 0:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--focal-length {options.focal_length}: must be positive pixels")
+    out = Path(options.out).expanduser().absolute()
+    check_writable(out)
+    weights_dir, smpl_dir = config.weights_dir(options.weights_dir), config.smpl_dir(options.smpl_dir)
+    check_inputs(spec, weights_dir, smpl_dir)
+    device = resolve_device(options.device, spec)
+    frames = FrameRange.parse(options.frames, options.stride)
+    info = probe(Path(options.video).expanduser())
+    if len(frames.frame_ids(info.frame_count)) == 0:
+        raise BackendError(ErrorCode.BAD_ARGUMENT,
+                           f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
+    if options.height is not None and not 0.5 <= options.height <= 2.6:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--height {options.height}: give the person's stature in metres "
+                                                   "(0.5 to 2.6), e.g. --height 1.78")
+    track = detect_and_track(info, frames, events, options.max_people, options.person)
+    cancel.check()
+    fit_meta: dict = {}
+    if options.fit:
+        from . import lr_repair
+
+        repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid)
+        track.landmarks2d, track.world = repaired.landmarks2d, repaired.world
+        fit_meta["left_right_repair"] = repaired.counts()
+
+    focal = options.focal_length or camera.default_focal_length(info.width, info.height)
+    request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
+                           smpl_dir=smpl_dir, threads=options.threads, focal_length=focal, events=events,
+                           check_cancel=cancel.check, options={"official_batching": options.official_batching})
+    output = spec.load_runner()(request)
+    cancel.check()
+
+    fps = info.fps * 1.0 / frames.stride
+    if options.fit and output.rest is not None and output.landmarks_world is not None:
+        output = fit_output(output, track, fps, smooth, focal, options.height, events)
+        fit_meta.update(output.meta.pop("fit", {}))
+        smooth_after = 0.0  # the fit already smoothed, as --smooth asked
+    else:
+        smooth_after = smooth
+    events.progress("post", 0, 1)
+    output = post.finish(output, track, fps, smooth_after, focal)
+    events.progress("post", 1, 1)
+    meta = {
+        "backend_version": __version__,
+        "video": str(info.path),
+        "source_fps": info.fps,
+        "stride": frames.stride,
+        "person_id": track.person_id,
+        "device": device,
+        "smooth": smooth,
+        "camera": {"model": "pinhole", "focal_length_px": output.focal_length,
+                   "principal_point": [info.width / 2.0, info.height / 2.0]},
+        "seconds": round(time.monotonic() - started, 3),
+        "fit": {"enabled": bool(options.fit), **fit_meta},
+        "detected_rows": detected_rows(track.valid),
+        **output.meta,
+    }
+    motion = Motion(
+        poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
+        frame_ids=track.frame_ids, fps=info.fps / frames.stride, bboxes=track.bboxes, cam=output.cam,
+        rest_joints=output.rest_joints, model=spec.name, window=window or 0, meta=meta,
+        joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
+        landmarks2d=track.landmarks2d,
+        landmarks_world=output.landmarks_world if output.landmarks_world is not None else track.world,
+    )
+    cancel.check()
+    events.progress("write", 0, 1)
+    write_motion_file(out, motion)
+    events.progress("write", 1, 1)
+    return out

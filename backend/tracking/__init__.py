@@ -1,0 +1,1 @@
+"""From video to a tracked person: decoding, MediaPipe landmarks, tracking, crops."""

@@ -1,0 +1,169 @@
+"""Person tracking: associate per-frame pose detections into stable identities, pick one, fill gaps.
+
+Detections come from `landmarks.py` (MediaPipe's bundled pose detector + landmark model, several
+people per frame). Identities are kept by matching each frame's detections to the live tracks
+(Hungarian assignment on a cost that mixes box overlap and landmark distance), so a person keeps
+their id when the other walks past. Frames where the chosen person was not detected are filled by
+linear interpolation and marked `valid=False`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..core.errors import BackendError, ErrorCode
+
+NUM_LANDMARKS = 33
+
+
+@dataclass
+class Detection:
+    """One person in one frame, as MediaPipe reports them."""
+
+    landmarks2d: np.ndarray  # [33, 3] x px, y px, visibility in [0, 1]
+    world: np.ndarray  # [33, 3] metres, hip-centred, x right, y down, z away from the camera
+
+    def bbox(self) -> np.ndarray:
+        return landmarks_bbox(self.landmarks2d[None])[0]
+
+
+@dataclass
+class Track:
+    """The chosen person over every selected frame (rows = frames, in source order)."""
+
+    person_id: int
+    frame_ids: np.ndarray  # [N] int32 source frame indices
+    valid: np.ndarray  # [N] bool, False = not detected here, values interpolated
+    bboxes: np.ndarray  # [N, 4] float32 cx, cy, w, h in pixels
+    landmarks2d: np.ndarray  # [N, 33, 3] float32 x px, y px, visibility
+    world: np.ndarray  # [N, 33, 3] float32 metres (MediaPipe world landmarks)
+    image_size: tuple[int, int]  # width, height
+
+    def __len__(self) -> int:
+        return len(self.frame_ids)
+
+
+def landmarks_bbox(landmarks2d: np.ndarray, margin: float = 0.12) -> np.ndarray:
+    """[..., 33, 3] landmarks -> [..., 4] cx, cy, w, h around the body, padded for head top and feet.
+
+    Landmarks sit on joints, so the raw extent misses the crown and the soles; the margin adds them.
+    """
+    xy = landmarks2d[..., :2]
+    lo = xy.min(axis=-2)
+    hi = xy.max(axis=-2)
+    size = hi - lo
+    height = np.maximum(size[..., 1], 1.0)
+    lo = lo - margin * height[..., None]
+    hi = hi + margin * height[..., None]
+    # The crown is about half a head above the eyes/ears: extend the top a little more.
+    lo[..., 1] -= 0.06 * height
+    centre = (lo + hi) / 2
+    return np.concatenate([centre, hi - lo], axis=-1).astype(np.float32)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between [A, 4] and [B, 4] cx, cy, w, h boxes."""
+    a0, a1 = a[:, None, :2] - a[:, None, 2:] / 2, a[:, None, :2] + a[:, None, 2:] / 2
+    b0, b1 = b[None, :, :2] - b[None, :, 2:] / 2, b[None, :, :2] + b[None, :, 2:] / 2
+    inter = np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0, None).prod(-1)
+    union = a[:, None, 2:].prod(-1) + b[None, :, 2:].prod(-1) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+@dataclass
+class _LiveTrack:
+    person_id: int
+    last_bbox: np.ndarray
+    last_landmarks: np.ndarray
+    last_seen: int  # row index
+    rows: dict[int, Detection]
+
+
+class Tracker:
+    """Online association of detections to identities across frames."""
+
+    def __init__(self, max_gap: int = 30, min_iou: float = 0.1) -> None:
+        self.max_gap = max_gap
+        self.min_iou = min_iou
+        self.tracks: list[_LiveTrack] = []
+
+    def update(self, row: int, detections: list[Detection]) -> None:
+        live = [t for t in self.tracks if row - t.last_seen <= self.max_gap]
+        boxes = np.array([d.bbox() for d in detections]).reshape(-1, 4)
+        assigned: set[int] = set()
+        if live and detections:
+            prev = np.array([t.last_bbox for t in live])
+            iou = _iou(prev, boxes)
+            # Landmark distance normalised by body height separates people whose boxes overlap.
+            dist = np.array([[np.median(np.linalg.norm(t.last_landmarks[:, :2] - d.landmarks2d[:, :2], axis=-1))
+                              / max(t.last_bbox[3], 1.0) for d in detections] for t in live])
+            cost = (1.0 - iou) + dist
+            rows_idx, cols_idx = linear_sum_assignment(cost)
+            for r, c in zip(rows_idx, cols_idx):
+                if iou[r, c] < self.min_iou and dist[r, c] > 0.5:
+                    continue
+                track = live[r]
+                track.rows[row] = detections[c]
+                track.last_bbox, track.last_landmarks, track.last_seen = boxes[c], detections[c].landmarks2d, row
+                assigned.add(c)
+        for c, det in enumerate(detections):
+            if c not in assigned:
+                self.tracks.append(_LiveTrack(len(self.tracks), boxes[c], det.landmarks2d, row, {row: det}))
+
+    def summary(self) -> list[dict[str, float]]:
+        """Per identity: frames seen and mean box area, for choosing and for messages."""
+        return [{"person_id": t.person_id, "frames": len(t.rows),
+                 "area": float(np.mean([d.bbox()[2] * d.bbox()[3] for d in t.rows.values()]))}
+                for t in self.tracks]
+
+
+def choose_person(tracker: Tracker, person: int | None, source: str) -> int:
+    """Main person = seen longest, larger on screen as the tie-break; or the id the user gave."""
+    summary = tracker.summary()
+    if not summary:
+        raise BackendError(ErrorCode.NO_PERSON,
+                           f"no person was detected in {source}; make sure a whole body is visible and well lit")
+    if person is None:
+        best = max(summary, key=lambda s: (s["frames"], s["area"]))
+        return int(best["person_id"])
+    ids = [int(s["person_id"]) for s in summary]
+    if person not in ids:
+        listing = ", ".join(f"{s['person_id']} ({s['frames']} frames)" for s in summary)
+        raise BackendError(ErrorCode.NO_PERSON,
+                           f"--person {person}: no such person in {source}; people found: {listing}")
+    return person
+
+
+def build_track(tracker: Tracker, person_id: int, frame_ids: np.ndarray,
+                image_size: tuple[int, int]) -> Track:
+    """The chosen identity over every row, gaps interpolated (edges held) and marked invalid."""
+    chosen = next(t for t in tracker.tracks if t.person_id == person_id)
+    n = len(frame_ids)
+    seen = np.array(sorted(chosen.rows), dtype=np.int64)
+    lm2d = np.stack([chosen.rows[r].landmarks2d for r in seen]).astype(np.float64)
+    world = np.stack([chosen.rows[r].world for r in seen]).astype(np.float64)
+    rows = np.arange(n)
+
+    def fill(values: np.ndarray) -> np.ndarray:
+        flat = values.reshape(len(seen), -1)
+        out = np.empty((n, flat.shape[1]))
+        for k in range(flat.shape[1]):
+            out[:, k] = np.interp(rows, seen, flat[:, k])
+        return out.reshape((n,) + values.shape[1:])
+
+    valid = np.zeros(n, dtype=bool)
+    valid[seen] = True
+    lm2d_full = fill(lm2d)
+    lm2d_full[~valid, :, 2] = 0.0  # interpolated landmarks carry no visibility
+    return Track(
+        person_id=person_id,
+        frame_ids=np.asarray(frame_ids, np.int32),
+        valid=valid,
+        bboxes=landmarks_bbox(lm2d_full).astype(np.float32),
+        landmarks2d=lm2d_full.astype(np.float32),
+        world=fill(world).astype(np.float32),
+        image_size=image_size,
+    )
