@@ -117,8 +117,8 @@ def detected_rows(valid: np.ndarray) -> dict:
 def fit_output(output, track: Track, fps: float, smooth: float, focal: float, height: float | None,
                events: EventStream):
     """Whole-clip fitting of the model's per-frame result (fit.py); replaces poses, root and skeleton."""
+    from ..geometry.skeleton import axis_angle_to_matrix
     from . import fit
-    from .skeleton import axis_angle_to_matrix
 
     n = len(track)
     first_translation = post.translation_from_landmarks(output.poses, output.rest_joints, track, focal)
@@ -175,7 +175,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     cancel.check()
     fit_meta: dict = {}
     if options.fit:
-        from . import lr_repair
+        from ..tracking import lr_repair
 
         repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid)
         track.landmarks2d, track.world = repaired.landmarks2d, repaired.world

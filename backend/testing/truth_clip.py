@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import camera
-from .. import landmarks_def as lm
-from ..rest_skeleton import RestSkeleton, from_lengths
-from ..skeleton import axis_angle_to_matrix, global_rotations
+from ..body import landmarks_def as lm
+from ..builtin.rest_skeleton import RestSkeleton, from_lengths
+from ..geometry import camera
+from ..geometry.skeleton import axis_angle_to_matrix, global_rotations
 
 #: Adult proportions (metres) for a 1.75 m person, from Drillis & Contini's segment fractions.
 BASE_LENGTHS = {
@@ -129,7 +129,7 @@ def make_clip(kind: str = "walk_across", n: int = 90, fps: float = 30.0, stature
     level_joints_root = rest.joints[0]
     # Place the pelvis on the path, standing on a floor: feet reach y = path_y + leg length.
     transl = (pitch @ (path + np.array([0.0, -0.05, 0.0])).T).T - level_joints_root
-    from ..skeleton import forward_kinematics
+    from ..geometry.skeleton import forward_kinematics
 
     joints = forward_kinematics(aa, rest.joints, transl)
     glob = global_rotations(axis_angle_to_matrix(aa))
@@ -172,7 +172,7 @@ def make_clip(kind: str = "walk_across", n: int = 90, fps: float = 30.0, stature
 
 
 def _matrix_to_aa(rot: np.ndarray) -> np.ndarray:
-    from ..skeleton import matrix_to_axis_angle
+    from ..geometry.skeleton import matrix_to_axis_angle
 
     return matrix_to_axis_angle(rot)
 

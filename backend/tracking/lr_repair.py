@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import landmarks_def as lm
+from ..body import landmarks_def as lm
 
 LEG_PAIRS = ((lm.LEFT_KNEE, lm.RIGHT_KNEE), (lm.LEFT_ANKLE, lm.RIGHT_ANKLE), (lm.LEFT_HEEL, lm.RIGHT_HEEL),
              (lm.LEFT_TOE, lm.RIGHT_TOE))

@@ -49,11 +49,11 @@ from typing import Any
 
 import numpy as np
 
-from . import camera, smoothing
-from . import landmarks_def as lm
-from .ik import ELBOW_RANGE, KNEE_RANGE
-from .rest_skeleton import RestSkeleton
-from .skeleton import NUM_JOINTS, PARENTS, axis_angle_to_matrix, matrix_to_axis_angle
+from ..body import landmarks_def as lm
+from ..builtin.ik import ELBOW_RANGE, KNEE_RANGE
+from ..builtin.rest_skeleton import RestSkeleton
+from ..geometry import camera, smoothing
+from ..geometry.skeleton import NUM_JOINTS, PARENTS, axis_angle_to_matrix, matrix_to_axis_angle
 
 log = logging.getLogger(__name__)
 
@@ -542,7 +542,7 @@ def _replace(data: FitInput, **changes: Any) -> FitInput:
 
 def _rescaled_transl(data: FitInput, rest: RestSkeleton) -> np.ndarray:
     """Root translation that lays `rest` posed by the IK over the 2D landmarks (per-frame linear solve)."""
-    from .skeleton import forward_kinematics
+    from ..geometry.skeleton import forward_kinematics
 
     joints = forward_kinematics(matrix_to_axis_angle(data.local_rot), rest.joints)
     ids = list(JOINT_LANDMARK)
@@ -574,7 +574,9 @@ def fit_clip(data: FitInput, stature_m: float | None = None, smooth_strength: fl
     weights = weights or Weights()
     stature = float(stature_m) if stature_m else STATURE_PRIOR_M
     n = len(data.local_rot)
-    if True:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
         rest, scales = fit_lengths(data, stature, weights)
         check_cancel()
         # Start from the IK smoothed as `--smooth` asks, and a root laid over the 2D landmarks with
@@ -615,7 +617,7 @@ def fit_clip(data: FitInput, stature_m: float | None = None, smooth_strength: fl
 def reprojection_error(poses: np.ndarray, transl: np.ndarray, rest: RestSkeleton, landmarks2d: np.ndarray,
                        focal_length: float, image_size: tuple[int, int]) -> np.ndarray:
     """[N, 14] pixel distance between posed joints and their landmarks (for reports and tests)."""
-    from .skeleton import forward_kinematics
+    from ..geometry.skeleton import forward_kinematics
 
     joints = forward_kinematics(poses, rest.joints, transl)
     ids = list(JOINT_LANDMARK)
