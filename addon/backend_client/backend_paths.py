@@ -78,6 +78,8 @@ class RunOptions:
     device: str = "auto"
     weights_dir: str = ""
     smpl_dir: str = ""
+    fit: bool = True  # whole-clip fitting (backend `--fit on`); False sends `--fit off`
+    height: float | None = None  # the person's stature in metres (`--height`); None = the backend's prior
     extra: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -104,6 +106,10 @@ def run_argv(python: Path | str, options: RunOptions) -> list[str]:
         args += ["--weights-dir", options.weights_dir]
     if options.smpl_dir:
         args += ["--smpl-dir", options.smpl_dir]
+    if not options.fit:
+        args += ["--fit", "off"]
+    if options.height is not None:
+        args += ["--height", f"{options.height:g}"]
     return backend_argv(python, *args, *options.extra)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +135,18 @@ def load_motion(path: str | Path) -> Motion:
         focal_length=float(arrays["focal_length"]) if "focal_length" in arrays else None,
         image_size=tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None,
     )
+
+
+def detected_span(motion: Motion) -> Motion:
+    """The rows from the first to the last frame where the person was detected (`valid`).
+
+    Before the first and after the last detection the backend has no motion, only a held pose; the
+    add-on keys from the first detection by default. Undetected rows inside the span (interpolated)
+    stay. A clip with no detected row is returned unchanged.
+    """
+    rows = np.flatnonzero(motion.valid)
+    if len(rows) == 0 or (rows[0] == 0 and rows[-1] == motion.frame_count - 1):
+        return motion
+    span = slice(int(rows[0]), int(rows[-1]) + 1)
+    return replace(motion, poses=motion.poses[span], transl=motion.transl[span], frame_ids=motion.frame_ids[span],
+                   valid=motion.valid[span])

@@ -93,6 +93,9 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
     if len(decoded) < total:
         events.warning("VIDEO_SHORT", f"{info.path} holds {len(decoded)} of the {total} frames its header promised; "
                                       "converted the frames that exist")
+    joins = tracker.stitch(info.fps / max(frames.stride, 1))
+    if joins:
+        log.info("joined %d track pieces that were one person seen in turn", joins)
     chosen = choose_person(tracker, person, str(info.path))
     track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))
     people = len(tracker.tracks)

@@ -159,7 +159,7 @@ def make_clip(kind: str = "walk_across", n: int = 90, fps: float = 30.0, stature
     for limb, ids in enumerate(((25, 27, 29, 31), (26, 28, 30, 32), (13, 15, 17, 19), (14, 16, 18, 20))):
         world[:, list(ids), 2] += np.clip(drift[:, limb:limb + 1], -0.15, 0.15)
     swapped = np.zeros(n, bool)
-    if swap_fraction > 0:
+    if swap_fraction > 0 and n > 12:
         count = max(1, int(round(swap_fraction * n / 3)))
         for start in rng.choice(np.arange(5, n - 5), count, replace=False):
             swapped[start:start + 3] = True

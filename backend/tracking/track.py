@@ -17,6 +17,8 @@ from scipy.optimize import linear_sum_assignment
 from ..core.errors import BackendError, ErrorCode
 
 NUM_LANDMARKS = 33
+#: Landmark index -> its left/right mirror (MediaPipe's 33 landmarks: nose, then pairs).
+MIRROR = np.array([0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9] + [i + 1 if i % 2 else i - 1 for i in range(11, 33)])
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Tracker:
         self.tracks: list[_LiveTrack] = []
 
     def update(self, row: int, detections: list[Detection]) -> None:
+        detections = _without_duplicates(detections)
         live = [t for t in self.tracks if row - t.last_seen <= self.max_gap]
         boxes = np.array([d.bbox() for d in detections]).reshape(-1, 4)
         assigned: set[int] = set()
@@ -98,8 +101,9 @@ class Tracker:
             prev = np.array([t.last_bbox for t in live])
             iou = _iou(prev, boxes)
             # Landmark distance normalised by body height separates people whose boxes overlap.
-            dist = np.array([[np.median(np.linalg.norm(t.last_landmarks[:, :2] - d.landmarks2d[:, :2], axis=-1))
-                              / max(t.last_bbox[3], 1.0) for d in detections] for t in live])
+            # Mirror-invariant: a person whose left/right labels flip while turning is still the same person.
+            dist = np.array([[_landmark_distance(t.last_landmarks, d.landmarks2d) / max(t.last_bbox[3], 1.0)
+                              for d in detections] for t in live])
             cost = (1.0 - iou) + dist
             rows_idx, cols_idx = linear_sum_assignment(cost)
             for r, c in zip(rows_idx, cols_idx):
@@ -113,11 +117,82 @@ class Tracker:
             if c not in assigned:
                 self.tracks.append(_LiveTrack(len(self.tracks), boxes[c], det.landmarks2d, row, {row: det}))
 
+    def stitch(self, fps: float, max_gap_s: float = 2.0, speed_heights_per_s: float = 3.0) -> int:
+        """Join tracks that are one person seen in turn: B starts after A ends, within `max_gap_s`,
+        near where A was left (within half a body height plus what a runner covers in the gap,
+        `speed_heights_per_s` body heights per second) and about the same size. Returns how many joins.
+
+        MediaPipe loses a person who turns, runs fast or is briefly hidden, and finds them again as a
+        new detection; without this they become two people and the clip is cut in two.
+        Ids are renumbered 0, 1, ... by first appearance afterwards.
+        """
+        joins = 0
+        merged = True
+        while merged:
+            merged = False
+            best = None
+            for a in self.tracks:
+                a_last = max(a.rows)
+                for b in self.tracks:
+                    if b is a or min(b.rows) <= a_last:
+                        continue
+                    gap_s = (min(b.rows) - a_last) / max(fps, 1e-6)
+                    if gap_s > max_gap_s:
+                        continue
+                    box_a, box_b = a.rows[a_last].bbox(), b.rows[min(b.rows)].bbox()
+                    height = max(box_a[3], 1.0)
+                    distance = float(np.linalg.norm(box_a[:2] - box_b[:2])) / height
+                    size = box_b[3] / height
+                    if distance > 0.5 + speed_heights_per_s * gap_s or not 0.6 <= size <= 1.6:
+                        continue
+                    if any(min(t.rows) < min(b.rows) and max(t.rows) > a_last for t in self.tracks
+                           if t is not a and t is not b and _seen_near(t, box_b)):
+                        continue  # someone else was there in the gap: not safe to join
+                    score = gap_s + distance
+                    if best is None or score < best[0]:
+                        best = (score, a, b)
+            if best is not None:
+                _, a, b = best
+                a.rows.update(b.rows)
+                last = max(a.rows)
+                a.last_bbox, a.last_landmarks, a.last_seen = a.rows[last].bbox(), a.rows[last].landmarks2d, last
+                self.tracks.remove(b)
+                joins += 1
+                merged = True
+        self.tracks.sort(key=lambda t: min(t.rows))
+        for person_id, track in enumerate(self.tracks):
+            track.person_id = person_id
+        return joins
+
     def summary(self) -> list[dict[str, float]]:
         """Per identity: frames seen and mean box area, for choosing and for messages."""
         return [{"person_id": t.person_id, "frames": len(t.rows),
                  "area": float(np.mean([d.bbox()[2] * d.bbox()[3] for d in t.rows.values()]))}
                 for t in self.tracks]
+
+
+def _landmark_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Median landmark distance in pixels, the smaller of as labelled and with left/right mirrored."""
+    direct = np.median(np.linalg.norm(a[:, :2] - b[:, :2], axis=-1))
+    mirrored = np.median(np.linalg.norm(a[MIRROR, :2] - b[:, :2], axis=-1))
+    return float(min(direct, mirrored))
+
+
+def _without_duplicates(detections: list[Detection]) -> list[Detection]:
+    """Drop a second detection of the same body in one frame (boxes overlapping by IoU > 0.7 and
+    landmarks within a tenth of the body height); it would otherwise start a second identity."""
+    kept: list[Detection] = []
+    for det in detections:
+        box = det.bbox()
+        if not any(_iou(box[None], k.bbox()[None])[0, 0] > 0.7
+                    and _landmark_distance(k.landmarks2d, det.landmarks2d) < 0.1 * max(box[3], 1.0) for k in kept):
+            kept.append(det)
+    return kept
+
+
+def _seen_near(track: _LiveTrack, box: np.ndarray) -> bool:
+    """Whether `track` was ever within one body height of `box`'s centre."""
+    return any(np.linalg.norm(d.bbox()[:2] - box[:2]) < box[3] for d in track.rows.values())
 
 
 def choose_person(tracker: Tracker, person: int | None, source: str) -> int:
