@@ -568,7 +568,8 @@ def _fill_undetected(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def fit_clip(data: FitInput, stature_m: float | None = None, smooth_strength: float = 1.0,
              weights: Weights | None = None, extra_terms: tuple[ExtraTerm, ...] = (),
              check_cancel: Callable[[], None] = lambda: None,
-             progress: Callable[[int, int], None] = lambda done, total: None) -> FitResult:
+             progress: Callable[[int, int], None] = lambda done, total: None,
+             reshape_rest: Callable[[RestSkeleton], RestSkeleton] | None = None) -> FitResult:
     """Fit the whole clip (see the module docstring). Raises nothing on odd input: a clip with no
     detected frame is returned as the IK gave it."""
     weights = weights or Weights()
@@ -578,6 +579,8 @@ def fit_clip(data: FitInput, stature_m: float | None = None, smooth_strength: fl
 
     with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
         rest, scales = fit_lengths(data, stature, weights)
+        if reshape_rest is not None:  # e.g. SMPL betas fitted to the clip's skeleton, so rest = SMPL's joints
+            rest = reshape_rest(rest)
         check_cancel()
         # Start from the IK smoothed as `--smooth` asks, and a root laid over the 2D landmarks with
         # the fitted skeleton: the corrections are smooth, so the start must not carry the jitter.

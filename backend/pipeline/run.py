@@ -15,7 +15,7 @@ from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
 from ..core.motion_file import Motion, check_writable, write_motion_file
 from ..geometry import camera
-from ..models.base import ModelRequest
+from ..models.base import ModelOutput, ModelRequest
 from ..models.registry import ModelSpec, get_spec
 from ..tracking.track import Track, Tracker, build_track, choose_person
 from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
@@ -117,8 +117,8 @@ def detected_rows(valid: np.ndarray) -> dict:
             "undetected_inside": int((~valid[rows[0]:rows[-1] + 1]).sum())}
 
 
-def fit_output(output, track: Track, fps: float, smooth: float, focal: float, height: float | None,
-               events: EventStream):
+def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, focal: float, height: float | None,
+               events: EventStream, smpl_file: Path | None = None) -> ModelOutput:
     """Whole-clip fitting of the model's per-frame result (fit.py); replaces poses, root and skeleton."""
     from ..geometry.skeleton import axis_angle_to_matrix
     from . import fit
@@ -129,8 +129,19 @@ def fit_output(output, track: Track, fps: float, smooth: float, focal: float, he
                         landmarks2d=track.landmarks2d, world=output.landmarks_world, valid=track.valid,
                         focal_length=focal, image_size=track.image_size, fps=fps)
     events.progress("fit", 0, n)
+    betas = np.zeros(10, np.float32)
+    reshape = None
+    if smpl_file is not None:
+        from ..body.smpl_fit import fit_betas_to_joints
+        from ..builtin.rest_skeleton import RestSkeleton, with_joints
+
+        def reshape(rest: RestSkeleton) -> RestSkeleton:
+            nonlocal betas
+            betas, joints = fit_betas_to_joints(smpl_file, rest.joints)
+            return with_joints(rest, joints)
+
     result = fit.fit_clip(data, stature_m=height, smooth_strength=smooth, check_cancel=cancel.check,
-                          progress=lambda done, total: events.progress("fit", done, total))
+                          progress=lambda done, total: events.progress("fit", done, total), reshape_rest=reshape)
     errors_before = fit.reprojection_error(output.poses, first_translation, output.rest, track.landmarks2d,
                                            focal, track.image_size)
     errors_after = fit.reprojection_error(result.poses, result.transl, result.rest, track.landmarks2d,
@@ -143,11 +154,12 @@ def fit_output(output, track: Track, fps: float, smooth: float, focal: float, he
     output.transl = result.transl
     output.rest = result.rest
     output.rest_joints = result.rest.joints.astype(np.float32)
-    output.betas = np.zeros(10, np.float32)  # the fitted skeleton is not an SMPL shape
+    output.betas = np.asarray(betas, np.float32)  # zeros unless SMPL betas were fitted to the clip's skeleton
     bones = {name: round(float(np.linalg.norm(result.rest.joints[b] - result.rest.joints[a])), 4)
              for name, (a, b) in {"thigh": (1, 4), "shin": (4, 7), "upper_arm": (16, 18), "forearm": (18, 20)}.items()}
     output.meta["bone_lengths_m"] = bones
-    output.meta["rest_skeleton"] = "fitted to the whole clip (fit.py)"
+    output.meta["rest_skeleton"] = ("SMPL betas fitted to the skeleton fitted to the whole clip (fit.py)"
+                                    if smpl_file is not None else "fitted to the whole clip (fit.py)")
     output.meta["fit"] = result.meta
     return output
 
@@ -193,7 +205,9 @@ def run(options: RunOptions, events: EventStream) -> Path:
 
     fps = info.fps * 1.0 / frames.stride
     if options.fit and output.rest is not None and output.landmarks_world is not None:
-        output = fit_output(output, track, fps, smooth, focal, options.height, events)
+        uses_smpl = "SMPL betas" in str(output.meta.get("rest_skeleton", ""))
+        output = fit_output(output, track, fps, smooth, focal, options.height, events,
+                            smpl_file=smpl_dir / "SMPL_NEUTRAL.npz" if uses_smpl else None)
         fit_meta.update(output.meta.pop("fit", {}))
         smooth_after = 0.0  # the fit already smoothed, as --smooth asked
     else:
