@@ -14,7 +14,8 @@ Figures (defined as in issue 8):
 - limb direction error: median angle between each limb's (thighs, shins, upper arms, forearms)
   direction and the truth's, camera frame, degrees;
 - acceleration ratio: mean joint acceleration (second difference, 14 joints) over the truth's;
-- swapped legs: frames whose left knee is nearer the true right knee than the true left one, %;
+- swapped legs: frames where the knees' and ankles' left-minus-right vector points against the truth's
+  (truth's legs at least 5 cm apart), %;
 - limb length ratio: mean over limbs of the fitted length over the true length;
 - root depth error: mean |depth error - its mean| of the pelvis, m.
 Usage: .venv/bin/python bench/bench_fit_synthetic.py [--height] [--seed 3]
@@ -58,8 +59,12 @@ def figures(joints: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         u, v = joints[:, b] - joints[:, a], truth[:, b] - truth[:, a]
         cos = np.sum(u * v, -1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
         dirs.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
-    near_right = np.linalg.norm(joints[:, 4] - truth[:, 5], axis=-1)
-    swapped = near_right < np.linalg.norm(joints[:, 4] - truth[:, 4], axis=-1)
+    # Swapped legs: the knees' and ankles' left-minus-right vector (pelvis-relative) points against the
+    # truth's, in frames where the truth's legs are at least 5 cm apart.
+    fit_lr = joints[:, [4, 7]] - joints[:, [5, 8]]
+    true_lr = truth[:, [4, 7]] - truth[:, [5, 8]]
+    apart = np.linalg.norm(true_lr, axis=-1).sum(-1) > 0.10
+    swapped = (np.sum(fit_lr * true_lr, axis=(-1, -2)) < 0) & apart
     depth = joints[:, 0, 2] - truth[:, 0, 2]
     lengths = [np.linalg.norm(joints[:, b] - joints[:, a], axis=-1).mean()
                / np.linalg.norm(truth[:, b] - truth[:, a], axis=-1).mean() for a, b in LIMBS]
