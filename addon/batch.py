@@ -62,14 +62,22 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--smpl-dir", default="")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
     parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
-    parser.add_argument("--no-ground", action="store_true",
-                        help="keep the camera's height as Z = 0 instead of putting the feet on the floor")
+    parser.add_argument("--ground", default="auto", choices=["auto", "plane", "constant", "off"],
+                        help="auto: the floor found from the feet (else one constant lift); plane; constant; "
+                             "off (Z = 0 at the camera)")
+    parser.add_argument("--no-ground", action="store_true", help="the same as --ground off")
+    parser.add_argument("--foot-lock", default="on", choices=["on", "off"],
+                        help="hold planted feet still (backend runs only; a --motion file keeps what it has)")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
     parser.add_argument("--out", required=True, help="the .blend to write")
     parser.add_argument("--fbx", default=None, help="also export FBX here")
     parser.add_argument("--bvh", default=None, help="also export BVH here")
     return parser.parse_args(args)
+
+
+def _ground(args: argparse.Namespace) -> str:
+    return "off" if args.no_ground else args.ground
 
 
 def frame_range(text: str) -> tuple[int, int]:
@@ -97,7 +105,8 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
     options = backend_paths.RunOptions(
         video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
         frames=args.frames, smooth=args.smooth, device=args.device, weights_dir=args.weights_dir,
-        smpl_dir=args.smpl_dir, fit=args.fit == "on", height=args.height)
+        smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args), fit=args.fit == "on",
+        height=args.height)
     job = import_job.VideoImportJob(locations.backend_python(args.backend_python), locations.backend_source(),
                                     options, locations.runs_dir())
     job.start()
@@ -152,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         bpy.ops.wm.read_homefile(use_empty=True)
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
-    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=not args.no_ground,
+    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=_ground(args).upper(),
                                          start_at_detection=not args.keep_undetected_ends,
                                          match_scene_fps=args.match_scene_fps,
                                          name=scene_import.clip_name(args.video or args.motion, motion))
@@ -160,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         result = scene_import.import_motion(bpy.context, motion, options)
     except scene_import.ImportProblem as exc:
         _fail(str(exc))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.out).resolve()))
     export(args, result.armature)
     first, last = result.frame_range

@@ -80,6 +80,8 @@ class RunOptions:
     smpl_dir: str = ""
     fit: bool = True  # whole-clip fitting (backend `--fit on`); False sends `--fit off`
     height: float | None = None  # the person's stature in metres (`--height`); None = the backend's prior
+    foot_lock: bool = True
+    ground: str = "auto"  # auto | plane | constant | off (the backend's --ground)
     extra: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -110,6 +112,10 @@ def run_argv(python: Path | str, options: RunOptions) -> list[str]:
         args += ["--fit", "off"]
     if options.height is not None:
         args += ["--height", f"{options.height:g}"]
+    if not options.foot_lock:
+        args += ["--foot-lock", "off"]
+    if options.ground and options.ground != "auto":
+        args += ["--ground", options.ground]
     return backend_argv(python, *args, *options.extra)
 
 

@@ -41,7 +41,12 @@ OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "image_size": ("i", (2,)),
     "landmarks2d": ("f", (None, 33, 3)),
     "landmarks_world": ("f", (None, 33, 3)),
+    "contacts": ("b", (None, 4)),
+    "floor_plane": ("f", (4,)),
 }
+#: `contacts` columns: left ankle, left ball, right ankle, right ball. `floor_plane` (nx, ny, nz, d):
+#: camera-frame unit normal against gravity, a point x is n.x + d metres above the floor.
+FLOOR_NORMAL_TOLERANCE = 1e-3
 _KIND_NAMES = {"f": "floating point", "i": "an integer", "b": "boolean", "U": "a string"}
 _ACCEPTED_KINDS = {"f": "f", "i": "iu", "b": "b", "U": "US"}
 
@@ -66,6 +71,8 @@ class Motion:
     meta: dict[str, Any]
     focal_length: float | None = None
     image_size: tuple[int, int] | None = None
+    contacts: np.ndarray | None = None      # [N, 4] bool, feet on the floor
+    floor_plane: np.ndarray | None = None   # [4] the floor found from the feet, camera frame
 
     @property
     def frame_count(self) -> int:
@@ -97,6 +104,10 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str) -> int:
                               f"(it reads version {SUPPORTED_FORMAT_VERSION}); update the add-on or the backend")
     if float(arrays["fps"]) <= 0:
         raise MotionFileError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
+    if "floor_plane" in arrays:
+        norm = float(np.linalg.norm(arrays["floor_plane"].astype(np.float64)[:3]))
+        if abs(norm - 1.0) > FLOOR_NORMAL_TOLERANCE:
+            raise MotionFileError(f"{source}: 'floor_plane' normal must be a unit vector, its length is {norm:.4f}")
     if frames > 1 and np.any(np.diff(arrays["frame_ids"].astype(np.int64)) <= 0):
         raise MotionFileError(f"{source}: 'frame_ids' must increase from row to row")
     try:
@@ -134,6 +145,8 @@ def load_motion(path: str | Path) -> Motion:
         meta=meta if isinstance(meta, dict) else {"value": meta},
         focal_length=float(arrays["focal_length"]) if "focal_length" in arrays else None,
         image_size=tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None,
+        contacts=arrays["contacts"].astype(bool) if "contacts" in arrays else None,
+        floor_plane=arrays["floor_plane"].astype(np.float64) if "floor_plane" in arrays else None,
     )
 
 
@@ -149,4 +162,4 @@ def detected_span(motion: Motion) -> Motion:
         return motion
     span = slice(int(rows[0]), int(rows[-1]) + 1)
     return replace(motion, poses=motion.poses[span], transl=motion.transl[span], frame_ids=motion.frame_ids[span],
-                   valid=motion.valid[span])
+                   valid=motion.valid[span], contacts=None if motion.contacts is None else motion.contacts[span])

@@ -57,6 +57,7 @@ def run_options_from(context: bpy.types.Context) -> RunOptions:
         smpl_dir=bpy.path.abspath(getattr(prefs, "smpl_dir", "")) if prefs is not None else "",
         fit=settings.fit,
         height=settings.height if settings.use_height else None,
+        foot_lock=settings.foot_lock, ground=settings.ground.lower(),
     )
 
 
@@ -89,6 +90,9 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
         runtime.tell("ERROR", str(exc))
         operator.report({"ERROR"}, str(exc))
         return {"CANCELLED"}
+    for warning in result.warnings:
+        runtime.tell("WARNING", warning)
+        operator.report({"WARNING"}, warning)
     first, last = result.frame_range
     text = f"Imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last})"
     runtime.tell("INFO", text)

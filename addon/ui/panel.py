@@ -81,6 +81,7 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         options.row().prop(settings, "root_motion", expand=True)
         options.prop(settings, "ground")
         options.prop(settings, "start_at_detection")
+        options.prop(settings, "foot_lock")
         options.prop(settings, "match_scene_fps")
 
         layout.separator()

@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the person's stature in metres (sets the skeleton's size and so the root's depth); "
                           "default: a population prior of 1.70 m")
     run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
+    run.add_argument("--foot-lock", default="on", choices=["on", "off"],
+                     help="hold planted feet still (leg IK; the upper body is untouched); default on")
+    run.add_argument("--ground", default="auto", choices=["auto", "plane", "constant", "off"],
+                     help="floor and gravity: auto = the floor plane found from the feet when the contacts "
+                          "allow it, else one constant lift; plane = any plane found; constant = today's lift "
+                          "along the camera's up; off = Z = 0 at the camera. Default auto")
     run.add_argument("--official-batching", action="store_true",
                      help="reproduce the official MPS-Net/STAF batching quirk (published numbers only)")
 
@@ -114,6 +120,7 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
         weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
         focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
         fit=args.fit == "on", height=args.height,
+        foot_lock=args.foot_lock == "on", ground=args.ground,
     )
     if options.max_people < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--max-people {options.max_people}: must be at least 1")

@@ -45,7 +45,15 @@ OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "image_size": ("i", (2,)),
     "landmarks2d": ("f", (None, 33, 3)),
     "landmarks_world": ("f", (None, 33, 3)),
+    "contacts": ("b", (None, 4)),
+    "floor_plane": ("f", (4,)),
 }
+#: `contacts`: per frame, whether each foot point rests on the floor, columns
+#: (left ankle, left ball, right ankle, right ball) = grounding.CONTACT_JOINTS.
+#: `floor_plane`: (nx, ny, nz, d) in the camera frame, n a unit vector against gravity; a point x
+#: is n.x + d metres above the floor (d: the camera's height). Written only when the floor was
+#: found from the feet (`--ground auto|plane`). Files without either key stay valid.
+FLOOR_NORMAL_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -69,6 +77,8 @@ class Motion:
     image_size: tuple[int, int] | None = None
     landmarks2d: np.ndarray | None = None
     landmarks_world: np.ndarray | None = None
+    contacts: np.ndarray | None = None
+    floor_plane: np.ndarray | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -92,9 +102,11 @@ class Motion:
             arrays["focal_length"] = np.float32(self.focal_length)
         if self.image_size is not None:
             arrays["image_size"] = np.asarray(self.image_size, np.int32)
-        for key in ("landmarks2d", "landmarks_world"):
+        for key in ("landmarks2d", "landmarks_world", "floor_plane"):
             if getattr(self, key) is not None:
                 arrays[key] = np.asarray(getattr(self, key), np.float32)
+        if self.contacts is not None:
+            arrays["contacts"] = np.asarray(self.contacts, bool)
         return arrays
 
 
@@ -128,6 +140,10 @@ def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") 
             raise ValueError(f"{source}: '{key}' contains NaN or infinite values")
     if float(arrays["fps"]) <= 0:
         raise ValueError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
+    if "floor_plane" in arrays:
+        norm = float(np.linalg.norm(np.asarray(arrays["floor_plane"], np.float64)[:3]))
+        if abs(norm - 1.0) > FLOOR_NORMAL_TOLERANCE:
+            raise ValueError(f"{source}: 'floor_plane' normal must be a unit vector, its length is {norm:.4f}")
     try:
         json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as exc:
