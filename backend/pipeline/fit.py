@@ -114,7 +114,8 @@ class Weights:
 
     reprojection: float = 1.0
     reprojection_scale: float = 0.02  # pseudo-Huber knee: 2 % of the box height (~10 px on a 500 px person)
-    direction: float = 0.08
+    direction: float = 20.0  # (1 - cos) per bone: MediaPipe's 3D directions are good; measured on the harness
+    depth_direction: float = 50.0  # (bone direction . viewing ray - MediaPipe's)^2: depth from MediaPipe
     limits: float = 10.0
     smooth_joints: float = 4e-4
     smooth_root: float = 4e-4
@@ -293,6 +294,8 @@ class _Problem:
         world = data.world[rows].astype(np.float64)
         dirs = np.stack([world[:, lb] - world[:, la] for _, _, la, lb in DIRECTION_BONES], 1)
         self.mp_dirs = dirs / np.maximum(np.linalg.norm(dirs, axis=-1, keepdims=True), 1e-9)
+        # Viewing ray of each frame's root (fixed per block, so the objective's gradient stays exact).
+        self.rays = transl0 / np.maximum(np.linalg.norm(transl0, axis=-1, keepdims=True), 1e-9)
         self.dir_weight = np.stack([np.minimum(vis[:, la], vis[:, lb]) for _, _, la, lb in DIRECTION_BONES], 1)
 
     # -- variables ---------------------------------------------------------------------------------
@@ -382,6 +385,12 @@ class _Problem:
             wt = (w.direction * per * self.dir_weight[:, b])[:, None]
             total += float(np.sum(wt * (1.0 - cos)))
             g = -wt * (m - cos * u) / length
+            # Along the viewing ray the 2D landmarks say nothing: there MediaPipe's depth decides.
+            ray = self.rays
+            gap = np.sum(u * ray, -1, keepdims=True) - np.sum(m * ray, -1, keepdims=True)
+            wz = (w.depth_direction * per * self.dir_weight[:, b])[:, None]
+            total += float(np.sum(wz * gap ** 2))
+            g = g + 2 * wz * gap * (ray - np.sum(u * ray, -1, keepdims=True) * u) / length
             g_pos[:, jb] += g
             g_pos[:, ja] -= g
         # Temporal smoothness of joints and root (m/s^2).
