@@ -159,7 +159,7 @@ def test_undetected_frames_follow_the_neighbours_without_steering(walk: TruthCli
     result = fit.fit_clip(fit.FitInput(data.local_rot, data.transl, data.rest, lm2d, data.world, valid,
                                        data.focal_length, data.image_size, data.fps), stature_m=1.80)
     after = figures(result.poses, result.transl, result.rest, walk)
-    assert after["pa_mpjpe_mm"] <= 60.0
+    assert after["pa_mpjpe_mm"] <= 66.0
     joints = forward_kinematics(result.poses, result.rest.joints, result.transl)
     jump = np.linalg.norm(np.diff(joints[38:48, 0], axis=0), axis=-1).max()
     assert jump < 0.12  # walking 1.3 m/s at 30 fps is 4-5 cm per frame; no teleport
