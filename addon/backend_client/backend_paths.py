@@ -19,6 +19,8 @@ BACKEND_PYTHON_ENV = "VIDEO_MOCAP_BACKEND_PYTHON"
 BUNDLED_SOURCE_DIR = "backend_src"
 USER_VENV_DIR = "venv"
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+#: Image files the backend reads as a sequence (mirrors backend/video.py IMAGE_SUFFIXES).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def venv_python(venv_dir: Path) -> Path:
@@ -73,7 +75,9 @@ class RunOptions:
     model: str = "blazepose"
     window: int | None = None
     person: str = "auto"
-    frames: tuple[int, int] | None = None
+    frames: tuple[int, int] | None = None  # source frames START:END (END exclusive)
+    stride: int = 1  # every STRIDE-th source frame
+    fps: float | None = None  # image sequences only: their frame rate (the backend's default is 30)
     smooth: float | None = None
     device: str = "auto"
     weights_dir: str = ""
@@ -100,6 +104,10 @@ def run_argv(python: Path | str, options: RunOptions) -> list[str]:
         args += ["--person", str(options.person)]
     if options.frames is not None:
         args += ["--frames", f"{options.frames[0]}:{options.frames[1]}"]
+    if options.stride and options.stride != 1:
+        args += ["--stride", str(int(options.stride))]
+    if options.fps is not None:
+        args += ["--fps", f"{options.fps:g}"]
     if options.smooth is not None:
         args += ["--smooth", f"{options.smooth:g}"]
     if options.device in DEVICES and options.device != "auto":

@@ -10,6 +10,7 @@ import bpy
 from bpy.props import StringProperty
 
 from ..backend_client.backend_paths import (
+    IMAGE_SUFFIXES,
     RunOptions,
     backend_argv,
     backend_env,
@@ -23,6 +24,8 @@ from ..core.motion_data import Motion, MotionFileError, load_motion
 
 TIMER_S = 0.1
 VIDEO_GLOB = "*.mp4;*.mov;*.m4v;*.avi;*.mkv;*.webm;*.mpg;*.mpeg;*.wmv;*.mts;*.m2ts"
+#: Image sequences are chosen by their first image (the backend takes the numbered images after it).
+SEQUENCE_GLOB = ";".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
 
 
 @dataclass
@@ -51,6 +54,7 @@ def run_options_from(context: bpy.types.Context) -> RunOptions:
         window=settings.window_argument(),
         person=settings.person_argument(),
         frames=(settings.frame_start, settings.frame_end) if settings.use_frame_range else None,
+        fps=settings.sequence_fps if settings.is_image_sequence() else None,
         smooth=settings.smoothing if settings.use_smoothing else None,
         device=getattr(prefs, "device", "auto"),
         weights_dir=bpy.path.abspath(getattr(prefs, "weights_dir", "")) if prefs is not None else "",
@@ -248,8 +252,9 @@ class VIDEO_MOCAP_OT_select_video(_FileOperator, bpy.types.Operator):
     bl_label = "Choose Video"
     bl_options = {"INTERNAL"}
 
-    filter_glob: StringProperty(default=VIDEO_GLOB, options={"HIDDEN"})
+    filter_glob: StringProperty(default=VIDEO_GLOB + ";" + SEQUENCE_GLOB, options={"HIDDEN"})
     filter_movie: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
+    filter_image: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
     filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
 
     def execute(self, context: bpy.types.Context) -> set[str]:

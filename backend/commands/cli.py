@@ -50,14 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="convert a video into a motion file (.npz)",
                          description="Convert a video into an SMPL motion file. Progress is printed as JSON lines.")
-    run.add_argument("video", help="video file (anything FFmpeg/OpenCV decodes)")
+    run.add_argument("video", help="video file (anything FFmpeg decodes), or an image sequence: a folder of "
+                                   "images, a pattern such as frames/%%04d.png, or its first image")
     run.add_argument("--model", default="blazepose", help="model name (see `models`); default: blazepose")
     run.add_argument("--window", type=int, default=None, help="temporal window length; default: the model's")
     run.add_argument("--out", default=None, help="output motion file (.npz); default: VIDEO with .npz")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--person", type=_person, default=None, help="'auto' (main person) or a person id")
     run.add_argument("--frames", default=None, help="START:END source frames (END exclusive)")
-    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
+    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th source frame")
+    run.add_argument("--fps", type=float, default=None,
+                     help="frame rate of an image sequence (folder, %%04d pattern or first image); default 30. "
+                          "Video files carry their own timestamps")
     run.add_argument("--smooth", type=float, default=None,
                      help="smoothing strength: 0 off, 1 normal, 2 stronger; default 1 for blazepose, "
                           "0 for the seed models (their windows already smooth)")
@@ -121,6 +125,7 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
         focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
         fit=args.fit == "on", height=args.height,
         foot_lock=args.foot_lock == "on", ground=args.ground,
+        fps=args.fps,
     )
     if options.max_people < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--max-people {options.max_people}: must be at least 1")

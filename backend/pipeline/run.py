@@ -19,7 +19,7 @@ from ..geometry.skeleton import forward_kinematics
 from ..models.base import ModelOutput, ModelRequest
 from ..models.registry import ModelSpec, get_spec
 from ..tracking.track import Track, Tracker, build_track, choose_person
-from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
+from ..tracking.video import DecodeReport, FrameRange, VideoInfo, decode, probe
 from . import grounding, post
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class RunOptions:
     height: float | None = None  # the person's stature in metres; None = fit.STATURE_PRIOR_M
     foot_lock: bool = True
     ground: str = "auto"  # grounding.GROUND_MODES
+    fps: float | None = None  # rate of an image sequence (video files carry their own timestamps)
 
 
 def resolve_device(requested: str, spec: ModelSpec) -> str:
@@ -75,27 +76,41 @@ def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
 
 
 def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
-                     max_people: int, person: int | None) -> Track:
-    """Stream the frames through MediaPipe, following every person; keep the chosen one."""
+                     max_people: int, person: int | None) -> tuple[Track, np.ndarray]:
+    """Stream the frames through MediaPipe, following every person; keep the chosen one.
+
+    Returns the track and each row's presentation time in seconds ([N] float64, from the
+    container's timestamps, or index / fps for an image sequence).
+    """
     from ..tracking.landmarks import PoseLandmarks
 
-    wanted = frames.frame_ids(info.frame_count)
-    total = len(wanted)
+    total = max(len(frames.frame_ids(info.frame_count)), 1)  # the header's count: an estimate only
     tracker = Tracker()
     decoded: list[int] = []
+    times: list[float] = []
+    report = DecodeReport()
     events.progress("detect", 0, total)
     with PoseLandmarks(max_people=max_people) as detector:
-        for row, (frame_id, rgb) in enumerate(iter_frames(info, frames)):
+        for row, frame in enumerate(decode(info, frames, report)):
             cancel.check()
-            tracker.update(row, detector.detect(rgb, frame_id * 1000.0 / info.fps))
-            decoded.append(frame_id)
+            tracker.update(row, detector.detect(frame.rgb, frame.time * 1000.0))
+            decoded.append(frame.index)
+            times.append(frame.time)
+            total = max(total, row + 1)
             events.progress("detect", row + 1, total)
     if not decoded:
+        if report.decoded and report.problem is None:
+            raise BackendError(ErrorCode.BAD_ARGUMENT,
+                               f"--frames {frames.start}:{'' if frames.stop is None else frames.stop}: "
+                               f"{info.path} has only {report.decoded} frames")
         raise BackendError(ErrorCode.VIDEO_UNREADABLE,
-                           f"no frame of {info.path} could be decoded in the range asked for")
-    if len(decoded) < total:
-        events.warning("VIDEO_SHORT", f"{info.path} holds {len(decoded)} of the {total} frames its header promised; "
-                                      "converted the frames that exist")
+                           f"no frame of {info.path} could be decoded in the range asked for"
+                           + (f" ({report.problem})" if report.problem else ""))
+    if total > len(decoded):
+        events.progress("detect", len(decoded), len(decoded))  # the header over-promised: the bar ends full
+    if report.problem is not None:
+        events.warning("VIDEO_SHORT", f"{info.path} is truncated or damaged: {report.problem}; "
+                                      f"converted the {report.decoded} frames before that point")
     joins = tracker.stitch(info.fps / max(frames.stride, 1))
     if joins:
         log.info("joined %d track pieces that were one person seen in turn", joins)
@@ -107,7 +122,14 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
         events.warning("TRACK_GAP", f"person {chosen} was not detected in {gaps} of {len(track)} frames; "
                                     "those frames are interpolated and marked valid=False")
     log.info("tracked %d people; person %d valid in %d/%d frames", people, chosen, track.valid.sum(), len(track))
-    return track
+    return track, np.asarray(times, np.float64)
+
+
+def row_rate(times: np.ndarray, fallback: float) -> float:
+    """Mean rate of the rows (rows per second) for the filters: their span over their count."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return fallback
+    return float((len(times) - 1) / (times[-1] - times[0]))
 
 
 def detected_rows(valid: np.ndarray) -> dict:
@@ -199,14 +221,17 @@ def run(options: RunOptions, events: EventStream) -> Path:
     check_inputs(spec, weights_dir, smpl_dir)
     device = resolve_device(options.device, spec)
     frames = FrameRange.parse(options.frames, options.stride)
-    info = probe(Path(options.video).expanduser())
-    if len(frames.frame_ids(info.frame_count)) == 0:
+    info = probe(Path(options.video).expanduser(), options.fps)
+    if options.fps is not None and not info.is_sequence:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--fps applies to image sequences; {info.path} is a video "
+                           "file with its own timestamps: leave --fps out")
+    if info.is_sequence and len(frames.frame_ids(info.frame_count)) == 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT,
                            f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
     if options.height is not None and not 0.5 <= options.height <= 2.6:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--height {options.height}: give the person's stature in metres "
                                                    "(0.5 to 2.6), e.g. --height 1.78")
-    track = detect_and_track(info, frames, events, options.max_people, options.person)
+    track, times = detect_and_track(info, frames, events, options.max_people, options.person)
     cancel.check()
     fit_meta: dict = {}
     if options.fit:
@@ -223,24 +248,27 @@ def run(options: RunOptions, events: EventStream) -> Path:
     output = spec.load_runner()(request)
     cancel.check()
 
-    fps = info.fps * 1.0 / frames.stride
+    rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters and the fit
     if options.fit and output.rest is not None and output.landmarks_world is not None:
         uses_smpl = "SMPL betas" in str(output.meta.get("rest_skeleton", ""))
-        output = fit_output(output, track, fps, smooth, focal, options.height, events,
+        output = fit_output(output, track, rate, smooth, focal, options.height, events,
                             smpl_file=smpl_dir / "SMPL_NEUTRAL.npz" if uses_smpl else None)
         fit_meta.update(output.meta.pop("fit", {}))
         smooth_after = 0.0  # the fit already smoothed, as --smooth asked
     else:
         smooth_after = smooth
     events.progress("post", 0, 1)
-    output = post.finish(output, track, fps, smooth_after, focal)
+    output = post.finish(output, track, rate, smooth_after, focal)
     events.progress("post", 1, 1)
-    grounded = ground_stage(output, info.fps / frames.stride, options, events)
+    grounded = ground_stage(output, rate, options, events)
     meta = {
         "backend_version": __version__,
         "video": str(info.path),
         "source_fps": info.fps,
+        "source_kind": info.kind,
+        "fps_from": "--fps" if info.is_sequence else "container",
         "stride": frames.stride,
+        "frames": [frames.start, frames.stop],
         "person_id": track.person_id,
         "device": device,
         "smooth": smooth,
@@ -254,7 +282,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     }
     motion = Motion(
         poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
-        frame_ids=track.frame_ids, fps=info.fps / frames.stride, bboxes=track.bboxes, cam=output.cam,
+        frame_ids=track.frame_ids, times=times, fps=info.fps, bboxes=track.bboxes, cam=output.cam,
         rest_joints=output.rest_joints, model=spec.name, window=window or 0, meta=meta,
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,

@@ -14,7 +14,8 @@ def motion(valid: np.ndarray) -> Motion:
     arrays = motion_arrays(frames=len(valid))
     return Motion(poses=arrays["poses"].astype(float), transl=arrays["transl"].astype(float),
                   rest_joints=arrays["rest_joints"].astype(float), frame_ids=np.arange(len(valid)) + 100,
-                  fps=30.0, valid=valid, betas=np.zeros(10), model="blazepose", window=0, meta={})
+                  times=(np.arange(len(valid)) + 100) / 30.0, fps=30.0, valid=valid, betas=np.zeros(10),
+                  model="blazepose", window=0, meta={})
 
 
 def test_undetected_ends_are_cut_and_gaps_inside_kept() -> None:
@@ -23,6 +24,7 @@ def test_undetected_ends_are_cut_and_gaps_inside_kept() -> None:
     cut = detected_span(source)
     assert cut.frame_count == 20
     np.testing.assert_array_equal(cut.frame_ids, np.arange(105, 125))
+    np.testing.assert_allclose(cut.times, np.arange(105, 125) / 30.0)
     np.testing.assert_array_equal(cut.poses, source.poses[5:25])
     np.testing.assert_array_equal(cut.transl, source.transl[5:25])
     assert (~cut.valid).sum() == 3  # the gap inside stays, interpolated
