@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl}`.
+"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl,convert-dataset,train}`.
 
 For `run`, stdout carries only JSON lines (progress, warning, error, done); logs go to stderr.
 Exit status is 0 only after `done`; each error code has its own status (errors.EXIT_STATUS).
@@ -103,7 +103,8 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Subcommands living in their own modules register their arguments themselves."""
     import importlib
 
-    for module_name in (".commands.preview", ".models.checkpoints", ".commands.smpl_convert"):
+    for module_name in (".commands.preview", ".models.checkpoints", ".commands.smpl_convert", ".commands.batch",
+                        ".commands.export", ".training.cli"):
         try:
             module = importlib.import_module(module_name, package="backend")
         except ModuleNotFoundError as exc:
