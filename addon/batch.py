@@ -96,6 +96,11 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help="frame rate of an image sequence (default 30); video files use their own timestamps")
     parser.add_argument("--smooth", type=float, default=None)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--fit", default="on", choices=["on", "off"],
+                        help="whole-clip fitting (default on); off = the per-frame result")
+    parser.add_argument("--height", type=float, default=None, help="the person's stature in metres")
+    parser.add_argument("--keep-undetected-ends", action="store_true",
+                        help="also key the frames before the first and after the last detection")
     parser.add_argument("--weights-dir", default="")
     parser.add_argument("--smpl-dir", default="")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
@@ -148,7 +153,8 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: I
     options = backend_paths.RunOptions(
         video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
         frames=args.frames, stride=args.stride, fps=args.fps, smooth=args.smooth, device=args.device,
-        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args))
+        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args),
+        fit=args.fit == "on", height=args.height)
     job = import_job.VideoImportJob(locations.backend_python(args.backend_python), locations.backend_source(),
                                     options, locations.runs_dir())
     job.start()
@@ -211,6 +217,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
     options = scene_import.ImportOptions(root_motion=args.root_motion, ground=_ground(args).upper(),
+                                         start_at_detection=not args.keep_undetected_ends,
                                          match_scene_fps=args.match_scene_fps,
                                          name=scene_import.clip_name(args.video or args.motion, motion))
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.motion_data import Motion
+from ..core.motion_data import Motion, detected_span
 from ..core.retarget import compute_bone_channels, ground_warning, missing_bones, target_bone_names
 from ..core.timing import frame_range_for, render_fps_for, scene_frames_for
 from .armature_builder import build_smpl_armature
@@ -33,6 +33,7 @@ class ImportOptions:
     bone_preset: str = "SMPL"
     root_motion: str = "BONE"
     ground: str = "AUTO"  # retarget.GROUND_MODES: the floor plane when the file has one, else one lift
+    start_at_detection: bool = True  # key only the rows from the first to the last detection
     match_scene_fps: bool = False
     name: str = "SMPL"
 
@@ -67,6 +68,8 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
     if options.target not in TARGETS:
         raise ImportProblem(f"unknown target {options.target!r}")
     existing = _existing_target(options) if options.target == "EXISTING" else None
+    if options.start_at_detection:
+        motion = detected_span(motion)
     bone_names = target_bone_names(options.bone_preset)
     scene = context.scene
     saved_scene = (scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end)

@@ -59,6 +59,8 @@ def run_options_from(context: bpy.types.Context) -> RunOptions:
         device=getattr(prefs, "device", "auto"),
         weights_dir=bpy.path.abspath(getattr(prefs, "weights_dir", "")) if prefs is not None else "",
         smpl_dir=bpy.path.abspath(getattr(prefs, "smpl_dir", "")) if prefs is not None else "",
+        fit=settings.fit,
+        height=settings.height if settings.use_height else None,
         foot_lock=settings.foot_lock, ground=settings.ground.lower(),
     )
 
@@ -71,6 +73,7 @@ def import_options_from(context: bpy.types.Context, motion: Motion, source_path:
         bone_preset=settings.bone_preset,
         root_motion=settings.root_motion,
         ground=settings.ground,
+        start_at_detection=settings.start_at_detection,
         match_scene_fps=settings.match_scene_fps,
         name=clip_name(source_path, motion),
     )

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = the cores actually free")
     run.add_argument("--focal-length", type=float, default=None,
                      help="camera focal length in pixels; default max(width, height)")
+    run.add_argument("--fit", choices=["on", "off"], default="on",
+                     help="whole-clip fitting of rotations, root and one skeleton to the 2D landmarks (built-in "
+                          "model); off = the per-frame result, as before")
+    run.add_argument("--height", type=float, default=None,
+                     help="the person's stature in metres (sets the skeleton's size and so the root's depth); "
+                          "default: a population prior of 1.70 m")
     run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
     run.add_argument("--foot-lock", default="on", choices=["on", "off"],
                      help="hold planted feet still (leg IK; the upper body is untouched); default on")
@@ -118,6 +124,7 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
         person=args.person, frames=args.frames, stride=args.stride, smooth=args.smooth,
         weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
         focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
+        fit=args.fit == "on", height=args.height,
         foot_lock=args.foot_lock == "on", ground=args.ground,
         fps=args.fps,
     )

@@ -75,6 +75,8 @@ def test_no_person(tmp_path: Path) -> None:
     (["--frames", "500:600"], "only 40 frames"),
     (["--smooth", "-1"], "--smooth"),
     (["--person", "x"], "--person"),
+    (["--height", "17"], "--height 17"),  # centimetres or feet by mistake: stature is in metres
+    (["--fit", "maybe"], "--fit"),
 ])
 def test_bad_argument(tmp_path: Path, args: list[str], needle: str) -> None:
     out_dir = tmp_path / "out"
