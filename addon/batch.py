@@ -86,6 +86,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--video", help="video to run the backend on")
     source.add_argument("--motion", help="existing motion file (.npz) to import instead of running the backend")
+    source.add_argument("--input", help="a folder of clips or a .csv/.jsonl manifest (with --out-dir; batch_many.py)")
     parser.add_argument("--model", default="blazepose")
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--person", default="auto", help="'auto' or a person id")
@@ -95,6 +96,11 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help="frame rate of an image sequence (default 30); video files use their own timestamps")
     parser.add_argument("--smooth", type=float, default=None)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--fit", default="on", choices=["on", "off"],
+                        help="whole-clip fitting (default on); off = the per-frame result")
+    parser.add_argument("--height", type=float, default=None, help="the person's stature in metres")
+    parser.add_argument("--keep-undetected-ends", action="store_true",
+                        help="also key the frames before the first and after the last detection")
     parser.add_argument("--weights-dir", default="")
     parser.add_argument("--smpl-dir", default="")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
@@ -112,10 +118,15 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help="also keep the backend's motion file (.npz) here, for --motion later")
     parser.add_argument("--keep-frame-range", action="store_true", help="leave the scene's start/end frames")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
-    parser.add_argument("--out", required=True, help="the .blend to write")
+    parser.add_argument("--out", default=None, help="the .blend to write (one clip)")
+    parser.add_argument("--out-dir", default=None, help="with --input: one .blend (and --formats) per clip here")
+    parser.add_argument("--formats", default="blend", help="with --input: blend plus any of fbx, bvh, glb")
     parser.add_argument("--fbx", default=None, help="also export FBX here")
     parser.add_argument("--bvh", default=None, help="also export BVH here")
-    return parser.parse_args(args)
+    parsed = parser.parse_args(args)
+    if (parsed.input is None) == (parsed.out is None) or (parsed.input is None) != (parsed.out_dir is None):
+        parser.error("give --out with --video/--motion, or --out-dir with --input")
+    return parsed
 
 
 def _ground(args: argparse.Namespace) -> str:
@@ -147,7 +158,8 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: I
     options = backend_paths.RunOptions(
         video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
         frames=args.frames, stride=args.stride, fps=args.fps, smooth=args.smooth, device=args.device,
-        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args))
+        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args),
+        fit=args.fit == "on", height=args.height)
     python = locations.backend_python(args.backend_python)
     if python is None or not python.is_file():
         where = f" at {python}" if python is not None else ""
@@ -204,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     args = parse_args(script_args(argv))
     package = addon_package()
+    if args.input:  # a folder or manifest: the backend's batch, then one import per clip
+        batch_many = importlib.import_module(".batch_many", package.__name__)
+        args.formats, args.ground_mode = batch_many.formats(args.formats), _ground(args)
+        return batch_many.run(args, package, lambda: interrupts.received is not None, export)
     scene_import = submodule(package, "blender.scene_import")
     motion = load_motion_for(args, package, interrupts)
     interrupts.check()
@@ -212,6 +228,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
     options = scene_import.ImportOptions(root_motion=args.root_motion, ground=_ground(args).upper(),
+                                         start_at_detection=not args.keep_undetected_ends,
                                          match_scene_fps=args.match_scene_fps, whole_frames=args.whole_frames,
                                          keep_frame_range=args.keep_frame_range,
                                          name=scene_import.clip_name(args.video or args.motion, motion))

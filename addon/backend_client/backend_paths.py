@@ -82,6 +82,8 @@ class RunOptions:
     device: str = "auto"
     weights_dir: str = ""
     smpl_dir: str = ""
+    fit: bool = True  # whole-clip fitting (backend `--fit on`); False sends `--fit off`
+    height: float | None = None  # the person's stature in metres (`--height`); None = the backend's prior
     foot_lock: bool = True
     ground: str = "auto"  # auto | plane | constant | off (the backend's --ground)
     extra: tuple[str, ...] = field(default_factory=tuple)
@@ -114,6 +116,10 @@ def run_argv(python: Path | str, options: RunOptions) -> list[str]:
         args += ["--weights-dir", options.weights_dir]
     if options.smpl_dir:
         args += ["--smpl-dir", options.smpl_dir]
+    if not options.fit:
+        args += ["--fit", "off"]
+    if options.height is not None:
+        args += ["--height", f"{options.height:g}"]
     if not options.foot_lock:
         args += ["--foot-lock", "off"]
     if options.ground and options.ground != "auto":

@@ -13,7 +13,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.motion_data import Motion
+from ..core.motion_data import Motion, detected_span
 from ..core.resample import EXACT, resample_channels, whole_frames
 from ..core.retarget import compute_bone_channels, ground_warning, missing_bones, target_bone_names
 from ..core.timing import frame_range_for, render_fps_for, scene_frames_for
@@ -34,6 +34,7 @@ class ImportOptions:
     bone_preset: str = "SMPL"
     root_motion: str = "BONE"
     ground: str = "AUTO"  # retarget.GROUND_MODES: the floor plane when the file has one, else one lift
+    start_at_detection: bool = True  # key only the rows from the first to the last detection
     match_scene_fps: bool = False
     keep_frame_range: bool = False  # leave the scene's start/end (and current frame) as they are
     whole_frames: bool = False  # bake the keys onto whole scene frames when the rates differ
@@ -70,6 +71,8 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
     if options.target not in TARGETS:
         raise ImportProblem(f"unknown target {options.target!r}")
     existing = _existing_target(options) if options.target == "EXISTING" else None
+    if options.start_at_detection:
+        motion = detected_span(motion)
     bone_names = target_bone_names(options.bone_preset)
     scene = context.scene
     saved_scene = (scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +212,22 @@ def load_motion(path: str | Path) -> Motion:
         floor_plane=arrays["floor_plane"].astype(np.float64) if "floor_plane" in arrays else None,
         people_ids=tuple(int(v) for v in arrays["people_ids"]) if "people_ids" in arrays else (),
     )
+
+
+def detected_span(motion: Motion) -> Motion:
+    """The rows from the first to the last frame where the person was detected (`valid`).
+
+    Before the first and after the last detection the backend has no motion, only a held pose; the
+    add-on keys from the first detection by default. Undetected rows inside the span (interpolated)
+    stay. A clip with no detected row is returned unchanged.
+    """
+    rows = np.flatnonzero(motion.valid)
+    if len(rows) == 0 or (rows[0] == 0 and rows[-1] == motion.frame_count - 1):
+        return motion
+    span = slice(int(rows[0]), int(rows[-1]) + 1)
+    return replace(motion, poses=motion.poses[span], transl=motion.transl[span], frame_ids=motion.frame_ids[span],
+                   times=motion.times[span], valid=motion.valid[span],
+                   contacts=None if motion.contacts is None else motion.contacts[span])
 
 
 def times_for_format_1(frame_ids: np.ndarray, fps: float, meta: dict[str, Any]) -> np.ndarray:

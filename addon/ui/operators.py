@@ -67,6 +67,8 @@ def run_options_from(context: bpy.types.Context) -> RunOptions:
         device=getattr(prefs, "device", "auto"),
         weights_dir=bpy.path.abspath(getattr(prefs, "weights_dir", "")) if prefs is not None else "",
         smpl_dir=bpy.path.abspath(getattr(prefs, "smpl_dir", "")) if prefs is not None else "",
+        fit=settings.fit,
+        height=settings.height if settings.use_height else None,
         foot_lock=settings.foot_lock, ground=settings.ground.lower(),
     )
 
@@ -79,6 +81,7 @@ def import_options_from(context: bpy.types.Context, motion: Motion, source_path:
         bone_preset=settings.bone_preset,
         root_motion=settings.root_motion,
         ground=settings.ground,
+        start_at_detection=settings.start_at_detection,
         match_scene_fps=settings.match_scene_fps,
         keep_frame_range=settings.keep_frame_range,
         whole_frames=settings.whole_frames,

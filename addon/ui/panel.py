@@ -78,6 +78,12 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         sub = row.row()
         sub.enabled = settings.use_smoothing
         sub.prop(settings, "smoothing")
+        options.prop(settings, "fit")
+        row = options.row(align=True)
+        row.prop(settings, "use_height", text="")
+        sub = row.row()
+        sub.enabled = settings.use_height
+        sub.prop(settings, "height")
 
         options.separator()
         options.prop(settings, "target", text="")
@@ -87,6 +93,7 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         options.label(text="Root Motion")
         options.row().prop(settings, "root_motion", expand=True)
         options.prop(settings, "ground")
+        options.prop(settings, "start_at_detection")
         options.prop(settings, "foot_lock")
         options.prop(settings, "match_scene_fps")
         row = options.row()

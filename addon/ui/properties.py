@@ -84,6 +84,18 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                                 description="Override the backend's default smoothing strength", default=False)
     smoothing: FloatProperty(name="Smoothing", description="Temporal smoothing strength: 0 off, 1 the backend's "
                              "default, 2 stronger", min=0.0, soft_max=2.0, default=1.0)
+    fit: BoolProperty(name="Fit Whole Clip",
+                      description="Fit rotations, root path and one skeleton to the whole clip's 2D landmarks "
+                                  "(built-in model); off gives the per-frame result", default=True)
+    use_height: BoolProperty(name="Person's Height",
+                             description="Give the person's real height: sets the skeleton's size and so how far "
+                                         "from the camera the root is", default=False)
+    height: FloatProperty(name="Height", description="The person's stature (standing height)", min=0.5, max=2.6,
+                          default=1.70, subtype="DISTANCE", unit="LENGTH")
+    start_at_detection: BoolProperty(name="Start at First Detection",
+                                     description="Key only from the first to the last frame where the person was "
+                                                 "detected; before and after there is no motion to key",
+                                     default=True)
     target: EnumProperty(name="Target", description="Which armature receives the motion", items=[
         ("NEW", "New SMPL Armature", "Build a new armature from the clip's rest skeleton"),
         ("EXISTING", "Existing Armature", "Animate an armature that already has the preset's bone names"),

@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl}`.
+"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl,convert-dataset,train}`.
 
 For `run`, stdout carries only JSON lines (progress, warning, error, done); logs go to stderr.
 Exit status is 0 only after `done`; each error code has its own status (errors.EXIT_STATUS).
@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = the cores actually free")
     run.add_argument("--focal-length", type=float, default=None,
                      help="camera focal length in pixels; default max(width, height)")
+    run.add_argument("--fit", choices=["on", "off"], default="on",
+                     help="whole-clip fitting of rotations, root and one skeleton to the 2D landmarks (built-in "
+                          "model); off = the per-frame result, as before")
+    run.add_argument("--height", type=float, default=None,
+                     help="the person's stature in metres (sets the skeleton's size and so the root's depth); "
+                          "default: a population prior of 1.70 m")
     run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
     run.add_argument("--tracks", default=None, metavar="MOTION.npz",
                      help="reuse the people tracked by an earlier run of this video (its motion file), "
@@ -102,7 +108,7 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
 
     for module_name, command in ((".commands.preview", "preview"), (".models.checkpoints", "convert-checkpoint"),
                                  (".commands.smpl_convert", "convert-smpl"), (".commands.batch", "batch"),
-                                 (".commands.export", "export")):
+                                 (".commands.export", "export"), (".training.cli", "train")):
         try:
             module = importlib.import_module(module_name, package="backend")
         except ModuleNotFoundError as exc:
@@ -141,6 +147,7 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
         person=args.person, frames=args.frames, stride=args.stride, smooth=args.smooth,
         weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
         focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
+        fit=args.fit == "on", height=args.height,
         foot_lock=args.foot_lock == "on", ground=args.ground,
         fps=args.fps,
         tracks=Path(args.tracks) if args.tracks else None,

@@ -43,6 +43,8 @@ class RunOptions:
     focal_length: float | None = None
     max_people: int = 4
     official_batching: bool = False
+    fit: bool = True  # whole-clip fitting (fit.py) after the model; False = the model's per-frame result
+    height: float | None = None  # the person's stature in metres; None = fit.STATURE_PRIOR_M
     foot_lock: bool = True
     ground: str = "auto"  # grounding.GROUND_MODES
     fps: float | None = None  # rate of an image sequence (video files carry their own timestamps)
@@ -114,6 +116,9 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
     if report.problem is not None:
         events.warning("VIDEO_SHORT", f"{info.path} is truncated or damaged: {report.problem}; "
                                       f"converted the {report.decoded} frames before that point")
+    joins = tracker.stitch(info.fps / max(frames.stride, 1))
+    if joins:
+        log.info("joined %d track pieces that were one person seen in turn", joins)
     chosen = choose_person(tracker, person, str(info.path))
     if people is not None:
         main = choose_person(tracker, None, str(info.path))
@@ -198,6 +203,63 @@ def people_arrays(everyone: list[Track]) -> dict[str, np.ndarray] | None:
             "people_world": np.stack([t.world for t in everyone])}
 
 
+def detected_rows(valid: np.ndarray) -> dict:
+    """First and last rows where the person was detected: rows outside them are not motion (the add-on
+    starts the action at `first`); rows inside but not detected are interpolated (valid=False)."""
+    rows = np.flatnonzero(valid)
+    if len(rows) == 0:
+        return {"first": None, "last": None, "undetected_inside": 0}
+    return {"first": int(rows[0]), "last": int(rows[-1]),
+            "undetected_inside": int((~valid[rows[0]:rows[-1] + 1]).sum())}
+
+
+def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, focal: float, height: float | None,
+               events: EventStream, smpl_file: Path | None = None) -> ModelOutput:
+    """Whole-clip fitting of the model's per-frame result (fit.py); replaces poses, root and skeleton."""
+    from ..geometry.skeleton import axis_angle_to_matrix
+    from . import fit
+
+    n = len(track)
+    first_translation = post.translation_from_landmarks(output.poses, output.rest_joints, track, focal)
+    data = fit.FitInput(local_rot=axis_angle_to_matrix(output.poses), transl=first_translation, rest=output.rest,
+                        landmarks2d=track.landmarks2d, world=output.landmarks_world, valid=track.valid,
+                        focal_length=focal, image_size=track.image_size, fps=fps)
+    events.progress("fit", 0, n)
+    betas = np.zeros(10, np.float32)
+    reshape = None
+    if smpl_file is not None:
+        from ..body.smpl_fit import fit_betas_to_joints
+        from ..builtin.rest_skeleton import RestSkeleton, with_joints
+
+        def reshape(rest: RestSkeleton) -> RestSkeleton:
+            nonlocal betas
+            betas, joints = fit_betas_to_joints(smpl_file, rest.joints)
+            return with_joints(rest, joints)
+
+    result = fit.fit_clip(data, stature_m=height, smooth_strength=smooth, check_cancel=cancel.check,
+                          progress=lambda done, total: events.progress("fit", done, total), reshape_rest=reshape)
+    errors_before = fit.reprojection_error(output.poses, first_translation, output.rest, track.landmarks2d,
+                                           focal, track.image_size)
+    errors_after = fit.reprojection_error(result.poses, result.transl, result.rest, track.landmarks2d,
+                                          focal, track.image_size)
+    detected = track.valid
+    result.meta["reprojection_px_median"] = {
+        "before": round(float(np.median(errors_before[detected])), 2) if detected.any() else None,
+        "after": round(float(np.median(errors_after[detected])), 2) if detected.any() else None}
+    output.poses = result.poses
+    output.transl = result.transl
+    output.rest = result.rest
+    output.rest_joints = result.rest.joints.astype(np.float32)
+    output.betas = np.asarray(betas, np.float32)  # zeros unless SMPL betas were fitted to the clip's skeleton
+    bones = {name: round(float(np.linalg.norm(result.rest.joints[b] - result.rest.joints[a])), 4)
+             for name, (a, b) in {"thigh": (1, 4), "shin": (4, 7), "upper_arm": (16, 18), "forearm": (18, 20)}.items()}
+    output.meta["bone_lengths_m"] = bones
+    output.meta["rest_skeleton"] = ("SMPL betas fitted to the skeleton fitted to the whole clip (fit.py)"
+                                    if smpl_file is not None else "fitted to the whole clip (fit.py)")
+    output.meta["fit"] = result.meta
+    return output
+
+
 def ground_stage(output: ModelOutput, fps: float, options: RunOptions,
                  events: EventStream) -> grounding.GroundResult:
     """Contacts, floor and foot locking on any model's output (after smoothing); updates `output`."""
@@ -237,6 +299,9 @@ def run(options: RunOptions, events: EventStream) -> Path:
     if info.is_sequence and len(frames.frame_ids(info.frame_count)) == 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT,
                            f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
+    if options.height is not None and not 0.5 <= options.height <= 2.6:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--height {options.height}: give the person's stature in metres "
+                                                   "(0.5 to 2.6), e.g. --height 1.78")
     people: list[dict] = []
     everyone: list[Track] = []
     if options.tracks is not None:
@@ -247,6 +312,13 @@ def run(options: RunOptions, events: EventStream) -> Path:
         track, times = detect_and_track(info, frames, events, options.max_people, options.person, people,
                                         everyone)
     cancel.check()
+    fit_meta: dict = {}
+    if options.fit:
+        from ..tracking import lr_repair
+
+        repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid)
+        track.landmarks2d, track.world = repaired.landmarks2d, repaired.world
+        fit_meta["left_right_repair"] = repaired.counts()
 
     focal = options.focal_length or camera.default_focal_length(info.width, info.height)
     request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
@@ -255,9 +327,17 @@ def run(options: RunOptions, events: EventStream) -> Path:
     output = spec.load_runner()(request)
     cancel.check()
 
+    rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters and the fit
+    if options.fit and output.rest is not None and output.landmarks_world is not None:
+        uses_smpl = "SMPL betas" in str(output.meta.get("rest_skeleton", ""))
+        output = fit_output(output, track, rate, smooth, focal, options.height, events,
+                            smpl_file=smpl_dir / "SMPL_NEUTRAL.npz" if uses_smpl else None)
+        fit_meta.update(output.meta.pop("fit", {}))
+        smooth_after = 0.0  # the fit already smoothed, as --smooth asked
+    else:
+        smooth_after = smooth
     events.progress("post", 0, 1)
-    rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters
-    output = post.finish(output, track, rate, smooth, focal)
+    output = post.finish(output, track, rate, smooth_after, focal)
     events.progress("post", 1, 1)
     grounded = ground_stage(output, rate, options, events)
     meta = {
@@ -276,6 +356,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
         "camera": {"model": "pinhole", "focal_length_px": output.focal_length,
                    "principal_point": [info.width / 2.0, info.height / 2.0]},
         "seconds": round(time.monotonic() - started, 3),
+        "fit": {"enabled": bool(options.fit), **fit_meta},
+        "detected_rows": detected_rows(track.valid),
         **output.meta,
         "grounding": grounded.meta,
     }
