@@ -42,19 +42,13 @@ def addon_package() -> ModuleType:
     return importlib.import_module(here.name)
 
 
-def parse_args(args: list[str]) -> argparse.Namespace:
+def parse_args(args: list[str], run_options: ModuleType) -> argparse.Namespace:
+    """The batch's own options plus every `backend run` option of the add-on's run_options table."""
     parser = argparse.ArgumentParser(prog="batch.py", description="Video Mocap headless import")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--video", help="video to run the backend on")
     source.add_argument("--motion", help="existing motion file (.npz) to import instead of running the backend")
-    parser.add_argument("--model", default="blazepose")
-    parser.add_argument("--window", type=int, default=None)
-    parser.add_argument("--person", default="auto", help="'auto' or a person id")
-    parser.add_argument("--frames", type=frame_range, default=None, help="START:END source frames (END exclusive)")
-    parser.add_argument("--smooth", type=float, default=None)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--weights-dir", default="")
-    parser.add_argument("--smpl-dir", default="")
+    run_options.add_arguments(parser)
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
     parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
     parser.add_argument("--no-ground", action="store_true",
@@ -65,13 +59,6 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--fbx", default=None, help="also export FBX here")
     parser.add_argument("--bvh", default=None, help="also export BVH here")
     return parser.parse_args(args)
-
-
-def frame_range(text: str) -> tuple[int, int]:
-    start, sep, end = text.partition(":")
-    if not sep or not start.isdigit() or not end.isdigit():
-        raise argparse.ArgumentTypeError(f"expected START:END frame numbers, got {text!r}")
-    return int(start), int(end)
 
 
 def submodule(package: ModuleType, name: str) -> ModuleType:
@@ -86,13 +73,10 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
             return motion_data.load_motion(args.motion)
         except motion_data.MotionFileError as exc:
             _fail(str(exc))
-    locations, backend_paths, import_job = (
+    locations, run_options, import_job = (
         submodule(package, name)
-        for name in ("blender.locations", "backend_client.backend_paths", "backend_client.import_job"))
-    options = backend_paths.RunOptions(
-        video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
-        frames=args.frames, smooth=args.smooth, device=args.device, weights_dir=args.weights_dir,
-        smpl_dir=args.smpl_dir)
+        for name in ("blender.locations", "backend_client.run_options", "backend_client.import_job"))
+    options = run_options.RunOptions(video=str(Path(args.video).resolve()), out="", **run_options.values_from(args))
     job = import_job.VideoImportJob(locations.backend_python(args.backend_python), locations.backend_source(),
                                     options, locations.runs_dir())
     job.start()
@@ -139,8 +123,8 @@ def export(args: argparse.Namespace, armature: bpy.types.Object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(script_args(argv))
     package = addon_package()
+    args = parse_args(script_args(argv), submodule(package, "backend_client.run_options"))
     scene_import = submodule(package, "blender.scene_import")
     motion = load_motion_for(args, package)
     if args.empty:

@@ -10,12 +10,12 @@ import bpy
 from bpy.props import StringProperty
 
 from ..backend_client.backend_paths import (
-    RunOptions,
     backend_argv,
     backend_env,
     install_argv,
 )
 from ..backend_client.import_job import JobState, VideoImportJob, missing_backend_message
+from ..backend_client.run_options import RunOptions, panel_values
 from ..blender import locations, tasks
 from ..blender.model_catalog import catalog
 from ..blender.scene_import import ImportOptions, ImportProblem, clip_name, import_motion
@@ -41,21 +41,10 @@ runtime = Runtime()
 
 
 def run_options_from(context: bpy.types.Context) -> RunOptions:
-    """The backend command's options from the panel's settings and the preferences."""
-    settings = context.scene.video_mocap
-    prefs = locations.preferences()
-    return RunOptions(
-        video=bpy.path.abspath(settings.video_path),
-        out="",
-        model=settings.model or "blazepose",
-        window=settings.window_argument(),
-        person=settings.person_argument(),
-        frames=(settings.frame_start, settings.frame_end) if settings.use_frame_range else None,
-        smooth=settings.smoothing if settings.use_smoothing else None,
-        device=getattr(prefs, "device", "auto"),
-        weights_dir=bpy.path.abspath(getattr(prefs, "weights_dir", "")) if prefs is not None else "",
-        smpl_dir=bpy.path.abspath(getattr(prefs, "smpl_dir", "")) if prefs is not None else "",
-    )
+    """The backend command's options: every row of `run_options.RUN_OPTIONS` that names a panel or
+    preferences source, read from the scene's settings and the add-on's preferences."""
+    sources = {"scene": context.scene.video_mocap, "prefs": locations.preferences()}
+    return RunOptions(video=bpy.path.abspath(context.scene.video_mocap.video_path), out="", **panel_values(sources))
 
 
 def import_options_from(context: bpy.types.Context, motion: Motion, source_path: str) -> ImportOptions:

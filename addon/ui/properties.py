@@ -96,8 +96,19 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                                               "frames; otherwise keys are placed by time at the scene's rate",
                                   default=False)
 
-    def person_argument(self) -> str:
-        return "auto" if self.person_mode == "AUTO" else str(self.person_id)
+    # The `*_argument` methods give `backend run`'s values (run_options.py names them in its `panel` column).
+    def model_argument(self) -> str:
+        return self.model or "blazepose"
+
+    def person_argument(self) -> int | None:
+        """None = auto (the main person), else the chosen id."""
+        return None if self.person_mode == "AUTO" else self.person_id
+
+    def frames_argument(self) -> str | None:
+        return f"{self.frame_start}:{self.frame_end}" if self.use_frame_range else None
+
+    def smooth_argument(self) -> float | None:
+        return self.smoothing if self.use_smoothing else None
 
     def window_argument(self) -> int | None:
         """The chosen window if the model allows it, else the model's default (None: no window)."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..core import cancel
+from ..core import cancel, run_options
 from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
 
@@ -29,18 +29,6 @@ class _Parser(argparse.ArgumentParser):
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"{self.prog}: {message} (see --help)")
 
 
-def _person(text: str) -> int | None:
-    if text == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a person id (0, 1, ...), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"person id must be >= 0, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m backend", description="Video Mocap backend: video -> SMPL motion file.")
     parser.add_argument("--version", action="version", version=f"video-mocap backend {__version__}")
@@ -51,24 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="convert a video into a motion file (.npz)",
                          description="Convert a video into an SMPL motion file. Progress is printed as JSON lines.")
     run.add_argument("video", help="video file (anything FFmpeg/OpenCV decodes)")
-    run.add_argument("--model", default="blazepose", help="model name (see `models`); default: blazepose")
-    run.add_argument("--window", type=int, default=None, help="temporal window length; default: the model's")
+    run_options.add_arguments(run)
     run.add_argument("--out", default=None, help="output motion file (.npz); default: VIDEO with .npz")
-    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    run.add_argument("--person", type=_person, default=None, help="'auto' (main person) or a person id")
-    run.add_argument("--frames", default=None, help="START:END source frames (END exclusive)")
-    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
-    run.add_argument("--smooth", type=float, default=None,
-                     help="smoothing strength: 0 off, 1 normal, 2 stronger; default 1 for blazepose, "
-                          "0 for the seed models (their windows already smooth)")
-    run.add_argument("--weights-dir", default=None, help="folder with the model's files under official names")
-    run.add_argument("--smpl-dir", default=None, help="folder with SMPL_NEUTRAL.npz")
-    run.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = the cores actually free")
-    run.add_argument("--focal-length", type=float, default=None,
-                     help="camera focal length in pixels; default max(width, height)")
-    run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
-    run.add_argument("--official-batching", action="store_true",
-                     help="reproduce the official MPS-Net/STAF batching quirk (published numbers only)")
 
     models = sub.add_parser("models", help="list models, their windows and whether their weights are present")
     models.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -99,15 +71,11 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace, events: EventStream) -> int:
-    from ..pipeline.run import RunOptions, run
+    from ..core.run_options import RunOptions
+    from ..pipeline.run import run
 
     out = args.out or str(Path(args.video).with_suffix(".npz"))
-    options = RunOptions(
-        video=Path(args.video), out=Path(out), model=args.model, window=args.window, device=args.device,
-        person=args.person, frames=args.frames, stride=args.stride, smooth=args.smooth,
-        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
-        focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
-    )
+    options = RunOptions(video=Path(args.video), out=Path(out), **run_options.values_from(args))
     if options.max_people < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--max-people {options.max_people}: must be at least 1")
     written = run(options, events)

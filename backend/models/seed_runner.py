@@ -7,8 +7,10 @@ What every run does, and why:
 - the backbone runs once per frame, in batches; window-independent per-frame work of the
   temporal model is cached and reused by every window (`windows.RollingCache`);
 - all windows run in batches, each window independent of its batch neighbours, unless
-  `options['official_batching']` asks for the official MoCA/TCFM batch pairing (published
-  numbers only), which also uses the demos' batch sizes (64 MPS-Net, 16 STAF);
+  `options['official_batching']` asks for the official MoCA/TCFM batch pairing with the demos'
+  batch sizes (64 MPS-Net, 16 STAF), which reproduces the official demo's output (not the papers'
+  evaluation: MPS-Net's `evaluate.py` runs 8 windows per forward, STAF's batches 16 over sliding
+  windows only);
 - edge frames get static windows as in the demos, and row i is always frame i;
 - one betas for the clip (median over detected frames), rest joints from it, posed joints from
   the SMPL layer built from the user's SMPL_NEUTRAL.npz;

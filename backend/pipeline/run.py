@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from ..core import cancel, config
 from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
 from ..core.motion_file import Motion, check_writable, write_motion_file
+from ..core.run_options import RunOptions
 from ..geometry import camera
 from ..models.base import ModelRequest
 from ..models.registry import ModelSpec, get_spec
@@ -22,25 +22,6 @@ from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
 from . import post
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    video: Path
-    out: Path
-    model: str = "blazepose"
-    window: int | None = None
-    device: str = "auto"
-    person: int | None = None
-    frames: str | None = None
-    stride: int = 1
-    smooth: float | None = None  # None = the model's default (ModelSpec.default_smooth)
-    weights_dir: str | None = None
-    smpl_dir: str | None = None
-    threads: int = 0
-    focal_length: float | None = None
-    max_people: int = 4
-    official_batching: bool = False
 
 
 def resolve_device(requested: str, spec: ModelSpec) -> str:
