@@ -51,23 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--weights-dir", default=None)
     doctor.add_argument("--smpl-dir", default=None)
 
-    _register_optional(sub)
+    _register_subcommands(sub)
     return parser
 
 
-def _register_optional(sub: argparse._SubParsersAction) -> None:
-    """Subcommands living in their own modules register their arguments themselves."""
-    import importlib
+def _register_subcommands(sub: argparse._SubParsersAction) -> None:
+    """Subcommands living in their own modules register their arguments themselves (`register(sub)`)."""
+    from ..models import checkpoints
+    from . import preview, smpl_convert
 
-    for module_name in (".commands.preview", ".models.checkpoints", ".commands.smpl_convert"):
-        try:
-            module = importlib.import_module(module_name, package="backend")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("backend."):
-                continue  # that part of the product is not installed in this checkout
-            raise
-        if hasattr(module, "register"):
-            module.register(sub)
+    for module in (preview, checkpoints, smpl_convert):
+        module.register(sub)
 
 
 def _run(args: argparse.Namespace, events: EventStream) -> int:
@@ -85,16 +79,16 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from ..core import config
-    from ..models.registry import all_specs
+    from ..models.registry import all_cards
 
     weights_dir = config.weights_dir(args.weights_dir)
     rows = []
-    for spec in all_specs():
-        missing = spec.missing_weights(weights_dir)
-        rows.append({"name": spec.name, "title": spec.title, "paper": spec.paper, "windows": list(spec.windows),
-                     "default_window": spec.default_window, "backbone": spec.backbone, "needs_smpl": spec.needs_smpl,
-                     "ready": not missing and spec.finished, "default_smooth": spec.default_smooth, "missing": missing,
-                     "status": spec.status})
+    for card in all_cards():
+        missing = card.missing_weights(weights_dir)
+        rows.append({"name": card.name, "title": card.title, "paper": card.paper, "windows": list(card.windows),
+                     "default_window": card.default_window, "backbone": card.backbone, "needs_smpl": card.needs_smpl,
+                     "ready": not missing and card.finished, "default_smooth": card.default_smooth, "missing": missing,
+                     "status": card.status})
     if args.json:
         print(json.dumps({"models": rows, "weights_dir": str(weights_dir)}))
         return 0

@@ -1,9 +1,11 @@
-"""Runners for the registered papers without a public release (STR, TAR): they say plainly they cannot run."""
+"""STR and TAR: registered papers without a public release. Their runners say plainly they cannot run."""
 
 from __future__ import annotations
 
 from ..core.errors import BackendError, ErrorCode
 from .base import ModelOutput, ModelRequest
+from .registry import ModelCard, register_model
+from .seed import SPIN_BACKBONE
 
 
 def _refuse(name: str) -> ModelOutput:
@@ -13,9 +15,31 @@ def _refuse(name: str) -> ModelOutput:
                        "staf or blazepose (`python -m backend models`)")
 
 
+@register_model(ModelCard(
+    name="str",
+    title="STR (BMVC 2022)",
+    paper="Spatio-temporal tendency reasoning for human body pose and shape estimation from videos",
+    status="not finished: no public code or weights; the architecture exists only in the paper and is not "
+           "implemented or trained here, so it cannot produce motion",
+    windows=(16,),
+    default_window=16,
+    backbone=SPIN_BACKBONE,
+    needs_smpl=True,
+))
 def run_str(request: ModelRequest) -> ModelOutput:
     return _refuse("str")
 
 
+@register_model(ModelCard(
+    name="tar",
+    title="TAR (2023)",
+    paper="Temporal-aware refinement for video-based human pose and shape recovery",
+    status="not finished: no public code or weights; the architecture (window 9, local window 5) exists only in "
+           "the paper and is not implemented or trained here, so it cannot produce motion",
+    windows=(9,),
+    default_window=9,
+    backbone=SPIN_BACKBONE,
+    needs_smpl=True,
+))
 def run_tar(request: ModelRequest) -> ModelOutput:
     return _refuse("tar")

@@ -16,7 +16,7 @@ from ..core.motion_file import Motion, check_writable, write_motion_file
 from ..core.run_options import RunOptions
 from ..geometry import camera
 from ..models.base import ModelRequest
-from ..models.registry import ModelSpec, get_spec
+from ..models.registry import ModelCard, get_card
 from ..tracking.track import Track, Tracker, build_track, choose_person
 from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
 from . import post
@@ -24,9 +24,9 @@ from . import post
 log = logging.getLogger(__name__)
 
 
-def resolve_device(requested: str, spec: ModelSpec) -> str:
+def resolve_device(requested: str, card: ModelCard) -> str:
     """auto -> cuda when torch sees a GPU (torch models only); cuda without a GPU is an error."""
-    if spec.backbone is None:
+    if card.backbone is None:
         return "cpu"  # MediaPipe's Python package runs on the CPU only
     import torch
 
@@ -38,13 +38,13 @@ def resolve_device(requested: str, spec: ModelSpec) -> str:
     return requested
 
 
-def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
+def check_inputs(card: ModelCard, weights_dir: Path, smpl_dir: Path) -> None:
     """Fail in a second, before decoding anything, when the model cannot run or a file is missing."""
-    spec.require_finished()
-    spec.require_weights(weights_dir)
-    if spec.needs_smpl and not (smpl_dir / "SMPL_NEUTRAL.npz").is_file():
+    card.require_finished()
+    card.require_weights(weights_dir)
+    if card.needs_smpl and not (smpl_dir / "SMPL_NEUTRAL.npz").is_file():
         raise BackendError(ErrorCode.SMPL_MISSING,
-                           f"model '{spec.name}' needs the SMPL body model: {smpl_dir / 'SMPL_NEUTRAL.npz'} not found; "
+                           f"model '{card.name}' needs the SMPL body model: {smpl_dir / 'SMPL_NEUTRAL.npz'} not found; "
                            "register at smpl.is.tue.mpg.de, then run `python -m backend convert-smpl "
                            "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl --out SMPL_NEUTRAL.npz` into that folder, "
                            "or pass --smpl-dir")
@@ -85,9 +85,9 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
 
 def run(options: RunOptions, events: EventStream) -> Path:
     started = time.monotonic()
-    spec = get_spec(options.model)
-    window = spec.resolve_window(options.window)
-    smooth = spec.default_smooth if options.smooth is None else options.smooth
+    card = get_card(options.model)
+    window = card.resolve_window(options.window)
+    smooth = card.default_smooth if options.smooth is None else options.smooth
     if smooth < 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--smooth {smooth}: must be 0 (off) or positive")
     if options.focal_length is not None and options.focal_length <= 0:
@@ -95,8 +95,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
     out = Path(options.out).expanduser().absolute()
     check_writable(out)
     weights_dir, smpl_dir = config.weights_dir(options.weights_dir), config.smpl_dir(options.smpl_dir)
-    check_inputs(spec, weights_dir, smpl_dir)
-    device = resolve_device(options.device, spec)
+    check_inputs(card, weights_dir, smpl_dir)
+    device = resolve_device(options.device, card)
     frames = FrameRange.parse(options.frames, options.stride)
     info = probe(Path(options.video).expanduser())
     if len(frames.frame_ids(info.frame_count)) == 0:
@@ -109,7 +109,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
                            smpl_dir=smpl_dir, threads=options.threads, focal_length=focal, events=events,
                            check_cancel=cancel.check, options={"official_batching": options.official_batching})
-    output = spec.load_runner()(request)
+    output = card.run(request)
     cancel.check()
 
     events.progress("post", 0, 1)
@@ -131,7 +131,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     motion = Motion(
         poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
         frame_ids=track.frame_ids, fps=info.fps / frames.stride, bboxes=track.bboxes, cam=output.cam,
-        rest_joints=output.rest_joints, model=spec.name, window=window or 0, meta=meta,
+        rest_joints=output.rest_joints, model=card.name, window=window or 0, meta=meta,
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,
         landmarks_world=output.landmarks_world if output.landmarks_world is not None else track.world,

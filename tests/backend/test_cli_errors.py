@@ -91,9 +91,9 @@ def test_person_not_in_clip(tmp_path: Path) -> None:
 
 
 def _seed_model_with_weights() -> str:
-    from backend.models.registry import all_specs
+    from backend.models.registry import all_cards
 
-    specs = [s for s in all_specs() if s.weight_files and s.finished]
+    specs = [s for s in all_cards() if s.weight_files and s.finished]
     if not specs:
         pytest.skip("no seed model with weight files is registered in this checkout")
     return specs[0].name
@@ -101,12 +101,12 @@ def _seed_model_with_weights() -> str:
 
 def weights_folder(tmp_path: Path, model: str, content: bytes | None) -> Path:
     """A weights folder holding each of the model's files with `content` (None: the folder stays empty)."""
-    from backend.models.registry import get_spec
+    from backend.models.registry import get_card
 
     weights = tmp_path / "weights"
     weights.mkdir()
     if content is not None:
-        for weight in get_spec(model).weight_files:
+        for weight in get_card(model).weight_files:
             (weights / weight.name).write_bytes(content)
     return weights
 

@@ -108,8 +108,6 @@ class MoCAHAFI(MoCA):
 class MPSNet(nn.Module):
     """State dict = the official `gen_state_dict` minus `regressor.smpl.*`."""
 
-    crop_scale = 1.1
-
     def __init__(self, official_pairing: bool = False) -> None:
         super().__init__()
         self.nonlocalblock = MoCAHAFI(FEAT, official_pairing)
