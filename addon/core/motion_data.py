@@ -1,54 +1,23 @@
 """Reading and checking a motion file, the backend's `.npz` output (no bpy).
 
-The add-on's own copy of the contract in DESIGN.md / backend/core/motion_file.py: every key, dtype
-and shape is checked before anything touches the scene, and the file is opened with
-`allow_pickle=False`, so a hostile or broken file is a clear error, never code execution
-or a traceback.
+The contract (keys, dtypes, shapes, the check) is `motion_schema.py`, byte for byte the backend's
+`backend/core/motion_schema.py`: every key, dtype and shape is checked before anything touches
+the scene, and the file is opened with `allow_pickle=False`, so a hostile or broken file is a
+clear error, never code execution or a traceback.
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-SUPPORTED_FORMAT_VERSION = 1
+from .motion_schema import FORMAT_VERSION, OPTIONAL_KEYS, REQUIRED_KEYS, MotionFileError, read_arrays
 
-#: key -> (dtype kind, shape with None standing for N frames).
-REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
-    "format_version": ("i", ()),
-    "poses": ("f", (None, 24, 3)),
-    "betas": ("f", (10,)),
-    "transl": ("f", (None, 3)),
-    "valid": ("b", (None,)),
-    "frame_ids": ("i", (None,)),
-    "fps": ("f", ()),
-    "bboxes": ("f", (None, 4)),
-    "cam": ("f", (None, 3)),
-    "rest_joints": ("f", (24, 3)),
-    "model": ("U", ()),
-    "window": ("i", ()),
-    "meta": ("U", ()),
-}
-#: Optional keys: checked when present (posed joints, the pinhole camera, the MediaPipe landmarks).
-OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
-    "joints3d": ("f", (None, 24, 3)),
-    "focal_length": ("f", ()),
-    "image_size": ("i", (2,)),
-    "landmarks2d": ("f", (None, 33, 3)),
-    "landmarks_world": ("f", (None, 33, 3)),
-}
-_KIND_NAMES = {"f": "floating point", "i": "an integer", "b": "boolean", "U": "a string"}
-_ACCEPTED_KINDS = {"f": "f", "i": "iu", "b": "b", "U": "US"}
-
-
-class MotionFileError(ValueError):
-    """The motion file is missing, unreadable or breaks the contract; the message says which and why."""
-
+__all__ = ["FORMAT_VERSION", "OPTIONAL_KEYS", "REQUIRED_KEYS", "Motion", "MotionFileError", "load_motion"]
 
 @dataclass(frozen=True)
 class Motion:
@@ -72,54 +41,9 @@ class Motion:
         return int(self.poses.shape[0])
 
 
-def check_arrays(arrays: dict[str, np.ndarray], source: str) -> int:
-    """Raise MotionFileError for any breach of the contract; return the number of frames N."""
-    missing = [key for key in REQUIRED_KEYS if key not in arrays]
-    if missing:
-        raise MotionFileError(f"{source}: missing keys {', '.join(missing)}")
-    poses_shape = np.shape(arrays["poses"])
-    if len(poses_shape) != 3 or poses_shape[0] < 1:
-        raise MotionFileError(f"{source}: 'poses' must have shape [N, 24, 3] with N >= 1, got {list(poses_shape)}")
-    frames = int(poses_shape[0])
-    specs = {**REQUIRED_KEYS, **{key: spec for key, spec in OPTIONAL_KEYS.items() if key in arrays}}
-    for key, (kind, shape) in specs.items():
-        value = arrays[key]
-        expected = tuple(frames if size is None else size for size in shape)
-        if value.shape != expected:
-            raise MotionFileError(f"{source}: '{key}' has shape {list(value.shape)}, expected {list(expected)}")
-        if value.dtype.kind not in _ACCEPTED_KINDS[kind]:
-            raise MotionFileError(f"{source}: '{key}' must be {_KIND_NAMES[kind]}, got {value.dtype}")
-        if kind == "f" and not np.all(np.isfinite(value)):
-            raise MotionFileError(f"{source}: '{key}' contains NaN or infinite values")
-    version = int(arrays["format_version"])
-    if version != SUPPORTED_FORMAT_VERSION:
-        raise MotionFileError(f"{source}: format_version {version} is not supported by this add-on "
-                              f"(it reads version {SUPPORTED_FORMAT_VERSION}); update the add-on or the backend")
-    if float(arrays["fps"]) <= 0:
-        raise MotionFileError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
-    if frames > 1 and np.any(np.diff(arrays["frame_ids"].astype(np.int64)) <= 0):
-        raise MotionFileError(f"{source}: 'frame_ids' must increase from row to row")
-    try:
-        json.loads(str(arrays["meta"]))
-    except json.JSONDecodeError as exc:
-        raise MotionFileError(f"{source}: 'meta' is not valid JSON ({exc.msg})") from exc
-    return frames
-
-
 def load_motion(path: str | Path) -> Motion:
     """Open, check and return a motion file; every failure is a MotionFileError naming the file."""
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise MotionFileError(f"motion file not found: {source}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except ValueError as exc:  # object arrays need pickle, which is refused
-        raise MotionFileError(f"{source}: not a valid motion file ({exc})") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise MotionFileError(f"{source}: not a readable .npz motion file ({exc})") from exc
-    check_arrays(arrays, source)
+    arrays = read_arrays(path)
     meta = json.loads(str(arrays["meta"]))
     return Motion(
         poses=arrays["poses"].astype(np.float64),

@@ -1,6 +1,7 @@
-"""The motion file: the `.npz` contract between the backend and the add-on (DESIGN.md).
+"""Writing and reading the motion file, the `.npz` contract between the backend and the add-on.
 
-`write_motion_file` checks every key and shape before it writes, and writes atomically
+The keys, their dtypes and shapes and the check are in `motion_schema.py` (shared with the add-on
+byte for byte). `write_motion_file` checks every key and shape before it writes, and writes atomically
 (temp file in the same folder, fsync, rename), so a reader never sees half a file.
 `load_motion_file` never unpickles.
 """
@@ -15,38 +16,18 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError, ErrorCode
+from .motion_schema import (
+    FORMAT_VERSION,
+    OPTIONAL_KEYS,
+    REQUIRED_KEYS,
+    MotionFileError,
+    check_arrays,
+    read_arrays,
+)
 from .outputs import atomic_output, check_output_path
 
-FORMAT_VERSION = 1
-
-#: key -> (dtype kind, shape with None for N). Required keys of format 1.
-REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
-    "format_version": ("i", ()),
-    "poses": ("f", (None, 24, 3)),
-    "betas": ("f", (10,)),
-    "transl": ("f", (None, 3)),
-    "valid": ("b", (None,)),
-    "frame_ids": ("i", (None,)),
-    "fps": ("f", ()),
-    "bboxes": ("f", (None, 4)),
-    "cam": ("f", (None, 3)),
-    "rest_joints": ("f", (24, 3)),
-    "model": ("U", ()),
-    "window": ("i", ()),
-    "meta": ("U", ()),
-}
-#: Optional keys: posed joints; the full-image pinhole camera the translation was solved with
-#: (focal length in pixels, principal point at the image centre of `image_size` = width, height);
-#: and the tracked person's MediaPipe landmarks: image (x px, y px, visibility) and world (metres,
-#: hip-centred, turned into the camera frame along the viewing ray: camera.view_ray_rotation).
-OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
-    "joints3d": ("f", (None, 24, 3)),
-    "focal_length": ("f", ()),
-    "image_size": ("i", (2,)),
-    "landmarks2d": ("f", (None, 33, 3)),
-    "landmarks_world": ("f", (None, 33, 3)),
-}
-
+__all__ = ["FORMAT_VERSION", "OPTIONAL_KEYS", "REQUIRED_KEYS", "Motion", "MotionFileError", "check_writable",
+           "load_motion_file", "write_motion_file"]
 
 @dataclass
 class Motion:
@@ -98,43 +79,6 @@ class Motion:
         return arrays
 
 
-def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") -> int:
-    """Check keys, dtypes, shapes and finiteness; returns N. Raises ValueError naming the problem."""
-    missing = [k for k in REQUIRED_KEYS if k not in arrays]
-    if missing:
-        raise ValueError(f"{source}: missing keys {missing}")
-    version = int(arrays["format_version"])
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{source}: format_version {version} is not supported (expected {FORMAT_VERSION})")
-    n = int(np.shape(arrays["poses"])[0]) if np.ndim(arrays["poses"]) == 3 else -1
-    if n < 1:
-        raise ValueError(f"{source}: 'poses' must have shape [N, 24, 3] with N >= 1, got {np.shape(arrays['poses'])}")
-    specs = dict(REQUIRED_KEYS)
-    specs.update({k: v for k, v in OPTIONAL_KEYS.items() if k in arrays})
-    for key, (kind, shape) in specs.items():
-        value = np.asarray(arrays[key])
-        want = tuple(n if s is None else s for s in shape)
-        if value.shape != want:
-            raise ValueError(f"{source}: '{key}' has shape {value.shape}, expected {want}")
-        if kind == "f" and value.dtype.kind not in "f":
-            raise ValueError(f"{source}: '{key}' must be floating point, got {value.dtype}")
-        if kind == "i" and value.dtype.kind not in "iu":
-            raise ValueError(f"{source}: '{key}' must be an integer, got {value.dtype}")
-        if kind == "b" and value.dtype.kind != "b":
-            raise ValueError(f"{source}: '{key}' must be boolean, got {value.dtype}")
-        if kind == "U" and value.dtype.kind not in "US":
-            raise ValueError(f"{source}: '{key}' must be a string, got {value.dtype}")
-        if kind == "f" and not np.all(np.isfinite(value)):
-            raise ValueError(f"{source}: '{key}' contains NaN or infinite values")
-    if float(arrays["fps"]) <= 0:
-        raise ValueError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
-    try:
-        json.loads(str(arrays["meta"]))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{source}: 'meta' is not valid JSON ({exc})") from exc
-    return n
-
-
 def check_writable(out: Path) -> None:
     """Fail early, before minutes of inference, if the motion file cannot be written."""
     check_output_path(out, (".npz",), "motion file")
@@ -144,7 +88,7 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
     """Validate and write atomically; on any failure no file (partial or temp) is left behind."""
     out = Path(out)
     arrays = motion.to_arrays()
-    validate_arrays(arrays, source=str(out))
+    check_arrays(arrays, str(out))
     check_writable(out)
     try:
         with atomic_output(out) as handle:
@@ -155,12 +99,5 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
 
 
 def load_motion_file(path: Path) -> dict[str, np.ndarray]:
-    """Read and validate a motion file without ever unpickling; raises ValueError naming the file."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable motion file ({exc})") from exc
-    validate_arrays(arrays, source=str(path))
-    return arrays
+    """Read and check a motion file without ever unpickling; MotionFileError (a ValueError) names the file."""
+    return read_arrays(path)

@@ -1,0 +1,117 @@
+"""The motion-file contract: SMPL's joint order, every key with its dtype and shape, and the one check.
+
+This file exists twice, byte for byte: `backend/core/motion_schema.py` (the writer) and
+`addon/core/motion_schema.py` (the reader; Blender cannot import the backend). A test compares
+them; edit the backend's copy and copy it over (`cp backend/core/motion_schema.py addon/core/`).
+numpy and the standard library only.
+
+The file is an `.npz` read with `allow_pickle=False` (never unpickled). Camera frame: x right,
+y down, z forward, metres. README.md, "The motion file", describes every key.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+#: SMPL's 24 joints in order, and each joint's parent (-1 for the root); parents come first.
+JOINT_NAMES: tuple[str, ...] = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
+    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck",
+    "left_collar", "right_collar", "head", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
+)
+PARENTS: tuple[int, ...] = (
+    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
+)
+
+#: key -> (dtype kind, shape with None standing for N frames). Required keys of format 1.
+REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
+    "format_version": ("i", ()),
+    "poses": ("f", (None, 24, 3)),
+    "betas": ("f", (10,)),
+    "transl": ("f", (None, 3)),
+    "valid": ("b", (None,)),
+    "frame_ids": ("i", (None,)),
+    "fps": ("f", ()),
+    "bboxes": ("f", (None, 4)),
+    "cam": ("f", (None, 3)),
+    "rest_joints": ("f", (24, 3)),
+    "model": ("U", ()),
+    "window": ("i", ()),
+    "meta": ("U", ()),
+}
+#: Optional keys, checked when present: posed joints; the full-image pinhole camera the translation
+#: was solved with (focal length in pixels, principal point at the centre of `image_size` = width,
+#: height); the tracked person's MediaPipe landmarks: image (x px, y px, visibility) and world
+#: (metres, hip-centred, turned into the camera frame along the viewing ray).
+OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
+    "joints3d": ("f", (None, 24, 3)),
+    "focal_length": ("f", ()),
+    "image_size": ("i", (2,)),
+    "landmarks2d": ("f", (None, 33, 3)),
+    "landmarks_world": ("f", (None, 33, 3)),
+}
+_KIND_NAMES = {"f": "floating point", "i": "an integer", "b": "boolean", "U": "a string"}
+_ACCEPTED_KINDS = {"f": "f", "i": "iu", "b": "b", "U": "US"}
+
+
+class MotionFileError(ValueError):
+    """The motion file is missing, unreadable or breaks the contract; the message says which and why."""
+
+
+def check_arrays(arrays: dict[str, Any], source: str) -> int:
+    """Raise MotionFileError (naming `source`) for any breach of the contract; return the number of frames N."""
+    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if missing:
+        raise MotionFileError(f"{source}: missing keys {', '.join(missing)}")
+    poses_shape = np.shape(arrays["poses"])
+    if len(poses_shape) != 3 or poses_shape[0] < 1:
+        raise MotionFileError(f"{source}: 'poses' must have shape [N, 24, 3] with N >= 1, got {list(poses_shape)}")
+    frames = int(poses_shape[0])
+    specs = {**REQUIRED_KEYS, **{key: spec for key, spec in OPTIONAL_KEYS.items() if key in arrays}}
+    for key, (kind, shape) in specs.items():
+        value = np.asarray(arrays[key])
+        expected = tuple(frames if size is None else size for size in shape)
+        if value.shape != expected:
+            raise MotionFileError(f"{source}: '{key}' has shape {list(value.shape)}, expected {list(expected)}")
+        if value.dtype.kind not in _ACCEPTED_KINDS[kind]:
+            raise MotionFileError(f"{source}: '{key}' must be {_KIND_NAMES[kind]}, got {value.dtype}")
+        if kind == "f" and not np.all(np.isfinite(value)):
+            raise MotionFileError(f"{source}: '{key}' contains NaN or infinite values")
+    version = int(arrays["format_version"])
+    if version != FORMAT_VERSION:
+        raise MotionFileError(f"{source}: format_version {version} is not supported (this side reads version "
+                              f"{FORMAT_VERSION}); update the add-on or the backend so both match")
+    if float(arrays["fps"]) <= 0:
+        raise MotionFileError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
+    if frames > 1 and np.any(np.diff(np.asarray(arrays["frame_ids"]).astype(np.int64)) <= 0):
+        raise MotionFileError(f"{source}: 'frame_ids' must increase from row to row")
+    try:
+        json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError as exc:
+        raise MotionFileError(f"{source}: 'meta' is not valid JSON ({exc.msg})") from exc
+    return frames
+
+
+def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of a motion file, read without unpickling and checked; MotionFileError names the file."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise MotionFileError(f"motion file not found: {source}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except ValueError as exc:  # object arrays need pickle, which is refused
+        raise MotionFileError(f"{source}: not a valid motion file ({exc})") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise MotionFileError(f"{source}: not a readable .npz motion file ({exc})") from exc
+    check_arrays(arrays, source)
+    return arrays
