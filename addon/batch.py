@@ -51,14 +51,16 @@ def parse_args(args: list[str], run_options: ModuleType) -> argparse.Namespace:
     run_options.add_arguments(parser)
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
     parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
-    parser.add_argument("--no-ground", action="store_true",
-                        help="keep the camera's height as Z = 0 instead of putting the feet on the floor")
+    parser.add_argument("--no-ground", action="store_true", help="the same as --ground off")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
     parser.add_argument("--out", required=True, help="the .blend to write")
     parser.add_argument("--fbx", default=None, help="also export FBX here")
     parser.add_argument("--bvh", default=None, help="also export BVH here")
-    return parser.parse_args(args)
+    parsed = parser.parse_args(args)
+    if parsed.no_ground:
+        parsed.ground = "off"
+    return parsed
 
 
 def submodule(package: ModuleType, name: str) -> ModuleType:
@@ -131,13 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         bpy.ops.wm.read_homefile(use_empty=True)
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
-    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=not args.no_ground,
+    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=args.ground.upper(),
                                          match_scene_fps=args.match_scene_fps,
                                          name=scene_import.clip_name(args.video or args.motion, motion))
     try:
         result = scene_import.import_motion(bpy.context, motion, options)
     except scene_import.ImportProblem as exc:
         _fail(str(exc))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.out).resolve()))
     export(args, result.armature)
     first, last = result.frame_range

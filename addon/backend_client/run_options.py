@@ -38,23 +38,37 @@ def parse_person(text: str) -> int | None:
     return value
 
 
+def parse_on_off(text: str) -> bool:
+    """`on` -> True, `off` -> False."""
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected 'on' or 'off', got {text!r}")
+    return text == "on"
+
+
 @dataclass(frozen=True)
 class Option:
     """One `backend run` option. `name` is the RunOptions field and argparse dest; `flag` the CLI flag."""
 
     name: str
     flag: str
-    kind: type  # str, int, float or bool (bool = a flag without a value, off by default)
+    kind: type  # str, int, float or bool (a bool without `parse` is a flag without a value, off by default)
     default: Any
     help: str
     choices: tuple[str, ...] = ()
     parse: Callable[[str], Any] | None = None  # text -> value, when not simply kind(text)
     panel: str = ""  # the add-on's source: "scene.<attr>" or "prefs.<attr>"; "" = CLI and batch only
 
+    @property
+    def is_flag(self) -> bool:
+        """A flag without a value (`--official-batching`): present = True."""
+        return self.kind is bool and self.parse is None
+
     def to_text(self, value: Any) -> str:
         """The value as the command line spells it (the inverse of `parse`)."""
         if self.kind is float:
             return f"{value:g}"
+        if self.kind is bool:
+            return "on" if value else "off"
         return str(value)
 
 
@@ -79,6 +93,13 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("threads", "--threads", int, 0, "torch CPU threads; 0 = the cores actually free"),
     Option("focal_length", "--focal-length", float, None, "camera focal length in pixels; default max(width, height)"),
     Option("max_people", "--max-people", int, 4, "people followed per frame (tracking)"),
+    Option("foot_lock", "--foot-lock", bool, True,
+           "hold planted feet still (leg IK; the upper body is untouched); default on", choices=("on", "off"),
+           parse=parse_on_off, panel="scene.foot_lock"),
+    Option("ground", "--ground", str, "auto",
+           "floor and gravity: auto = the floor plane found from the feet when the contacts allow it, else one "
+           "constant lift; plane = any plane found; constant = today's lift along the camera's up; off = Z = 0 "
+           "at the camera. Default auto", choices=("auto", "plane", "constant", "off"), panel="scene.ground_argument"),
     Option("official_batching", "--official-batching", bool, False,
            "reproduce the official MPS-Net/STAF demos' batching (their window pairing and batch sizes), "
            "so the output equals the official demo's; the papers' evaluation scripts batch differently"),
@@ -99,11 +120,15 @@ RunOptions.__doc__ = ("`backend run`'s input: video and out (paths or strings) a
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every row as an argparse option (dest = the row's name)."""
     for option in RUN_OPTIONS:
-        if option.kind is bool:
+        if option.is_flag:
             parser.add_argument(option.flag, dest=option.name, action="store_true", help=option.help)
-            continue
-        parser.add_argument(option.flag, dest=option.name, type=option.parse or option.kind,
-                            default=option.default, choices=option.choices or None, help=option.help)
+        elif option.parse is not None:  # parse checks the text itself; argparse would check the parsed value
+            parser.add_argument(option.flag, dest=option.name, type=option.parse, default=option.default,
+                                metavar="{" + ",".join(option.choices) + "}" if option.choices else None,
+                                help=option.help)
+        else:
+            parser.add_argument(option.flag, dest=option.name, type=option.kind, default=option.default,
+                                choices=option.choices or None, help=option.help)
 
 
 def values_from(namespace: argparse.Namespace) -> dict[str, Any]:
@@ -118,7 +143,7 @@ def option_argv(options: Any) -> list[str]:
         value = getattr(options, option.name)
         if value is None or value == option.default:
             continue
-        argv += [option.flag] if option.kind is bool else [option.flag, option.to_text(value)]
+        argv += [option.flag] if option.is_flag else [option.flag, option.to_text(value)]
     return argv
 
 

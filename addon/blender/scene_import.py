@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 
 from ..core.motion_data import Motion
-from ..core.retarget import compute_bone_channels, missing_bones, target_bone_names
+from ..core.retarget import compute_bone_channels, ground_warning, missing_bones, target_bone_names
 from ..core.timing import frame_range_for, render_fps_for, scene_frames_for
 from .armature_builder import build_smpl_armature
 from .keyframe_writer import curves_for_channels, write_action
@@ -32,7 +32,7 @@ class ImportOptions:
     target_object: str = ""        # name of an existing armature when target == "EXISTING"
     bone_preset: str = "SMPL"
     root_motion: str = "BONE"
-    ground: bool = True  # feet on Z = 0 rather than a camera height below it
+    ground: str = "AUTO"  # retarget.GROUND_MODES: the floor plane when the file has one, else one lift
     match_scene_fps: bool = False
     name: str = "SMPL"
 
@@ -43,6 +43,7 @@ class ImportResult:
     action: bpy.types.Action
     frames: np.ndarray
     frame_range: tuple[int, int]
+    warnings: tuple[str, ...] = ()
 
 
 def clip_name(video_path: str | None, motion: Motion) -> str:
@@ -82,7 +83,7 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
             motion.poses, motion.transl, motion.rest_joints, rest_rotations, options.root_motion,
             bone_names=bone_names, object_basis=np.array(armature.matrix_world.to_3x3().normalized()),
             object_origin=np.array(armature.matrix_world.translation) if existing is not None else None,
-            ground=options.ground)
+            ground=options.ground, floor_plane=motion.floor_plane)
         for name in bone_names:
             armature.pose.bones[name].rotation_mode = "QUATERNION"
         if options.match_scene_fps:
@@ -99,7 +100,9 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
             _remove(datablock)
         scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end = saved_scene
         raise
-    return ImportResult(armature=armature, action=action, frames=frames, frame_range=(first, last))
+    warning = ground_warning(options.ground, motion.floor_plane)
+    return ImportResult(armature=armature, action=action, frames=frames, frame_range=(first, last),
+                        warnings=(warning,) if warning else ())
 
 
 def _remove(datablock: bpy.types.ID) -> None:

@@ -35,6 +35,8 @@ class Motion:
     meta: dict[str, Any]
     focal_length: float | None = None
     image_size: tuple[int, int] | None = None
+    contacts: np.ndarray | None = None      # [N, 4] bool, feet on the floor
+    floor_plane: np.ndarray | None = None   # [4] the floor found from the feet, camera frame
 
     @property
     def frame_count(self) -> int:
@@ -58,4 +60,6 @@ def load_motion(path: str | Path) -> Motion:
         meta=meta if isinstance(meta, dict) else {"value": meta},
         focal_length=float(arrays["focal_length"]) if "focal_length" in arrays else None,
         image_size=tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None,
+        contacts=arrays["contacts"].astype(bool) if "contacts" in arrays else None,
+        floor_plane=arrays["floor_plane"].astype(np.float64) if "floor_plane" in arrays else None,
     )

@@ -57,7 +57,15 @@ OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "image_size": ("i", (2,)),
     "landmarks2d": ("f", (None, 33, 3)),
     "landmarks_world": ("f", (None, 33, 3)),
+    "contacts": ("b", (None, 4)),
+    "floor_plane": ("f", (4,)),
 }
+#: `contacts`: per frame, whether each foot point rests on the floor, columns
+#: (left ankle, left ball, right ankle, right ball) = grounding.CONTACT_JOINTS.
+#: `floor_plane`: (nx, ny, nz, d) in the camera frame, n a unit vector against gravity; a point x
+#: is n.x + d metres above the floor (d: the camera's height). Written only when the floor was
+#: found from the feet (`--ground auto|plane`). Files without either key stay valid.
+FLOOR_NORMAL_TOLERANCE = 1e-3
 _KIND_NAMES = {"f": "floating point", "i": "an integer", "b": "boolean", "U": "a string"}
 _ACCEPTED_KINDS = {"f": "f", "i": "iu", "b": "b", "U": "US"}
 
@@ -91,6 +99,10 @@ def check_arrays(arrays: dict[str, Any], source: str) -> int:
                               f"{FORMAT_VERSION}); update the add-on or the backend so both match")
     if float(arrays["fps"]) <= 0:
         raise MotionFileError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
+    if "floor_plane" in arrays:
+        norm = float(np.linalg.norm(np.asarray(arrays["floor_plane"], np.float64)[:3]))
+        if abs(norm - 1.0) > FLOOR_NORMAL_TOLERANCE:
+            raise MotionFileError(f"{source}: 'floor_plane' normal must be a unit vector, its length is {norm:.4f}")
     if frames > 1 and np.any(np.diff(np.asarray(arrays["frame_ids"]).astype(np.int64)) <= 0):
         raise MotionFileError(f"{source}: 'frame_ids' must increase from row to row")
     try:

@@ -16,6 +16,14 @@ Floor: the camera frame's origin is the camera, so the feet would stand about a 
 below Z = 0. With `ground` on, the whole clip is lifted by one constant so the feet touch Z = 0
 where they are lowest (the 5th percentile of each frame's lowest ankle or toe, robust to a few
 bad frames and to jumps). A constant shift: the motion itself is unchanged.
+
+Floor plane: when the motion file carries `floor_plane` (the floor the backend found from the
+planted feet, camera frame: unit up n and offset d, a point x is n.x + d above the floor), the
+whole clip is first turned by the smallest rotation Q taking n onto the camera's -y, then lifted
+by d. This is one rigid motion of the camera frame: Z points along gravity, the feet rest on
+Z = 0, and the camera's pitch and roll are taken out of the character (its heading is kept).
+Ground modes: AUTO (the plane when present, else the constant lift), PLANE (the same, with a
+warning from `ground_warning` when the file has no plane), CONSTANT, OFF.
 """
 
 from __future__ import annotations
@@ -69,18 +77,53 @@ def missing_bones(preset: str, armature_bone_names: set[str]) -> list[str]:
 FOOT_JOINTS: tuple[int, ...] = tuple(smpl.JOINT_NAMES.index(name) for name in
                                      ("left_ankle", "right_ankle", "left_foot", "right_foot"))
 FLOOR_PERCENTILE = 5.0
+GROUND_MODES: tuple[str, ...] = ("AUTO", "PLANE", "CONSTANT", "OFF")
 
 
-def floor_offset(poses: np.ndarray, rest_joints: np.ndarray, displacement: np.ndarray) -> float:
+def ground_mode(ground: bool | str) -> str:
+    """The ground mode; True/False (older callers) mean AUTO/OFF."""
+    if isinstance(ground, bool):
+        return "AUTO" if ground else "OFF"
+    mode = str(ground).upper()
+    if mode not in GROUND_MODES:
+        raise ValueError(f"ground must be one of {GROUND_MODES}, got {ground!r}")
+    return mode
+
+
+def ground_warning(ground: bool | str, floor_plane: np.ndarray | None) -> str | None:
+    """What to tell the user when the plane was asked for but the file has none."""
+    if ground_mode(ground) == "PLANE" and floor_plane is None:
+        return ("the motion file has no floor plane (too few foot contacts, or made with --ground constant/off); "
+                "the feet were put on the floor with one constant lift and up is the camera's up")
+    return None
+
+
+def level_rotation(floor_plane: np.ndarray) -> np.ndarray:
+    """[3, 3] smallest camera-frame rotation taking the floor's up onto the camera's -y (level camera)."""
+    up = np.asarray(floor_plane, dtype=np.float64)[:3]
+    up = up / np.linalg.norm(up)
+    target = np.array([0.0, -1.0, 0.0])
+    axis = np.cross(up, target)
+    sin, cos = float(np.linalg.norm(axis)), float(up @ target)
+    if sin < 1e-12:
+        return np.eye(3) if cos > 0 else np.diag([1.0, -1.0, -1.0])
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]) / sin
+    angle = np.arctan2(sin, cos)
+    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
+
+
+def floor_offset(poses: np.ndarray, rest_joints: np.ndarray, displacement: np.ndarray,
+                 camera_to_world: np.ndarray = CAMERA_TO_BLENDER) -> float:
     """The constant Z lift that puts the feet on Z = 0, for a pelvis moved by `displacement`."""
     rest = np.asarray(rest_joints, dtype=np.float64)
     posed = smpl.forward_kinematics(poses, rest)                      # camera frame, root at rest_0
-    world = (posed - rest[smpl.ROOT]) @ CAMERA_TO_BLENDER.T + BODY_TO_BLENDER @ rest[smpl.ROOT]
+    world = (posed - rest[smpl.ROOT]) @ camera_to_world.T + BODY_TO_BLENDER @ rest[smpl.ROOT]
     lowest = (world[:, list(FOOT_JOINTS), 2] + displacement[:, None, 2]).min(axis=1)
     return float(-np.percentile(lowest, FLOOR_PERCENTILE))
 
 
-def root_displacement(transl: np.ndarray, rest_joints: np.ndarray, root_motion: str) -> np.ndarray:
+def root_displacement(transl: np.ndarray, rest_joints: np.ndarray, root_motion: str,
+                      camera_to_world: np.ndarray = CAMERA_TO_BLENDER) -> np.ndarray:
     """[N, 3] Blender-frame displacement of the pelvis from its rest position.
 
     IN_PLACE keeps the character on the spot: no horizontal travel, and only the vertical motion
@@ -89,7 +132,7 @@ def root_displacement(transl: np.ndarray, rest_joints: np.ndarray, root_motion: 
     if root_motion not in ROOT_MOTION_MODES:
         raise ValueError(f"root motion must be one of {ROOT_MOTION_MODES}, got {root_motion!r}")
     rest_root = np.asarray(rest_joints, dtype=np.float64)[smpl.ROOT]
-    world_root = (rest_root + np.asarray(transl, dtype=np.float64)) @ CAMERA_TO_BLENDER.T
+    world_root = (rest_root + np.asarray(transl, dtype=np.float64)) @ camera_to_world.T
     displacement = world_root - BODY_TO_BLENDER @ rest_root
     if root_motion == "IN_PLACE":
         displacement[:, :2] = 0.0
@@ -101,19 +144,24 @@ def compute_bone_channels(poses: np.ndarray, transl: np.ndarray, rest_joints: np
                           bone_rest_rotations: np.ndarray, root_motion: str = "BONE",
                           bone_names: tuple[str, ...] = smpl.JOINT_NAMES,
                           object_basis: np.ndarray | None = None,
-                          object_origin: np.ndarray | None = None, ground: bool = False) -> BoneChannels:
+                          object_origin: np.ndarray | None = None, ground: bool | str = False,
+                          floor_plane: np.ndarray | None = None) -> BoneChannels:
     """Quaternion and location channel values for N frames.
 
     `bone_rest_rotations` [24, 3, 3] are the target bones' rest orientations in armature space
     (`bone.matrix_local.to_3x3()`), in SMPL joint order. `object_basis` / `object_origin` are the
     armature object's rotation and location, used only when root motion goes on the object.
-    `ground` lifts the clip so the feet stand on Z = 0 (`floor_offset`).
+    `ground` (GROUND_MODES, or True = AUTO / False = OFF) stands the clip on the floor: on
+    `floor_plane` when given and the mode is AUTO or PLANE, else by one constant lift (`floor_offset`).
     """
+    mode = ground_mode(ground)
+    use_plane = floor_plane is not None and mode in ("AUTO", "PLANE")
+    camera_to_world = CAMERA_TO_BLENDER @ level_rotation(floor_plane) if use_plane else CAMERA_TO_BLENDER
     poses = np.asarray(poses, dtype=np.float64)
     frames = poses.shape[0]
     rest_quats = matrix_to_quaternion(np.asarray(bone_rest_rotations, dtype=np.float64))   # [24, 4]
     body_quat = matrix_to_quaternion(BODY_TO_BLENDER)
-    camera_quat = matrix_to_quaternion(CAMERA_TO_BLENDER)
+    camera_quat = matrix_to_quaternion(camera_to_world)
     # basis_j = left_j * q(L_j) * right_j, with the constant factors computed once per bone.
     frame_of_joint = np.tile(body_quat, (smpl.NUM_JOINTS, 1))
     frame_of_joint[smpl.ROOT] = camera_quat
@@ -123,9 +171,14 @@ def compute_bone_channels(poses: np.ndarray, transl: np.ndarray, rest_joints: np
     basis = quaternion_multiply(quaternion_multiply(left[None], local), right[None])
     rotations = make_quaternions_continuous(basis)
 
-    displacement = root_displacement(transl, rest_joints, root_motion)
-    if ground:
-        displacement[:, 2] += floor_offset(poses, rest_joints, displacement)
+    displacement = root_displacement(transl, rest_joints, root_motion, camera_to_world)
+    if use_plane:
+        if root_motion == "IN_PLACE":  # only the vertical motion relative to frame 0 was kept
+            world_root = (np.asarray(rest_joints, dtype=np.float64)[smpl.ROOT] + transl[0]) @ camera_to_world.T
+            displacement[:, 2] += world_root[2] - (BODY_TO_BLENDER @ rest_joints[smpl.ROOT])[2]
+        displacement[:, 2] += float(floor_plane[3])
+    elif mode != "OFF":
+        displacement[:, 2] += floor_offset(poses, rest_joints, displacement, camera_to_world)
     object_location = None
     if root_motion == "OBJECT":
         basis3 = np.eye(3) if object_basis is None else np.asarray(object_basis, dtype=np.float64)

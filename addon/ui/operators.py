@@ -75,6 +75,9 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
         runtime.tell("ERROR", str(exc))
         operator.report({"ERROR"}, str(exc))
         return {"CANCELLED"}
+    for warning in result.warnings:
+        runtime.tell("WARNING", warning)
+        operator.report({"WARNING"}, warning)
     first, last = result.frame_range
     text = f"Imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last})"
     runtime.tell("INFO", text)

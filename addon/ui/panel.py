@@ -74,6 +74,7 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         options.label(text="Root Motion")
         options.row().prop(settings, "root_motion", expand=True)
         options.prop(settings, "ground")
+        options.prop(settings, "foot_lock")
         options.prop(settings, "match_scene_fps")
 
         layout.separator()

@@ -87,10 +87,18 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
         ("OBJECT", "Object", "Root motion on: translation keyed on the armature object"),
         ("IN_PLACE", "Off", "Root motion off: in place, keeping only vertical motion"),
     ], default="BONE")
-    ground: BoolProperty(name="Feet on Ground",
-                         description="Lift the whole clip so the feet stand on the floor (Z = 0) instead of about "
-                                     "a camera height below it; one constant shift, the motion is unchanged",
-                         default=True)
+    ground: EnumProperty(name="Feet on Ground", items=[
+        ("AUTO", "Auto", "Stand the motion on the floor found from the planted feet (Z up along gravity, the "
+                         "camera's tilt taken out); with too few contacts, one constant lift"),
+        ("PLANE", "Plane", "Use any floor plane found from the feet, even a poorly conditioned one"),
+        ("CONSTANT", "Constant", "Lift the whole clip by one constant so the feet touch Z = 0; up stays the "
+                                 "camera's up"),
+        ("OFF", "Off", "Keep the camera frame: Z = 0 at the camera, about a camera height above the feet"),
+    ], default="AUTO")
+    foot_lock: BoolProperty(name="Foot Locking",
+                            description="Hold planted feet still (leg IK, eased in and out; the upper body is "
+                                        "untouched). Turn off for sliding, skating or dancing on a slippery floor",
+                            default=True)
     match_scene_fps: BoolProperty(name="Set Scene FPS to Video",
                                   description="Change the scene frame rate to the video's, so keys land on whole "
                                               "frames; otherwise keys are placed by time at the scene's rate",
@@ -109,6 +117,9 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
 
     def smooth_argument(self) -> float | None:
         return self.smoothing if self.use_smoothing else None
+
+    def ground_argument(self) -> str:
+        return self.ground.lower()
 
     def window_argument(self) -> int | None:
         """The chosen window if the model allows it, else the model's default (None: no window)."""

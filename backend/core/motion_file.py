@@ -50,6 +50,8 @@ class Motion:
     image_size: tuple[int, int] | None = None
     landmarks2d: np.ndarray | None = None
     landmarks_world: np.ndarray | None = None
+    contacts: np.ndarray | None = None
+    floor_plane: np.ndarray | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -73,9 +75,11 @@ class Motion:
             arrays["focal_length"] = np.float32(self.focal_length)
         if self.image_size is not None:
             arrays["image_size"] = np.asarray(self.image_size, np.int32)
-        for key in ("landmarks2d", "landmarks_world"):
+        for key in ("landmarks2d", "landmarks_world", "floor_plane"):
             if getattr(self, key) is not None:
                 arrays[key] = np.asarray(getattr(self, key), np.float32)
+        if self.contacts is not None:
+            arrays["contacts"] = np.asarray(self.contacts, bool)
         return arrays
 
 

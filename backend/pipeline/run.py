@@ -15,11 +15,12 @@ from ..core.events import EventStream
 from ..core.motion_file import Motion, check_writable, write_motion_file
 from ..core.run_options import RunOptions
 from ..geometry import camera
-from ..models.base import ModelRequest
+from ..geometry.skeleton import forward_kinematics
+from ..models.base import ModelOutput, ModelRequest
 from ..models.registry import ModelCard, get_card
 from ..tracking.track import Track, Tracker, build_track, choose_person
 from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
-from . import post
+from . import grounding, post
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,20 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
     return track
 
 
+def ground_stage(output: ModelOutput, fps: float, options: RunOptions,
+                 events: EventStream) -> grounding.GroundResult:
+    """Contacts, floor and foot locking on any model's output (after smoothing); updates `output`."""
+    events.progress("ground", 0, 1)
+    result = grounding.ground_motion(output.poses, output.transl, output.rest_joints, fps,
+                                     foot_lock=options.foot_lock, ground=options.ground)
+    output.poses, output.transl = result.poses, result.transl
+    output.joints3d = forward_kinematics(output.poses, output.rest_joints, output.transl).astype(np.float32)
+    for message in result.warnings:
+        events.warning("GROUND", message)
+    events.progress("ground", 1, 1)
+    return result
+
+
 def run(options: RunOptions, events: EventStream) -> Path:
     started = time.monotonic()
     card = get_card(options.model)
@@ -90,6 +105,9 @@ def run(options: RunOptions, events: EventStream) -> Path:
     smooth = card.default_smooth if options.smooth is None else options.smooth
     if smooth < 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--smooth {smooth}: must be 0 (off) or positive")
+    if options.ground not in grounding.GROUND_MODES:
+        raise BackendError(ErrorCode.BAD_ARGUMENT,
+                           f"--ground {options.ground}: must be one of {', '.join(grounding.GROUND_MODES)}")
     if options.focal_length is not None and options.focal_length <= 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--focal-length {options.focal_length}: must be positive pixels")
     out = Path(options.out).expanduser().absolute()
@@ -115,6 +133,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     events.progress("post", 0, 1)
     output = post.finish(output, track, info.fps * 1.0 / frames.stride, smooth, focal)
     events.progress("post", 1, 1)
+    grounded = ground_stage(output, info.fps / frames.stride, options, events)
     meta = {
         "backend_version": __version__,
         "video": str(info.path),
@@ -127,6 +146,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
                    "principal_point": [info.width / 2.0, info.height / 2.0]},
         "seconds": round(time.monotonic() - started, 3),
         **output.meta,
+        "grounding": grounded.meta,
     }
     motion = Motion(
         poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
@@ -135,6 +155,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,
         landmarks_world=output.landmarks_world if output.landmarks_world is not None else track.world,
+        contacts=grounded.contacts, floor_plane=grounded.floor_plane,
     )
     cancel.check()
     events.progress("write", 0, 1)

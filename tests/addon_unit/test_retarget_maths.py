@@ -109,3 +109,30 @@ def test_ground_lifts_the_clip_by_one_constant_onto_the_feet() -> None:
     world = smpl.forward_kinematics(poses, rest, transl) @ CAMERA_TO_BLENDER.T
     feet = world[:, list(retarget.FOOT_JOINTS), 2].min(axis=1) + lift[0, 2]
     assert abs(np.percentile(feet, retarget.FLOOR_PERCENTILE)) < 1e-9
+
+
+def test_floor_plane_turns_a_pitched_camera_upright() -> None:
+    """A walk seen by a camera pitched 30 deg: with its floor plane, +Z is the true up and the
+    planted feet rest on Z = 0; the constant lift leaves the 30 deg lean in."""
+    from addon.core import retarget
+    from backend.testing import gait_synth
+
+    clip = gait_synth.walking_clip(30.0)
+    rest = clip.rest_joints
+    rotations = np.tile(np.eye(3), (24, 1, 1))
+    plane = np.array([*clip.up, clip.camera_height])
+    channels = compute_bone_channels(clip.poses, clip.transl, rest, rotations, "BONE", ground="AUTO",
+                                     floor_plane=plane)
+    heads = blender_pose_heads(rest @ BODY_TO_BLENDER.T, rotations, channels.rotations, channels.root_location, None)
+    world = clip.to_world(clip.joints())                      # truth: y up, floor at y = 0
+    np.testing.assert_allclose(heads[..., 2], world[..., 1], atol=1e-6)   # Blender Z = true height
+    spine = heads[:, 12] - heads[:, 0]
+    assert np.degrees(np.arccos(spine[:, 2] / np.linalg.norm(spine, axis=-1))).max() < 12.0
+    constant = compute_bone_channels(clip.poses, clip.transl, rest, rotations, "BONE", ground="CONSTANT",
+                                     floor_plane=plane)
+    tilted = blender_pose_heads(rest @ BODY_TO_BLENDER.T, rotations, constant.rotations, constant.root_location, None)
+    spine = tilted[:, 12] - tilted[:, 0]
+    assert np.degrees(np.arccos(spine[:, 2] / np.linalg.norm(spine, axis=-1))).min() > 20.0
+    assert retarget.ground_warning("PLANE", None) and retarget.ground_warning("AUTO", None) is None
+    with pytest.raises(ValueError, match="ground"):
+        retarget.ground_mode("SIDEWAYS")

@@ -56,19 +56,39 @@ def evaluated_joints(obj: bpy.types.Object, frames: np.ndarray, joint_names: tup
     return out
 
 
-def reference_joints(motion_path: Path, root_motion: str = "BONE", ground: bool = True) -> np.ndarray:
+def level_rotation(up: np.ndarray) -> np.ndarray:
+    """Smallest rotation taking `up` onto the camera's -y (Rodrigues), written here independently of the add-on."""
+    up = up / np.linalg.norm(up)
+    target = np.array([0.0, -1.0, 0.0])
+    axis = np.cross(up, target)
+    sin, cos = np.linalg.norm(axis), float(up @ target)
+    if sin < 1e-12:
+        return np.eye(3)
+    k = axis / sin
+    skew = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + sin * skew + (1 - cos) * skew @ skew
+
+
+def reference_joints(motion_path: Path, root_motion: str = "BONE", ground: bool | str = "AUTO") -> np.ndarray:
     """SMPL forward kinematics by the backend's own code, converted to Blender's frame.
 
-    With `ground` (the add-on's default), one constant Z lift puts the 5th percentile of each
-    frame's lowest ankle or toe on Z = 0.
+    AUTO/PLANE with a `floor_plane` in the file: the camera frame turned so the plane's up is +Z
+    and lifted by the camera height. Otherwise (CONSTANT, or AUTO without a plane), one constant
+    Z lift puts the 5th percentile of each frame's lowest ankle or toe on Z = 0. OFF: no lift.
     """
     from backend.geometry.skeleton import forward_kinematics
 
+    mode = ("AUTO" if ground else "OFF") if isinstance(ground, bool) else ground
     with np.load(motion_path, allow_pickle=False) as data:
         joints = forward_kinematics(data["poses"], data["rest_joints"], data["transl"])
+        plane = data["floor_plane"].astype(np.float64) if "floor_plane" in data.files else None
     assert root_motion in ("BONE", "OBJECT")
+    if plane is not None and mode in ("AUTO", "PLANE"):
+        joints = joints @ (CAMERA_TO_BLENDER @ level_rotation(plane[:3])).T
+        joints[..., 2] += plane[3]
+        return joints
     joints = joints @ CAMERA_TO_BLENDER.T
-    if ground:
+    if mode != "OFF":
         feet = [7, 8, 10, 11]  # SMPL ankles and feet
         joints[..., 2] -= np.percentile(joints[:, feet, 2].min(axis=1), 5)
     return joints

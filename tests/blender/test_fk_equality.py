@@ -89,16 +89,37 @@ def test_backend_output_on_a_real_video(clean_scene: ModuleType, real_motion_fil
     assert fk_error(clean_scene, obj, real_motion_file) < TOLERANCE_M
 
 
+def test_floor_plane_stands_the_character_upright_on_the_floor(clean_scene: ModuleType,
+                                                                real_motion_file: Path) -> None:
+    """Feet on Ground = Auto with the floor found from the feet: Z along gravity (head above the
+    pelvis in every frame), the held feet on Z = 0, and exactly the file's motion otherwise."""
+    with np.load(real_motion_file, allow_pickle=False) as data:
+        assert "floor_plane" in data.files and "contacts" in data.files
+        contacts = data["contacts"]
+    names = submodule(clean_scene, "core.smpl").JOINT_NAMES
+    frames = key_frames(real_motion_file)
+    obj = import_file(clean_scene, real_motion_file, ground="AUTO")
+    joints = evaluated_joints(obj, frames, names)
+    assert np.abs(joints - reference_joints(real_motion_file, ground="AUTO")).max() < TOLERANCE_M
+    assert np.all(joints[:, 15, 2] > joints[:, 0, 2] + 0.3)  # head above pelvis along +Z, every frame
+    spine = joints[:, 12] - joints[:, 0]
+    lean = np.degrees(np.arccos(spine[:, 2] / np.linalg.norm(spine, axis=-1)))
+    assert np.median(lean) < 30.0  # the player leans into the motion; a 14 deg camera pitch left in would add to it
+    balls = joints[:, [10, 10, 11, 11], 2]  # contact columns: ankle, ball per foot; the balls rest on Z = 0
+    held = contacts[:, [1, 1, 3, 3]]
+    assert abs(float(np.median(balls[held]))) < 0.03
+
+
 def test_camera_frame_without_ground_and_feet_on_the_floor_with_it(clean_scene: ModuleType,
                                                                    real_motion_file: Path) -> None:
     """`ground` off: exactly the contract's camera frame (Z = 0 at the camera). On: the same motion
     lifted by one constant so the feet stand on Z = 0."""
     names = submodule(clean_scene, "core.smpl").JOINT_NAMES
     frames = key_frames(real_motion_file)
-    raw = import_file(clean_scene, real_motion_file, ground=False)
+    raw = import_file(clean_scene, real_motion_file, ground="OFF")
     raw_joints = evaluated_joints(raw, frames, names)
-    assert np.abs(raw_joints - reference_joints(real_motion_file, ground=False)).max() < TOLERANCE_M
-    grounded = import_file(clean_scene, real_motion_file, ground=True)
+    assert np.abs(raw_joints - reference_joints(real_motion_file, ground="OFF")).max() < TOLERANCE_M
+    grounded = import_file(clean_scene, real_motion_file, ground="CONSTANT")
     lifted = evaluated_joints(grounded, frames, names)
     shift = lifted - raw_joints
     assert np.abs(shift[..., :2]).max() < TOLERANCE_M and np.ptp(shift[..., 2]) < TOLERANCE_M

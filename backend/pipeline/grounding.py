@@ -1,0 +1,636 @@
+"""Grounded motion: foot contacts, the floor plane found from the feet, and foot locking (numpy only).
+
+Runs after the model (and after smoothing), for every model, on the posed SMPL joints in the
+camera frame (x right, y down, z forward, metres).
+
+Contacts are kept per foot point, four columns in `CONTACT_JOINTS` order: left ankle (heel
+side), left foot (SMPL's "foot" joint, the ball of the foot), right ankle, right foot.
+
+The floor is a plane in the camera frame, `floor_plane = (nx, ny, nz, d)`: `n` is the unit
+normal pointing up (against gravity) and `n . x + d` is a point's height above the floor in
+metres, so `d` is the camera's height above the floor. Z = 0 is the level at which the ball
+joints rest when the foot is planted (the same reference as the add-on's constant lift); the
+ankle joints rest `levels[ankle]` higher (estimated from the data).
+
+Foot locking changes only the leg chains (hip, knee, ankle local rotations) and, only where a
+locked foot is out of the leg's reach, the root translation. The ankle keeps its global
+orientation, so the foot does not turn. Frames farther than the blend length from a contact
+are unchanged unless a foot was below the floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..geometry.skeleton import (
+    JOINT_INDEX,
+    PARENTS,
+    axis_angle_to_matrix,
+    forward_kinematics,
+    global_rotations,
+    matrix_to_axis_angle,
+    rotation_between,
+)
+
+#: Contact columns: (heel/ankle, ball) for the left foot, then the right foot.
+CONTACT_JOINTS: tuple[str, ...] = ("left_ankle", "left_foot", "right_ankle", "right_foot")
+CONTACT_IDS: tuple[int, ...] = tuple(JOINT_INDEX[name] for name in CONTACT_JOINTS)
+#: Column -> class: 0 = ankle (heel side), 1 = ball. The two classes rest at different heights.
+CONTACT_CLASS: tuple[int, ...] = (0, 1, 0, 1)
+#: The two leg chains: (hip, knee, ankle, ball) and their contact columns.
+LEGS: tuple[tuple[tuple[int, int, int, int], tuple[int, int]], ...] = (
+    ((JOINT_INDEX["left_hip"], JOINT_INDEX["left_knee"], JOINT_INDEX["left_ankle"], JOINT_INDEX["left_foot"]), (0, 1)),
+    ((JOINT_INDEX["right_hip"], JOINT_INDEX["right_knee"], JOINT_INDEX["right_ankle"], JOINT_INDEX["right_foot"]),
+     (2, 3)),
+)
+#: Joints above the hips: foot locking never changes their rotations.
+UPPER_BODY: tuple[int, ...] = tuple(JOINT_INDEX[name] for name in (
+    "spine1", "spine2", "spine3", "neck", "head", "left_collar", "right_collar", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand"))
+
+GROUND_MODES: tuple[str, ...] = ("auto", "plane", "constant", "off")
+CAMERA_UP = np.array([0.0, -1.0, 0.0])  # "up" in the camera frame when nothing better is known
+
+
+@dataclass(frozen=True)
+class ContactSettings:
+    """Thresholds for contacts (metres, metres per second, seconds).
+
+    A point enters contact when it is within `enter_height` of its resting level and moves slower
+    than `enter_speed` along the floor; it stays in contact while within `exit_height` and slower
+    than `exit_speed` (hysteresis). Runs shorter than `min_duration` are dropped, gaps shorter
+    than `max_gap` inside a run are filled. Walking speeds: a swinging foot moves at 2-5 m/s, a
+    planted one (with MediaPipe-like jitter and sliding, after smoothing) mostly under 0.5 m/s.
+    Tuned on `backend/testing/gait_synth.py` (bench/bench_grounding.py prints the figures).
+    """
+
+    enter_height: float = 0.05
+    exit_height: float = 0.06
+    enter_speed: float = 0.6
+    exit_speed: float = 0.8
+    min_duration: float = 0.1
+    max_gap: float = 0.07
+
+
+#: Used when no floor plane was found: the "floor" is only the lowest foot level of the clip.
+STRICT_CONTACTS = ContactSettings(enter_height=0.03, exit_height=0.04, enter_speed=0.3, exit_speed=0.45,
+                                  min_duration=0.2)
+
+
+@dataclass(frozen=True)
+class FloorSettings:
+    """RANSAC and acceptance limits for the floor plane (metres, degrees)."""
+
+    candidate_speed: float = 0.4       # slow foot points are floor candidates
+    inlier_distance: float = 0.03
+    iterations: int = 300
+    max_tilt_from_torso: float = 40.0  # hypotheses: the plane's up against the mean torso direction
+    max_accepted_tilt: float = 25.0    # accepted plane: people stand and walk within this of vertical
+    min_points: int = 30               # inlier foot points
+    below_distance: float = 0.04       # a foot point this far below the plane counts against it
+    max_below_fraction: float = 0.03   # of all foot points, for the plane to be accepted
+    min_runs: int = 3                  # contact runs (separate footfalls) on the plane
+    min_spread: float = 0.5            # metres the footfalls cover along their main direction
+    min_minor_spread: float = 0.05     # std of the footfalls across it (left and right feet count)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    """Foot locking: eased blend length and when the root may move to keep a held foot in reach.
+
+    Moving the root moves the whole upper body, so it is kept for feet far out of reach
+    (`root_tolerance`); smaller misses are absorbed by the straightened leg (the foot slides by
+    at most that much).
+    """
+
+    blend: float = 0.1          # seconds of smoothstep blend before and after each contact
+    reach_margin: float = 0.002  # metres short of a straight leg: a fully straight knee flips
+    adjust_root: bool = True
+    root_tolerance: float = 0.03  # a held foot this far out of reach may slide; beyond it the pelvis moves
+
+
+@dataclass
+class Floor:
+    """The floor in the camera frame: `height(x) = up . x + offset`, plus each class's resting level."""
+
+    up: np.ndarray                 # [3] unit, camera frame, against gravity
+    offset: float                  # camera height above the floor (m)
+    levels: np.ndarray             # [2] resting height of (ankle, ball) joints above the floor (m)
+    kind: str                      # "plane" (fitted to contacts) or "constant" (camera -y or torso prior)
+    quality: dict[str, Any] = field(default_factory=dict)
+
+    def heights(self, points: np.ndarray) -> np.ndarray:
+        return points @ self.up + self.offset
+
+    def plane(self) -> np.ndarray:
+        return np.array([*self.up, self.offset], np.float64)
+
+    def camera_angles(self) -> dict[str, float]:
+        """Camera pitch (down positive), roll and height above the floor, from the plane."""
+        up = self.up
+        pitch = float(np.degrees(np.arcsin(np.clip(-up[2], -1.0, 1.0))))
+        roll = float(np.degrees(np.arctan2(up[0], -up[1])))
+        return {"pitch_deg": round(pitch, 3), "roll_deg": round(roll, 3), "height_m": round(float(self.offset), 4)}
+
+
+@dataclass
+class GroundResult:
+    poses: np.ndarray
+    transl: np.ndarray
+    contacts: np.ndarray            # [N, 4] bool
+    floor: Floor
+    floor_plane: np.ndarray | None  # [4] written to the motion file when the plane is used
+    meta: dict[str, Any]
+    warnings: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+def _speeds(points: np.ndarray, fps: float, up: np.ndarray | None) -> np.ndarray:
+    """[N, K, 3] -> [N, K] speed (m/s) by central differences, along the floor when `up` is given."""
+    if len(points) < 2:
+        return np.zeros(points.shape[:2])
+    vel = np.gradient(points, axis=0) * fps
+    if up is not None:
+        vel = vel - (vel @ up)[..., None] * up
+    speed = np.linalg.norm(vel, axis=-1)
+    # A 3-frame median removes single-frame jitter spikes without delaying onsets.
+    padded = np.concatenate([speed[:1], speed, speed[-1:]], axis=0)
+    return np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Inclusive (start, end) index pairs of the True runs of a 1-D mask."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True))
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def torso_up(joints: np.ndarray) -> np.ndarray:
+    """Mean pelvis->neck direction over the clip (camera frame): a prior for "up"."""
+    spine = joints[:, JOINT_INDEX["neck"]] - joints[:, JOINT_INDEX["pelvis"]]
+    spine = spine / np.maximum(np.linalg.norm(spine, axis=-1, keepdims=True), 1e-9)
+    mean = spine.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-9)
+
+
+def rest_ankle_level(rest_joints: np.ndarray) -> float:
+    """How far above the ball joint the ankle sits on the rest skeleton (feet flat), metres."""
+    rest = np.asarray(rest_joints, np.float64)
+    left = rest[JOINT_INDEX["left_ankle"], 1] - rest[JOINT_INDEX["left_foot"], 1]
+    right = rest[JOINT_INDEX["right_ankle"], 1] - rest[JOINT_INDEX["right_foot"], 1]
+    return float(np.clip(0.5 * (left + right), 0.0, 0.2))
+
+
+# ---------------------------------------------------------------------------------------------
+# floor
+
+def constant_floor(joints: np.ndarray, up: np.ndarray, ankle_level: float, kind: str = "constant") -> Floor:
+    """Floor perpendicular to `up` through the 5th percentile of the lowest ball joint (today's lift)."""
+    points = joints[:, CONTACT_IDS]
+    heights = points @ up
+    ball = heights[:, [1, 3]].min(axis=1)
+    offset = -float(np.percentile(ball, 5.0))
+    return Floor(up=np.asarray(up, np.float64), offset=offset, levels=np.array([ankle_level, 0.0]), kind=kind)
+
+
+def _fit_classes(points: np.ndarray, classes: np.ndarray, prior: np.ndarray, prior_weight: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Plane normal shared by both classes, one offset per class (least squares, class-centred).
+
+    Minimises sum (n . x_i + b_c(i))^2 + prior_weight |n x prior|^2 over unit n: the smallest
+    eigenvector of the class-centred scatter plus a pull towards the prior, which only matters in
+    directions the points do not span (a person walking along one line).
+    """
+    scatter = np.zeros((3, 3))
+    means = np.zeros((2, 3))
+    for c in (0, 1):
+        sel = points[classes == c]
+        if len(sel):
+            means[c] = sel.mean(axis=0)
+            centred = sel - means[c]
+            scatter += centred.T @ centred
+    scatter += prior_weight * (np.eye(3) - np.outer(prior, prior))
+    _, vectors = np.linalg.eigh(scatter)
+    normal = vectors[:, 0]
+    if normal @ prior < 0:
+        normal = -normal
+    return normal, -(means @ normal)
+
+
+def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
+              settings: FloorSettings = FloorSettings()) -> tuple[Floor | None, dict[str, Any]]:
+    """RANSAC plane through the slow foot points, refined by least squares; None when too few.
+
+    Returns (floor or None, quality figures). The hypotheses are planes through three slow points
+    (ankle points moved down by the rest skeleton's ankle height along the current up) whose up
+    lies within `max_tilt_from_torso` of the torso; the score counts inliers and penalises slow
+    points far below the plane (a floor has nothing under it).
+    """
+    rng = np.random.default_rng(settings.seed)
+    prior = torso_up(joints)
+    points = joints[:, CONTACT_IDS]                        # [N, 4, 3]
+    ankle_level = rest_ankle_level(rest_joints)
+    speed = _speeds(points, fps, None)
+    slow = speed < settings.candidate_speed
+    cand = points[slow]                                    # [M, 3]
+    cand_class = np.broadcast_to(np.array(CONTACT_CLASS), slow.shape)[slow]
+    quality: dict[str, Any] = {"candidates": int(len(cand))}
+    if len(cand) < max(settings.min_points, 3):
+        quality["reason"] = f"only {len(cand)} slow foot points"
+        return None, quality
+    shifted = cand - (cand_class == 0)[:, None] * ankle_level * prior
+    every = points.reshape(-1, 3)
+    every_class = np.tile(np.array(CONTACT_CLASS), len(points))
+    cos_limit = np.cos(np.radians(settings.max_tilt_from_torso))
+    best_score, best = -np.inf, None
+    for _ in range(settings.iterations):
+        a, b, c = shifted[rng.choice(len(shifted), 3, replace=False)]
+        normal = np.cross(b - a, c - a)
+        norm = np.linalg.norm(normal)
+        if norm < 1e-6:
+            continue
+        normal /= norm
+        if normal @ prior < 0:
+            normal = -normal
+        if normal @ prior < cos_limit:
+            continue
+        # Re-shift the ankle points along this hypothesis' own up before scoring.
+        pts = cand - (cand_class == 0)[:, None] * ankle_level * normal
+        heights = pts @ normal - a @ normal
+        inliers = np.abs(heights) < settings.inlier_distance
+        # A floor has no foot under it: count every foot point (slow or not) well below the plane.
+        all_heights = every @ normal - (every_class == 0) * ankle_level - a @ normal
+        below = all_heights < -settings.below_distance
+        score = inliers.sum() - 2.0 * below.sum()
+        if score > best_score:
+            best_score, best = score, inliers
+    if best is None or best_score <= 0:
+        quality["reason"] = "no plane within the tilt limit with the feet above it"
+        return None, quality
+    inliers = best
+    normal, offsets = prior, np.zeros(2)
+    for _ in range(4):
+        sel_pts, sel_cls = cand[inliers], cand_class[inliers]
+        if len(sel_pts) < 3 or len(np.unique(sel_cls)) < 1:
+            break
+        normal, offsets = _fit_classes(sel_pts, sel_cls, prior, prior_weight=len(sel_pts) * 0.01**2)
+        missing = [c for c in (0, 1) if not np.any(sel_cls == c)]
+        for c in missing:  # a class with no inliers rests at the rest skeleton's level
+            offsets[c] = offsets[1 - c] + (-ankle_level if c == 0 else ankle_level)
+        heights = cand @ normal + offsets[cand_class]
+        inliers = np.abs(heights) < settings.inlier_distance
+    sel = cand[inliers]
+    ball_offset = float(offsets[1])
+    levels = np.array([offsets[1] - offsets[0], 0.0])      # ankle rests this much above the ball
+    levels[0] = float(np.clip(levels[0], 0.0, 0.2))
+    floor = Floor(up=normal, offset=ball_offset, levels=levels, kind="plane")
+    # Conditioning: what tilts a plane is footfalls in different places, not many frames of one.
+    contacts = detect_contacts(joints, floor, fps)
+    spots = np.array([np.median(points[start:end + 1, k], axis=0)
+                      for k in range(4) for start, end in _runs(contacts[:, k])]).reshape(-1, 3)
+    flat = spots - np.outer(spots @ normal, normal)
+    extent, minor = 0.0, 0.0
+    if len(flat) >= 3:
+        centred = flat - flat.mean(axis=0)
+        _, sing, vt = np.linalg.svd(centred, full_matrices=False)
+        extent = float(np.ptp(centred @ vt[0]))
+        minor = float(sing[1] / np.sqrt(len(flat)))
+    all_heights = floor.heights(points) - levels[list(CONTACT_CLASS)]
+    below = float((all_heights < -settings.below_distance).mean())
+    tilt = float(np.degrees(np.arccos(np.clip(normal @ prior, -1, 1))))
+    runs = len(spots) // 2 if len(spots) else 0
+    quality.update({"inliers": int(inliers.sum()), "footfalls": int(len(spots)), "extent_m": round(extent, 3),
+                    "minor_std_m": round(minor, 3), "tilt_from_torso_deg": round(tilt, 2),
+                    "below_fraction": round(below, 4),
+                    "rms_m": round(float(np.sqrt(np.mean((sel @ normal + offsets[cand_class[inliers]]) ** 2)))
+                                   if len(sel) else 0.0, 4)})
+    problems = []
+    if inliers.sum() < settings.min_points:
+        problems.append(f"{int(inliers.sum())} foot points on the floor (need {settings.min_points})")
+    if runs < settings.min_runs or extent < settings.min_spread or minor < settings.min_minor_spread:
+        problems.append(f"footfalls cover {extent:.2f} m x {2 * minor:.2f} m of floor (too little to tilt a plane)")
+    if tilt > settings.max_accepted_tilt:
+        problems.append(f"its up is {tilt:.0f} deg from the torso's mean direction")
+    if below > settings.max_below_fraction:
+        problems.append(f"{100 * below:.0f} % of foot positions lie below it")
+    quality["reason"] = "; ".join(problems)
+    quality["well_conditioned"] = not problems
+    return floor, quality
+
+
+def _principal(flat: np.ndarray) -> np.ndarray:
+    centred = flat - flat.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# contacts
+
+def detect_contacts(joints: np.ndarray, floor: Floor, fps: float,
+                    settings: ContactSettings = ContactSettings()) -> np.ndarray:
+    """[N, 24, 3] camera-frame joints -> [N, 4] bool contacts (`CONTACT_JOINTS` order).
+
+    Height is each point's height above its own resting level; speed is along the floor.
+    Hysteresis (enter/exit thresholds), then runs shorter than `min_duration` are dropped and
+    gaps shorter than `max_gap` are filled.
+    """
+    points = joints[:, CONTACT_IDS]
+    height = floor.heights(points) - floor.levels[list(CONTACT_CLASS)]
+    speed = _speeds(points, fps, floor.up)
+    enter = (height < settings.enter_height) & (speed < settings.enter_speed)
+    stay = (height < settings.exit_height) & (speed < settings.exit_speed)
+    n = len(points)
+    contacts = np.zeros((n, 4), bool)
+    for k in range(4):
+        on = False
+        for t in range(n):
+            on = bool(enter[t, k] or (on and stay[t, k]))
+            contacts[t, k] = on
+        # Hysteresis runs forward only; run it backwards too so a contact does not start late.
+        on = False
+        for t in range(n - 1, -1, -1):
+            on = bool(enter[t, k] or (on and stay[t, k]))
+            contacts[t, k] |= on
+    max_gap = max(int(round(settings.max_gap * fps)), 0)
+    min_len = max(int(round(settings.min_duration * fps)), 1)
+    for k in range(4):
+        col = contacts[:, k]
+        for start, end in _runs(~col):
+            if start > 0 and end < n - 1 and end - start + 1 <= max_gap:
+                col[start:end + 1] = True
+        for start, end in _runs(col):
+            if end - start + 1 < min_len:
+                col[start:end + 1] = False
+    return contacts
+
+
+# ---------------------------------------------------------------------------------------------
+# foot locking
+
+def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray,
+                upper: float, lower: float, margin: float = 0.0,
+                forward: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic two-bone IK: the rotations (applied on the left of the globals) of thigh and shin.
+
+    All arrays [M, 3]. The knee bends towards `forward` (the thigh's front: a knee never bends
+    backwards), or, without it, stays in the plane of hip, target and the original knee.
+    Targets beyond reach are pulled back to `upper + lower - margin`.
+    Returns (R_thigh [M, 3, 3], R_shin [M, 3, 3]): new thigh global = R_thigh @ old, new shin
+    global = R_shin @ R_thigh @ old.
+    """
+    to_target = target - hip
+    dist = np.linalg.norm(to_target, axis=-1)
+    reach = upper + lower - margin
+    dist_c = np.clip(dist, abs(upper - lower) + 1e-4, reach)
+    axis = to_target / np.maximum(dist, 1e-9)[:, None]
+    # Knee bend direction: the old knee's offset from the hip->target line.
+    pole = knee - hip if forward is None else forward
+    pole = pole - (pole * axis).sum(-1, keepdims=True) * axis
+    pole_norm = np.linalg.norm(pole, axis=-1, keepdims=True)
+    fallback = np.cross(axis, np.array([1.0, 0.0, 0.0]))
+    pole = np.where(pole_norm > 1e-6, pole / np.maximum(pole_norm, 1e-9), fallback / np.maximum(
+        np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-9))
+    along = (upper**2 - lower**2 + dist_c**2) / (2.0 * dist_c)
+    across = np.sqrt(np.maximum(upper**2 - along**2, 0.0))
+    new_knee = hip + axis * along[:, None] + pole * across[:, None]
+    new_ankle = hip + axis * dist_c[:, None]
+    r_thigh = rotation_between(knee - hip, new_knee - hip)
+    shin_after = np.einsum("mij,mj->mi", r_thigh, ankle - knee)
+    r_shin = rotation_between(shin_after, new_ankle - new_knee)
+    return r_thigh, r_shin
+
+
+def _lock_targets(points: np.ndarray, contacts: np.ndarray, floor: Floor, fps: float,
+                  settings: LockSettings, leg_cols: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame the ankle's offset for one leg ([N, 3]) and whether the frame is touched ([N])."""
+    n = len(points)
+    ankle, ball = points[:, 0], points[:, 1]
+    c_ankle, c_ball = contacts[:, leg_cols[0]], contacts[:, leg_cols[1]]
+    foot = c_ankle | c_ball
+    offset = np.zeros((n, 3))
+    touched = np.zeros(n, bool)
+    blend = max(int(round(settings.blend * fps)), 1)
+    up = floor.up
+
+    def hold(track: np.ndarray, mask: np.ndarray, level: float) -> np.ndarray:
+        spot = np.median(track[mask], axis=0)
+        height = spot @ up + floor.offset - level
+        return spot - min(height, 0.0) * up           # never below its resting level
+
+    runs = _runs(foot)
+    run_offsets: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+    for start, end in runs:
+        span = slice(start, end + 1)
+        target = ankle[span].copy()
+        if c_ankle[span].any():
+            target[c_ankle[span]] = hold(ankle[span], c_ankle[span], floor.levels[0])
+        ball_only = c_ball[span] & ~c_ankle[span]
+        if ball_only.any():  # heel up, pivoting on the ball: hold the ball, the ankle follows the foot
+            spot = hold(ball[span], c_ball[span], floor.levels[1])
+            target[ball_only] = spot + (ankle[span] - ball[span])[ball_only]
+        offset[span] = target - ankle[span]
+        touched[span] = True
+        run_offsets.append((start, end, offset[start].copy(), offset[end].copy()))
+    # Eased blends outside each run: the offset at the run's edge fades to zero over `blend` frames.
+    weights = np.zeros(n)
+    accum = np.zeros((n, 3))
+    for start, end, first, last in run_offsets:
+        for i in range(1, blend + 1):
+            w = float(_smoothstep(np.array(1.0 - i / (blend + 1.0))))
+            for t, value in ((start - i, first), (end + i, last)):
+                if 0 <= t < n and not foot[t]:
+                    accum[t] += w * value
+                    weights[t] += w
+    outside = (weights > 0) & ~foot
+    # Two blends overlapping in a short gap: a weighted mean, scaled by the stronger weight.
+    scale = np.where(outside, np.minimum(weights, 1.0) / np.maximum(weights, 1e-9), 0.0)
+    offset[outside] = accum[outside] * scale[outside, None]
+    touched |= outside
+    return offset, touched
+
+
+def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, contacts: np.ndarray,
+              floor: Floor, fps: float, settings: LockSettings = LockSettings()
+              ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Hold each contact's foot still (two-bone IK on each leg, ankle keeps its orientation).
+
+    poses [N, 24, 3] axis-angle, transl [N, 3] camera frame, contacts [N, 4]. Returns new
+    (poses, transl, figures). Only hip, knee and ankle rotations change, and the root translation
+    only in frames where a held foot is out of reach (the pelvis moves the least that brings it in).
+    """
+    poses = np.array(poses, np.float64)
+    transl = np.array(transl, np.float64)
+    rest = np.asarray(rest_joints, np.float64)
+    joints = forward_kinematics(poses, rest, transl)
+    n = len(poses)
+    offsets, touched = [], []
+    for chain, cols in LEGS:
+        off, tch = _lock_targets(joints[:, [chain[2], chain[3]]], contacts, floor, fps, settings, cols)
+        offsets.append(off)
+        touched.append(tch)
+    targets = [joints[:, chain[2]] + off for (chain, _), off in zip(LEGS, offsets, strict=True)]
+    # No foot below the floor (any frame): lift the ankle target until ankle and ball clear their levels.
+    lifted = 0
+    for leg, (chain, _) in enumerate(LEGS):
+        ball_from_ankle = joints[:, chain[3]] - joints[:, chain[2]]
+        h_ankle = floor.heights(targets[leg]) - floor.levels[0]
+        h_ball = floor.heights(targets[leg] + ball_from_ankle) - floor.levels[1]
+        deficit = np.maximum(0.0, -np.minimum(h_ankle, h_ball))
+        deficit[deficit < 1e-4] = 0.0
+        lifted += int((deficit > 0).sum())
+        targets[leg] = targets[leg] + deficit[:, None] * floor.up
+        touched[leg] |= deficit > 0
+    # Root: the least pelvis shift that brings every held foot within reach (then eased in time).
+    lengths = []
+    for chain, _ in LEGS:
+        hip, knee, ankle = chain[0], chain[1], chain[2]
+        lengths.append((float(np.linalg.norm(rest[knee] - rest[hip])), float(np.linalg.norm(rest[ankle] - rest[knee]))))
+    shift = np.zeros((n, 3))
+    if settings.adjust_root:
+        for _ in range(3):
+            for leg, (chain, _) in enumerate(LEGS):
+                hip = joints[:, chain[0]] + shift
+                gap = targets[leg] - hip
+                dist = np.linalg.norm(gap, axis=-1)
+                reach = sum(lengths[leg]) - settings.reach_margin
+                over = np.where(touched[leg], np.maximum(dist - reach - settings.root_tolerance, 0.0), 0.0)
+                shift += gap / np.maximum(dist, 1e-9)[:, None] * over[:, None]
+        if np.any(shift):
+            shift = _ease_shift(shift, max(int(round(settings.blend * fps)), 1))
+    transl = transl + shift
+    local = axis_angle_to_matrix(poses)
+    glob = global_rotations(local)
+    changed = np.zeros(n, bool)
+    for leg, (chain, _) in enumerate(LEGS):
+        hip_j, knee_j, ankle_j, _ball = chain
+        frames = np.flatnonzero(touched[leg] | np.any(shift != 0.0, axis=-1))
+        if len(frames) == 0:
+            continue
+        hip = joints[frames, hip_j] + shift[frames]
+        knee = joints[frames, knee_j] + shift[frames]
+        ankle = joints[frames, ankle_j] + shift[frames]
+        upper, lower = lengths[leg]
+        front = glob[frames, hip_j] @ np.array([0.0, 0.0, 1.0])  # the thigh's front: SMPL's body faces +z
+        r_thigh, r_shin = two_bone_ik(hip, knee, ankle, targets[leg][frames], upper, lower, settings.reach_margin,
+                                      front)
+        g_hip = r_thigh @ glob[frames, hip_j]
+        g_knee = r_shin @ r_thigh @ glob[frames, knee_j]
+        g_ankle = glob[frames, ankle_j]                       # the ankle keeps its orientation
+        g_pelvis = glob[frames, PARENTS[hip_j]]
+        local[frames, hip_j] = np.swapaxes(g_pelvis, -1, -2) @ g_hip
+        local[frames, knee_j] = np.swapaxes(g_hip, -1, -2) @ g_knee
+        local[frames, ankle_j] = np.swapaxes(g_knee, -1, -2) @ g_ankle
+        changed[frames] = True
+    new_poses = poses.copy()
+    for j in {c for chain, _ in LEGS for c in chain[:3]}:
+        new_poses[changed, j] = matrix_to_axis_angle(local[changed, j])
+    figures = {"frames_changed": int(changed.sum()), "frames_root_adjusted": int(np.any(shift != 0, -1).sum()),
+               "max_root_adjust_m": round(float(np.linalg.norm(shift, axis=-1).max(initial=0.0)), 4),
+               "foot_frames_lifted": lifted}
+    return new_poses.astype(np.float32), transl.astype(np.float32), figures
+
+
+def _ease_shift(shift: np.ndarray, blend: int) -> np.ndarray:
+    """Spread each root shift over its neighbours (max of smoothstep-weighted shifts) so nothing pops."""
+    n = len(shift)
+    out = shift.copy()
+    mags = np.linalg.norm(shift, axis=-1)
+    for t in np.flatnonzero(mags > 0):
+        for i in range(1, blend + 1):
+            w = float(_smoothstep(np.array(1.0 - i / (blend + 1.0))))
+            for u in (t - i, t + i):
+                if 0 <= u < n and np.linalg.norm(out[u]) < w * mags[t]:
+                    out[u] = w * shift[t]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage
+
+def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: str,
+                 floor_settings: FloorSettings = FloorSettings()) -> tuple[Floor, str, dict[str, Any], list[str]]:
+    """The floor for contacts and what the motion file says about it.
+
+    Returns (floor used for contacts, ground mode used: plane/constant/off, quality, warnings).
+    `auto` uses the plane only when it is well conditioned; `plane` uses any plane that could be
+    fitted; both fall back to the constant lift with a warning.
+    """
+    if mode not in GROUND_MODES:
+        raise ValueError(f"ground mode must be one of {GROUND_MODES}, got {mode!r}")
+    warnings: list[str] = []
+    ankle_level = rest_ankle_level(rest_joints)
+    plane, quality = fit_floor(joints, fps, rest_joints, floor_settings)
+    good = plane is not None and bool(quality.get("well_conditioned"))
+    if mode == "plane" and plane is not None and not good:
+        warnings.append(f"floor plane is poorly conditioned ({quality.get('reason')}); used anyway (--ground plane)")
+    if plane is not None and (good or mode == "plane"):
+        return plane, ("plane" if mode in ("auto", "plane") else mode), quality, warnings
+    # Contacts still need a floor: the torso's mean direction is a better "up" than the camera's.
+    fallback = constant_floor(joints, torso_up(joints), ankle_level)
+    if mode in ("auto", "plane"):
+        warnings.append(f"too few foot contacts to find the floor ({quality.get('reason') or 'no plane'}); "
+                        "Feet on Ground falls back to one constant lift, and up stays the camera's up")
+        return fallback, "constant", quality, warnings
+    return fallback, mode, quality, warnings
+
+
+def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, fps: float,
+                  foot_lock: bool = True, ground: str = "auto",
+                  contact_settings: ContactSettings = ContactSettings(),
+                  floor_settings: FloorSettings = FloorSettings(),
+                  lock_settings: LockSettings = LockSettings()) -> GroundResult:
+    """The grounding stage: floor, contacts, and (optionally) foot locking, for any model's output.
+
+    poses [N, 24, 3] axis-angle and transl [N, 3] in the camera frame; rest_joints [24, 3] body
+    frame. The returned floor plane is None unless the plane is used (ground mode plane/auto).
+    """
+    rest = np.asarray(rest_joints, np.float64)
+    joints = forward_kinematics(poses, rest, transl)
+    floor, used, quality, warnings = choose_floor(joints, fps, rest, ground, floor_settings)
+    if floor.kind != "plane":
+        # No floor seen under the feet (sitting, jumping on the spot, a close-up): only feet that are
+        # clearly still and at the lowest level count, so a swinging or lifting foot is never held.
+        contact_settings = STRICT_CONTACTS
+    contacts = detect_contacts(joints, floor, fps, contact_settings)
+    meta: dict[str, Any] = {
+        "foot_lock": "on" if foot_lock else "off", "ground": ground, "ground_used": used,
+        "floor": {"kind": floor.kind, "levels_m": [round(float(v), 4) for v in floor.levels],
+                  **floor.camera_angles(), "quality": quality},
+        "contact_frames": [int(v) for v in contacts.sum(axis=0)],
+        "contact_columns": list(CONTACT_JOINTS),
+        "settings": {"contacts": asdict(contact_settings), "lock": asdict(lock_settings)},
+    }
+    new_poses, new_transl = np.asarray(poses, np.float32), np.asarray(transl, np.float32)
+    if foot_lock and contacts.any():
+        new_poses, new_transl, figures = lock_feet(poses, transl, rest, contacts, floor, fps, lock_settings)
+        meta["lock"] = figures
+    elif foot_lock:
+        warnings.append("no foot contacts found; foot locking left the motion unchanged")
+    return GroundResult(poses=new_poses, transl=new_transl, contacts=contacts, floor=floor,
+                        floor_plane=floor.plane().astype(np.float32) if used == "plane" else None,
+                        meta=meta, warnings=warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# figures (benchmarks and tests)
+
+def foot_skate(joints: np.ndarray, contacts: np.ndarray, up: np.ndarray) -> float:
+    """Mean movement along the floor (metres per frame) of foot points in contact in consecutive frames."""
+    points = joints[:, CONTACT_IDS]
+    step = np.diff(points, axis=0)
+    step = step - (step @ up)[..., None] * up
+    both = contacts[1:] & contacts[:-1]
+    if not both.any():
+        return 0.0
+    return float(np.linalg.norm(step, axis=-1)[both].mean())

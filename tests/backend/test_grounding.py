@@ -1,0 +1,108 @@
+"""The grounding stage against synthetic truth: contacts, floor and foot locking (issue 9)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.geometry.skeleton import axis_angle_to_matrix, forward_kinematics, global_rotations
+from backend.pipeline import grounding
+from backend.testing import gait_synth
+from backend.testing.grounding_figures import synthetic_figures
+
+
+@pytest.fixture(scope="module", params=[0.0, 15.0, 30.0], ids=["pitch0", "pitch15", "pitch30"])
+def walk(request: pytest.FixtureRequest) -> tuple[gait_synth.SyntheticClip, dict]:
+    clip = gait_synth.walking_clip(request.param, seed=1)
+    return clip, synthetic_figures(clip, seed=11 + int(request.param))
+
+
+def test_truth_feet_are_planted() -> None:
+    """The generator itself: planted feet do not move and rest on the floor."""
+    clip = gait_synth.walking_clip(15.0)
+    joints = clip.joints()
+    assert grounding.foot_skate(joints, clip.contacts, clip.up) < 1e-9
+    heights = clip.to_world(joints)[:, [10, 11], 1]
+    assert np.abs(heights[clip.contacts[:, [1, 3]]]).max() < 0.006
+
+
+def test_contacts_match_the_truth(walk: tuple) -> None:
+    _, figures = walk
+    assert figures["f1"] >= 0.95
+
+
+def test_up_vector_within_two_degrees(walk: tuple) -> None:
+    clip, figures = walk
+    assert figures["ground_used"] == "plane"
+    assert figures["up_error_deg"] <= 2.0
+    pitch = figures["camera"]["pitch_deg"]
+    true_pitch = float(np.degrees(np.arcsin(-clip.up[2])))
+    assert abs(pitch - true_pitch) <= 2.0
+
+
+def test_locking_removes_skate_without_penetration_or_upper_body_change(walk: tuple) -> None:
+    _, figures = walk
+    assert figures["skate_before_cm"] > 1.0               # the noise really slides the feet
+    assert figures["skate_after_cm"] <= 0.5
+    assert figures["penetration_cm"] <= 1.0
+    assert figures["upper_body_mm"] <= 1.0
+
+
+def test_jump_keeps_its_flight() -> None:
+    clip = gait_synth.jumping_clip(15.0)
+    figures = synthetic_figures(clip, seed=3)
+    assert clip.flight is not None and clip.flight.sum() > 10
+    assert not figures["contacts"][clip.flight].any()
+    feet = [7, 8, 10, 11]
+    change = np.abs(figures["after"][:, feet] - figures["before"][:, feet])[clip.flight]
+    assert change.max() < 0.005
+    assert figures["ground_used"] == "constant" and figures["warnings"]
+
+
+def test_seated_person_gets_no_lock() -> None:
+    clip = gait_synth.seated_clip(15.0)
+    figures = synthetic_figures(clip, seed=3)
+    assert not figures["contacts"].any()
+    assert np.abs(figures["after"] - figures["before"]).max() < 1e-5
+    assert figures["ground_used"] == "constant"
+
+
+def test_lock_off_and_ground_off_leave_the_motion_alone() -> None:
+    clip = gait_synth.walking_clip(15.0)
+    poses, transl = gait_synth.add_mediapipe_like_noise(clip, seed=2)
+    result = grounding.ground_motion(poses, transl, clip.rest_joints, clip.fps, foot_lock=False, ground="off")
+    assert np.array_equal(result.poses, poses.astype(np.float32))
+    assert np.array_equal(result.transl, transl.astype(np.float32))
+    assert result.floor_plane is None and result.meta["ground_used"] == "off"
+    assert result.contacts.any()  # contacts are still found and written
+    with pytest.raises(ValueError, match="ground mode"):
+        grounding.ground_motion(poses, transl, clip.rest_joints, clip.fps, ground="sideways")
+
+
+def test_two_bone_ik_reaches_and_keeps_bone_lengths() -> None:
+    rng = np.random.default_rng(0)
+    hip = rng.normal(size=(50, 3))
+    knee = hip + np.array([0.0, -0.4, 0.05])
+    ankle = knee + np.array([0.0, -0.4, -0.02])
+    target = hip + rng.normal(scale=0.15, size=(50, 3)) + np.array([0.0, -0.65, 0.0])
+    r_thigh, r_shin = grounding.two_bone_ik(hip, knee, ankle, target, 0.4031, 0.4005)
+    new_knee = hip + np.einsum("nij,nj->ni", r_thigh, knee - hip)
+    new_ankle = new_knee + np.einsum("nij,nj->ni", r_shin @ r_thigh, ankle - knee)
+    assert np.abs(np.linalg.norm(new_knee - hip, axis=-1) - 0.4031).max() < 1e-4
+    reachable = np.linalg.norm(target - hip, axis=-1) < 0.80
+    assert np.abs(new_ankle - target)[reachable].max() < 1e-4
+
+
+def test_locking_changes_only_the_legs_and_keeps_the_ankle_orientation() -> None:
+    clip = gait_synth.walking_clip(30.0)
+    poses, transl = gait_synth.add_mediapipe_like_noise(clip, seed=4)
+    result = grounding.ground_motion(poses, transl, clip.rest_joints, clip.fps)
+    legs = {1, 2, 4, 5, 7, 8}
+    others = [j for j in range(24) if j not in legs]
+    assert np.abs(result.poses[:, others] - poses[:, others]).max() < 1e-5
+    before = global_rotations(axis_angle_to_matrix(poses))
+    after = global_rotations(axis_angle_to_matrix(result.poses))
+    assert np.abs(after[:, [7, 8, 10, 11]] - before[:, [7, 8, 10, 11]]).max() < 1e-4
+    # Frames far from any contact and above the floor are untouched.
+    joints = forward_kinematics(result.poses, clip.rest_joints, result.transl)
+    assert joints.shape == (len(poses), 24, 3)
