@@ -24,7 +24,7 @@ def test_the_add_on_copy_is_the_backend_file_byte_for_byte() -> None:
 def non_default(option: backend_table.Option) -> object:
     """A value for the row that is not its default, in the backend's form."""
     if option.kind is bool:
-        return True
+        return not option.default
     if option.choices:
         return next(choice for choice in option.choices if choice != option.default)
     if option.name == "frames":
@@ -43,7 +43,7 @@ def test_every_row_reaches_the_backend_unchanged(name: str) -> None:
     value = non_default(option)
     options = addon_table.RunOptions(video="clip.mp4", out="out.npz", **{name: value})
     argv = addon_table.option_argv(options)
-    assert argv[0] == option.flag and len(argv) == (1 if option.kind is bool else 2)
+    assert argv[0] == option.flag and len(argv) == (1 if option.is_flag else 2)
     args = build_parser().parse_args(["run", "clip.mp4", *argv])
     parsed = backend_table.values_from(args)
     assert parsed[name] == value
@@ -75,6 +75,12 @@ def test_panel_values_read_methods_and_attributes_and_skip_missing_preferences()
         def smooth_argument(self) -> float:
             return 0.5
 
+        foot_lock = False
+
+        def ground_argument(self) -> str:
+            return "plane"
+
     values = addon_table.panel_values({"scene": Scene(), "prefs": None})
-    assert values == {"model": "tcmr", "window": 16, "person": None, "frames": "0:10", "smooth": 0.5}
+    assert values == {"model": "tcmr", "window": 16, "person": None, "frames": "0:10", "smooth": 0.5,
+                      "foot_lock": False, "ground": "plane"}
     assert {option.panel.split(".")[0] for option in addon_table.RUN_OPTIONS if option.panel} == {"scene", "prefs"}
