@@ -93,7 +93,7 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
     job.wait(on_progress=report_progress)
     for warning in job.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if job.state is not import_job.JobState.READY:
+    if job.state is not import_job.RunState.READY:
         _fail(job.message)
     return job.motion
 

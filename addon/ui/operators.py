@@ -14,8 +14,9 @@ from ..backend_client.backend_paths import (
     backend_env,
     install_argv,
 )
-from ..backend_client.import_job import JobState, VideoImportJob, missing_backend_message
+from ..backend_client.import_job import VideoImportJob, missing_backend_message
 from ..backend_client.run_options import RunOptions, panel_values
+from ..backend_client.run_state import ModalStep, RunState
 from ..blender import locations, tasks
 from ..blender.model_catalog import catalog
 from ..blender.scene_import import ImportOptions, ImportProblem, clip_name, import_motion
@@ -85,21 +86,21 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
     return {"FINISHED"}
 
 
-def modal_step(job: VideoImportJob | None, event_type: str, event_value: str) -> str:
+def modal_step(job: VideoImportJob | None, event_type: str, event_value: str) -> ModalStep:
     """What one modal event does to the job: FINISH, CANCELLING (Esc), PROGRESS (a timer tick that
     changed the progress), or IDLE. Only timer ticks poll the job: a bounded queue drain, never a wait."""
     if job is None or job.finished:
-        return "FINISH"
+        return ModalStep.FINISH
     if event_type == "ESC" and event_value == "PRESS":
         job.cancel()
-        return "CANCELLING"
+        return ModalStep.CANCELLING
     if event_type != "TIMER":
-        return "IDLE"
+        return ModalStep.IDLE
     before = (job.progress.stage, job.progress.done, job.state)
     job.poll()
     if job.finished:
-        return "FINISH"
-    return "PROGRESS" if (job.progress.stage, job.progress.done, job.state) != before else "IDLE"
+        return ModalStep.FINISH
+    return ModalStep.PROGRESS if (job.progress.stage, job.progress.done, job.state) != before else ModalStep.IDLE
 
 
 class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
@@ -127,7 +128,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
             return None
         job = new_import_job(context)
         job.start()
-        if job.state is JobState.FAILED:
+        if job.state is RunState.FAILED:
             self._fail(job.message)
             return None
         runtime.job = job
@@ -151,13 +152,13 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         step = modal_step(runtime.job, event.type, event.value)
-        if step == "FINISH":
+        if step is ModalStep.FINISH:
             return self._finish(context)
-        if step == "CANCELLING":
+        if step is ModalStep.CANCELLING:
             runtime.tell("INFO", "cancelling...")
             tasks.redraw_ui()
             return {"RUNNING_MODAL"}
-        if step == "PROGRESS":
+        if step is ModalStep.PROGRESS:
             tasks.redraw_ui()
         return {"PASS_THROUGH"}  # the UI stays fully usable while the backend works
 
@@ -191,9 +192,9 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
             return {"CANCELLED"}
         for warning in job.warnings:
             self.report({"WARNING"}, warning)
-        if job.state is JobState.READY and job.motion is not None:
+        if job.state is RunState.READY and job.motion is not None:
             return apply_motion(self, context, job.motion, job.options.video)
-        if job.state is JobState.CANCELLED:
+        if job.state is RunState.CANCELLED:
             runtime.tell("INFO", job.message)
             self.report({"INFO"}, job.message)
         else:
