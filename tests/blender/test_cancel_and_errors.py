@@ -106,7 +106,7 @@ def test_malformed_motion_file_is_reported(clean_scene: ModuleType, tmp_path: Pa
 def test_malformed_motion_file_from_a_backend_run_is_reported(clean_scene: ModuleType, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The video import checks the backend's file too: a stand-in backend that writes a broken one."""
-    stand_in = Path(__file__).resolve().parents[1] / "addon_unit" / "stand_in"
+    stand_in = Path(__file__).resolve().parents[1] / "addon" / "stand_in"
     monkeypatch.setattr(submodule(clean_scene, "blender.locations"), "backend_source", lambda: stand_in)
     monkeypatch.setenv("STAND_IN_HELPERS", str(Path(__file__).resolve().parent))
     set_video(tmp_path / "malformed.mp4")

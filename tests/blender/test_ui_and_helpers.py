@@ -12,7 +12,7 @@ import bpy
 import pytest
 from blender_helpers import MODULE, submodule
 
-STAND_IN = Path(__file__).resolve().parents[1] / "addon_unit" / "stand_in"
+STAND_IN = Path(__file__).resolve().parents[1] / "addon" / "stand_in"
 
 
 class RecordingLayout:

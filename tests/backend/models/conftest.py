@@ -16,7 +16,7 @@ from backend.models.registry import all_cards
 from backend.testing.smpl_synth import write_smpl_npz
 from backend.testing.weights_synth import load_layouts, write_model_weights
 
-LAYOUTS_PATH = Path(__file__).resolve().parents[1] / "data" / "official_layouts.json"
+LAYOUTS_PATH = Path(__file__).resolve().parents[2] / "data" / "official_layouts.json"
 #: Every model whose card lists official checkpoints (the seed models).
 SEED_MODELS = tuple(card.name for card in all_cards() if card.checkpoints)
 

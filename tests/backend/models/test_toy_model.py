@@ -26,8 +26,8 @@ from tests.conftest import REPO, SINGLE, backend_env
 
 @pytest.fixture
 def toy() -> Iterator[str]:
-    sys.modules.pop("tests.models.toy_model", None)
-    toy_model = importlib.import_module("tests.models.toy_model")  # the registration: its decorator runs on import
+    sys.modules.pop("tests.backend.models.toy_model", None)
+    toy_model = importlib.import_module("tests.backend.models.toy_model")  # the registration: its decorator runs on import
     assert get_card("toy").run is toy_model.run
     yield "toy"
     unregister_model("toy")
