@@ -13,6 +13,7 @@ from addon.backend_client.backend_paths import RunOptions, backend_argv, backend
 from addon.backend_client.backend_runner import BackendProcess, BackendStartError, parse_line
 from addon.backend_client.import_job import VideoImportJob
 from addon.backend_client.run_state import RunState
+from tests.conftest import process_gone
 
 STAND_IN = Path(__file__).resolve().parent / "stand_in"
 HELPERS = Path(__file__).resolve().parents[1] / "blender"
@@ -29,14 +30,6 @@ def run_stand_in(tmp_path: Path, kind: str, grace_s: float = 2.0) -> BackendProc
     process = BackendProcess(argv, env=stand_in_env(tmp_path), grace_s=grace_s)
     process.start()
     return process
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def wait_for_progress(process: BackendProcess, timeout: float = 20.0) -> None:

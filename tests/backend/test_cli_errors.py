@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import numpy as np
 import pytest
 
 from backend.core.errors import EXIT_STATUS, ErrorCode
-from tests.conftest import REPO, SINGLE, backend_env, run_backend
+from tests.conftest import SINGLE, backend_env, run_backend, signal_after_first_event
 
 
 def assert_failed(result, code: ErrorCode, *needles: str, out_dir: Path | None = None) -> None:
@@ -158,20 +155,10 @@ def test_internal_error_when_cache_is_unusable(tmp_path: Path) -> None:
 def test_cancelled_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "backend", "run", str(SINGLE), "--out", str(out_dir / "m.npz")],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=backend_env())
-    try:
-        first = json.loads(proc.stdout.readline())
-        assert first["event"] == "progress"
-        proc.send_signal(sig)
-        rest, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    events = [json.loads(line) for line in rest.splitlines()]
+    first, events, status = signal_after_first_event(["run", str(SINGLE), "--out", str(out_dir / "m.npz")], sig)
+    assert first["event"] == "progress"
     assert events[-1]["event"] == "error" and events[-1]["code"] == "CANCELLED", events[-3:]
-    assert proc.returncode == EXIT_STATUS[ErrorCode.CANCELLED]
+    assert status == EXIT_STATUS[ErrorCode.CANCELLED]
     time.sleep(0.1)
     assert list(out_dir.iterdir()) == []
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from types import ModuleType
@@ -13,13 +12,7 @@ import pytest
 from blender_helpers import MODULE, SINGLE_PERSON, scene_snapshot, submodule
 from synthetic_motion import motion_arrays
 
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+from tests.conftest import process_gone
 
 
 def set_video(path: Path | str) -> None:

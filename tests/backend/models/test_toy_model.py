@@ -27,7 +27,7 @@ from tests.conftest import REPO, SINGLE, backend_env
 @pytest.fixture
 def toy() -> Iterator[str]:
     sys.modules.pop("tests.backend.models.toy_model", None)
-    toy_model = importlib.import_module("tests.backend.models.toy_model")  # the registration: its decorator runs on import
+    toy_model = importlib.import_module("tests.backend.models.toy_model")  # registration: the decorator runs
     assert get_card("toy").run is toy_model.run
     yield "toy"
     unregister_model("toy")
