@@ -122,7 +122,7 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except ValueError as exc:  # object arrays need pickle, which is refused
-        raise MotionFileError(f"{source}: not a valid motion file ({exc})") from exc
+        raise MotionFileError(f"{source}: not a readable motion file ({exc})") from exc
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise MotionFileError(f"{source}: not a readable .npz motion file ({exc})") from exc
     check_arrays(arrays, source)
