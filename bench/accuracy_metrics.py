@@ -21,6 +21,10 @@ import numpy as np
 #: L ankle, R wrist, R elbow, R shoulder, L shoulder, L elbow, L wrist, neck, head.
 EVAL14: tuple[int, ...] = (8, 5, 2, 1, 4, 7, 21, 19, 17, 16, 18, 20, 12, 15)
 
+#: The 12 limb joints of EVAL14 (no neck, no head): where the neck and the head centre sit is a
+#: matter of definition that differs between skeletons (MediaPipe has no neck landmark).
+LIMB12: tuple[int, ...] = EVAL14[:12]
+
 #: Limbs as (parent joint, child joint) pairs for the left and right side (SMPL indices).
 LIMBS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "upper_arm": ((16, 18), (17, 19)),
@@ -79,6 +83,12 @@ def pa_mpjpe(pred: np.ndarray, truth: np.ndarray, joints: tuple[int, ...] = EVAL
     """[N] PA-MPJPE per frame (m): mean joint distance over `joints` after `procrustes_align` per frame."""
     p, t = pred[:, joints], truth[:, joints]
     return np.linalg.norm(procrustes_align(p, t) - t, axis=-1).mean(-1)
+
+
+def pa_joint_errors(pred: np.ndarray, truth: np.ndarray, joints: tuple[int, ...] = EVAL14) -> np.ndarray:
+    """[len(joints)] mean distance (m) of each joint after the per-frame Procrustes alignment of PA-MPJPE."""
+    p, t = pred[:, joints], truth[:, joints]
+    return np.linalg.norm(procrustes_align(p, t) - t, axis=-1).mean(0)
 
 
 def root(joints: np.ndarray) -> np.ndarray:
@@ -211,11 +221,12 @@ def evaluate(pred: np.ndarray, truth: dict[str, np.ndarray], valid: np.ndarray) 
     """The whole table for one clip: product joints [N, 24, 3] (camera frame) against a truth.npz dict.
 
     `valid` [N] bool marks the frames the product detected. Returned keys (units in the names):
-    valid_pct, pa_mpjpe_mm, mpjpe_mm, knee_flexion_err_deg, elbow_flexion_err_deg,
+    valid_pct, pa_mpjpe_mm, pa_mpjpe12_mm (limb joints only), mpjpe_mm, knee_flexion_err_deg, elbow_flexion_err_deg,
     <limb>_dir_err_deg (mean), limb_dir_err_median_deg (all four limbs pooled), accel_ratio
     (product / truth), accel_truth_m_s2, legs_swapped_pct (of decidable valid frames),
     <limb>_length_ratio, limb_length_ratio (mean of the four), root_depth_err_m,
-    foot_skate_mm (product), foot_skate_truth_mm (the truth's own residual slide), planted_frames.
+    foot_skate_mm (product), foot_skate_truth_mm (the truth's own residual slide), planted_frames,
+    pa_joint_<smpl index>_mm (each of the 14 joints after the PA alignment).
     """
     true_joints = truth["joints_cam"]
     fps = float(truth["fps"])
@@ -228,6 +239,9 @@ def evaluate(pred: np.ndarray, truth: dict[str, np.ndarray], valid: np.ndarray) 
     p, t = pred[v], true_joints[v]
     out: dict[str, float] = {"valid_pct": 100.0 * v.mean()}
     out["pa_mpjpe_mm"] = 1000 * float(pa_mpjpe(p, t).mean())
+    for joint, err in zip(EVAL14, pa_joint_errors(p, t)):
+        out[f"pa_joint_{joint}_mm"] = 1000 * float(err)
+    out["pa_mpjpe12_mm"] = 1000 * float(pa_mpjpe(p, t, LIMB12).mean())
     out["mpjpe_mm"] = 1000 * float(mpjpe(p, t).mean())
     out["knee_flexion_err_deg"] = flexion_error_deg(p, t, "knee")
     out["elbow_flexion_err_deg"] = flexion_error_deg(p, t, "elbow")

@@ -8,7 +8,8 @@ For every clip in `bench/truth/<clip>/` (rendered by `bench/make_truth_clips.py`
 
 - PA-MPJPE (mm): mean distance over the 14 evaluation joints (ankles, knees, hips, wrists, elbows,
   shoulders, neck, head) after a per-frame similarity (Procrustes) alignment; MPJPE (mm) after
-  aligning the mid-hip roots only.
+  aligning the mid-hip roots only; PA-MPJPE over the 12 limb joints too (neck and head centre are
+  placed differently by different skeletons).
 - knee / elbow flexion error (deg): mean |flexion_product - flexion_truth| over frames and sides,
   flexion = angle between the proximal and distal segment (0 = straight).
 - limb direction error (deg): angle between the product's and the truth's upper arm, forearm,
@@ -53,6 +54,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 import accuracy_metrics as am  # noqa: E402
+from truth_motions import JOINT_NAMES  # noqa: E402
 
 TRUTH_DIR = HERE / "truth"
 
@@ -63,6 +65,7 @@ SMPL_TO_MP_2D = {1: 23, 2: 24, 4: 25, 5: 26, 7: 27, 8: 28, 16: 11, 17: 12, 18: 1
 ROWS: list[tuple[str, str, str]] = [  # key, label, format
     ("valid_pct", "valid frames (%)", "{:.0f}"),
     ("pa_mpjpe_mm", "PA-MPJPE, 14 joints (mm)", "{:.0f}"),
+    ("pa_mpjpe12_mm", "PA-MPJPE, 12 limb joints (mm)", "{:.0f}"),
     ("mpjpe_mm", "MPJPE, root-aligned (mm)", "{:.0f}"),
     ("knee_flexion_err_deg", "knee flexion error (deg)", "{:.1f}"),
     ("elbow_flexion_err_deg", "elbow flexion error (deg)", "{:.1f}"),
@@ -124,6 +127,8 @@ def evaluate_clip(motion: dict, truth: dict[str, np.ndarray]) -> dict[str, float
     if frames.max() >= n:
         raise ValueError(f"motion has frame {frames.max()} but the truth only {n} frames")
     sub = {k: (v[frames] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v) for k, v in truth.items()}
+    if len(frames) > 1:  # a --stride run: the rows are further apart in time
+        sub["fps"] = float(truth["fps"]) / float(np.median(np.diff(frames)))
     figures = am.evaluate(motion["joints3d"].astype(float), sub, motion["valid"].astype(bool))
     figures["limb_length_worst"] = max((figures[f"{limb}_length_ratio"] for limb in am.LIMBS),
                                        key=lambda r: abs(r - 1.0))
@@ -134,11 +139,14 @@ def evaluate_clip(motion: dict, truth: dict[str, np.ndarray]) -> dict[str, float
     return figures
 
 
-def print_table(results: dict[str, dict[str, float]]) -> None:
+def print_table(results: dict[str, dict[str, float]], per_joint: bool = False) -> None:
     names = list(results)
+    rows = list(ROWS)
+    if per_joint:
+        rows += [(f"pa_joint_{j}_mm", f"  PA error at {JOINT_NAMES[j]} (mm)", "{:.0f}") for j in am.EVAL14]
     width = max(12, *(len(n) for n in names))
     print(f"{'figure (ground truth)':<44}" + "".join(f"{n:>{width + 2}}" for n in names))
-    for key, label, fmt in ROWS:
+    for key, label, fmt in rows:
         cells = []
         for name in names:
             value = results[name].get(key)
@@ -162,6 +170,7 @@ def main() -> None:
     parser.add_argument("--pass-height", action="store_true",
                         help="pass the person's true stature as --height (for a product that has the option)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the product's motion files here")
+    parser.add_argument("--per-joint", action="store_true", help="also print the PA error of each of the 14 joints")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     clips = truth_clips(args.truth_dir, args.clips)
@@ -191,7 +200,7 @@ def main() -> None:
             print(f"{clip.name}: PA-MPJPE {figures['pa_mpjpe_mm']:.0f} mm", file=sys.stderr, flush=True)
     print(f"product: python -m backend run VIDEO{' --focal-length F' if not args.default_focal else ''}"
           f"{' --height H' if args.pass_height else ''}{(' ' + ' '.join(extra)) if extra else ''}")
-    print_table(results)
+    print_table(results, args.per_joint)
     if args.json:
         args.json.write_text(json.dumps({"extra_args": extra, "default_focal": args.default_focal,
                                          "clips": results}, indent=2))

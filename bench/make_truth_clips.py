@@ -1,6 +1,6 @@
 """Render the ground-truth clips of the accuracy harness with Cycles (the bpy wheel) and write their truth.
 
-Usage: .venv/bin/python bench/make_truth_clips.py [--clips NAME ...] [--out bench/truth] [--samples 16]
+Usage: .venv/bin/python bench/make_truth_clips.py [--clips NAME ...] [--out bench/truth] [--samples 6] [--bounces 1]
        [--frames N] [--still FRAME]   (--still renders one PNG per clip, for checking the figure)
 
 For each clip of `truth_motions.CLIPS` it writes `OUT/<clip>/video.mp4` and `OUT/<clip>/truth.npz`.
@@ -30,9 +30,16 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # bpy is imported late, after its environment variables are set
+    import bmesh
+    import bpy
+    from mathutils import Matrix
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -49,7 +56,7 @@ def _setup_env() -> None:
     os.environ.setdefault("XDG_CACHE_HOME", str(cache / "cache"))
 
 
-def _material(name: str, colour: tuple[float, float, float], roughness: float = 0.7):  # noqa: ANN202
+def _material(name: str, colour: tuple[float, float, float], roughness: float = 0.7) -> bpy.types.Material:
     import bpy
 
     mat = bpy.data.materials.new(name)
@@ -67,16 +74,18 @@ class BodyBuilder:
         import bmesh
 
         self.bmesh = bmesh
-        self.parts: dict[tuple[int, str], object] = {}
-        self.materials: dict[str, object] = {}
+        self.parts: dict[tuple[int, str], bmesh.types.BMesh] = {}
+        self.materials: dict[str, bpy.types.Material] = {}
 
-    def _bm(self, joint: int, material: str):  # noqa: ANN202
+    def _bm(self, joint: int, material: str) -> bmesh.types.BMesh:
         key = (joint, material)
         if key not in self.parts:
             self.parts[key] = self.bmesh.new()
         return self.parts[key]
 
-    def ellipsoid(self, joint: int, material: str, centre, radii, rotation=None) -> None:  # noqa: ANN001
+    def ellipsoid(self, joint: int, material: str, centre: Sequence[float], radii: Sequence[float],
+                  rotation: Matrix | None = None) -> None:
+        """An ellipsoid at world `centre` (rest pose) with semi-axes `radii`, optionally rotated (3x3)."""
         from mathutils import Matrix, Vector
 
         bm = self._bm(joint, material)
@@ -85,7 +94,8 @@ class BodyBuilder:
         mat = Matrix.Translation(Vector(centre) - rest) @ rot @ Matrix.Diagonal((*radii, 1.0))
         self.bmesh.ops.create_uvsphere(bm, u_segments=20, v_segments=12, radius=1.0, matrix=mat)
 
-    def capsule(self, joint: int, material: str, a, b, ra: float, rb: float, flat: float = 1.0) -> None:  # noqa: ANN001
+    def capsule(self, joint: int, material: str, a: Sequence[float], b: Sequence[float], ra: float, rb: float,
+                flat: float = 1.0) -> None:
         """A tapered limb from world point a to b (rest pose) with radii ra, rb; `flat` squashes along Y."""
         from mathutils import Matrix, Vector
 
@@ -102,7 +112,7 @@ class BodyBuilder:
             end = Matrix.Translation(point - rest) @ Matrix.Diagonal((radius, radius * flat, radius, 1.0))
             self.bmesh.ops.create_uvsphere(bm, u_segments=16, v_segments=10, radius=1.0, matrix=end)
 
-    def build(self, colours: dict[str, tuple[float, float, float]]) -> list[tuple[int, object]]:
+    def build(self, colours: dict[str, tuple[float, float, float]]) -> list[tuple[int, bpy.types.Object]]:
         import bpy
 
         objects = []
@@ -123,7 +133,8 @@ class BodyBuilder:
         return objects
 
 
-def build_person(shirt: tuple[float, float, float], trousers: tuple[float, float, float]) -> list[tuple[int, object]]:
+def build_person(shirt: tuple[float, float, float],
+                 trousers: tuple[float, float, float]) -> list[tuple[int, bpy.types.Object]]:
     """The procedural person in the rest pose; returns (joint index, object) pairs."""
     r = tm.REST_JOINTS
     b = BodyBuilder()
@@ -164,7 +175,8 @@ def build_person(shirt: tuple[float, float, float], trousers: tuple[float, float
     return b.build(colours)
 
 
-def build_scene(spec: tm.ClipSpec, samples: int) -> tuple[object, list[tuple[int, object]]]:
+def build_scene(spec: tm.ClipSpec, samples: int,
+                bounces: int = 1) -> tuple[bpy.types.Scene, list[tuple[int, bpy.types.Object]]]:
     import bpy
     from mathutils import Matrix
 
@@ -175,7 +187,8 @@ def build_scene(spec: tm.ClipSpec, samples: int) -> tuple[object, list[tuple[int
     scene.cycles.samples = samples
     scene.cycles.seed = 0
     scene.cycles.use_denoising = False
-    scene.cycles.max_bounces = 2
+    scene.cycles.max_bounces = bounces
+    scene.cycles.caustics_reflective = scene.cycles.caustics_refractive = False
     scene.cycles.use_adaptive_sampling = False
     scene.render.use_persistent_data = True
     scene.render.threads_mode = "FIXED"
@@ -236,7 +249,7 @@ def build_scene(spec: tm.ClipSpec, samples: int) -> tuple[object, list[tuple[int
     return scene, build_person(spec.shirt, spec.trousers)
 
 
-def pose_person(parts: list[tuple[int, object]], joints: np.ndarray, glob: np.ndarray) -> None:
+def pose_person(parts: list[tuple[int, bpy.types.Object]], joints: np.ndarray, glob: np.ndarray) -> None:
     """Place every part by its joint's global transform for one frame (joints [24,3], glob [24,3,3])."""
     from mathutils import Matrix
 
@@ -249,7 +262,7 @@ def pose_person(parts: list[tuple[int, object]], joints: np.ndarray, glob: np.nd
         obj.matrix_world = mat
 
 
-def check_projection(scene, joints_world: np.ndarray, pixels: np.ndarray) -> float:  # noqa: ANN001
+def check_projection(scene: bpy.types.Scene, joints_world: np.ndarray, pixels: np.ndarray) -> float:
     """Largest distance (px) between our projection and Blender's camera for one frame's joints."""
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
@@ -263,7 +276,7 @@ def check_projection(scene, joints_world: np.ndarray, pixels: np.ndarray) -> flo
     return worst
 
 
-def stature(parts: list[tuple[int, object]]) -> float:
+def stature(parts: list[tuple[int, bpy.types.Object]]) -> float:
     """Floor-to-crown height (m) of the built person in its rest pose (the meshes' highest vertex)."""
     top = 0.0
     for joint, obj in parts:
@@ -290,12 +303,13 @@ def truth_arrays(spec: tm.ClipSpec, frames: int) -> tuple[dict[str, np.ndarray],
     return arrays, joints, glob
 
 
-def render_clip(spec: tm.ClipSpec, out_dir: Path, samples: int, frames: int, still: int | None) -> None:
+def render_clip(spec: tm.ClipSpec, out_dir: Path, samples: int, frames: int, still: int | None,
+                bounces: int = 1) -> None:
     import bpy
     import cv2
 
     arrays, joints, glob = truth_arrays(spec, frames)
-    scene, parts = build_scene(spec, samples)
+    scene, parts = build_scene(spec, samples, bounces)
     arrays["stature_m"] = np.float64(stature(parts))
     clip_dir = out_dir / spec.name
     clip_dir.mkdir(parents=True, exist_ok=True)
@@ -329,7 +343,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", nargs="*", default=[c.name for c in tm.CLIPS])
     parser.add_argument("--out", type=Path, default=HERE / "truth")
-    parser.add_argument("--samples", type=int, default=12)
+    parser.add_argument("--samples", type=int, default=6, help="Cycles samples per pixel (no denoiser)")
+    parser.add_argument("--bounces", type=int, default=1, help="Cycles light bounces")
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--still", type=int, default=None, help="render only this frame as a PNG per clip")
     parser.add_argument("--truth-only", action="store_true", help="write truth.npz without rendering")
@@ -339,12 +354,12 @@ def main() -> None:
         spec = tm.clip_spec(name)
         if args.truth_only:
             arrays, _, _ = truth_arrays(spec, args.frames)
-            _, parts = build_scene(spec, args.samples)
+            _, parts = build_scene(spec, args.samples, args.bounces)
             arrays["stature_m"] = np.float64(stature(parts))
             (args.out / name).mkdir(parents=True, exist_ok=True)
             np.savez_compressed(args.out / name / "truth.npz", **arrays)
             continue
-        render_clip(spec, args.out, args.samples, args.frames, args.still)
+        render_clip(spec, args.out, args.samples, args.frames, args.still, args.bounces)
 
 
 if __name__ == "__main__":

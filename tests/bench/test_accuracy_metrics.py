@@ -151,3 +151,30 @@ def test_evaluate_of_the_truth_itself_is_perfect() -> None:
     assert figures["planted_frames"] > 0
     with pytest.raises(ValueError, match="shape"):
         am.evaluate(truth["joints_cam"][:5], truth, np.ones(5, bool))
+
+
+def test_bench_matches_motion_rows_to_truth_frames() -> None:
+    """bench_accuracy.evaluate_clip picks the truth frames by the motion's frame_ids."""
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    sys.path.insert(0, str(bench))
+    import bench_accuracy
+
+    truth = bench_accuracy.load_truth(bench / "truth" / "walk_across_far")
+    rows = np.arange(10, 60, 2)                  # a --frames 10:60 --stride 2 run
+    landmarks = np.zeros((len(rows), 33, 3))
+    for smpl, mp in bench_accuracy.SMPL_TO_MP_2D.items():
+        landmarks[:, mp, :2] = truth["joints_2d"][rows, smpl]
+    valid = np.ones(len(rows), bool)
+    valid[3] = False
+    motion = {"frame_ids": rows, "joints3d": truth["joints_cam"][rows], "valid": valid, "landmarks2d": landmarks}
+    figures = bench_accuracy.evaluate_clip(motion, truth)
+    assert figures["pa_mpjpe_mm"] < 1e-6 and figures["mediapipe_2d_px"] < 1e-9
+    assert figures["valid_pct"] == pytest.approx(100 * 24 / 25)
+    shifted = dict(motion, frame_ids=rows + 1)   # off by one frame: no longer perfect
+    assert bench_accuracy.evaluate_clip(shifted, truth)["pa_mpjpe_mm"] > 1.0
+    every = bench_accuracy.evaluate_clip(dict(motion, frame_ids=np.arange(25), valid=np.ones(25, bool)), truth)
+    # the same motion seen at 15 rows/s: the truth's acceleration in m/s^2 does not depend on the stride
+    assert figures["accel_truth_m_s2"] == pytest.approx(every["accel_truth_m_s2"], rel=0.5)
