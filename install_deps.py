@@ -33,7 +33,7 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 TORCH_CUDA_INDEX = "https://download.pytorch.org/whl/cu128"
 #: Distribution -> top-level module that must be importable afterwards.
 BACKEND_MODULES = {"numpy": "numpy", "scipy": "scipy", "torch": "torch", "smplx": "smplx",
-                   "opencv-contrib-python": "cv2", "mediapipe": "mediapipe"}
+                   "opencv-contrib-python": "cv2", "mediapipe": "mediapipe", "av": "av"}
 DEV_MODULES = {"pytest": "pytest", "ruff": "ruff", "bpy": "bpy"}
 #: Other OpenCV distributions that would share (and, on uninstall, delete) mediapipe's cv2/ folder.
 CONFLICTING_OPENCV = ("opencv-python", "opencv-python-headless", "opencv-contrib-python-headless")

@@ -6,13 +6,16 @@
 
 Runs the backend with the same job code as the panel, imports into the open file (or an empty
 one with --empty), saves, and exports with Blender's own FBX/BVH exporters. On failure it prints
-the backend's message and exits non-zero, without saving anything.
+the backend's message and exits non-zero, without saving anything. SIGINT (Ctrl-C) or SIGTERM
+cancels: the backend is stopped (it exits 130, CANCELLED), the run folder is removed, one
+"cancelled" line is printed and the exit status is 130; nothing is saved.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +23,42 @@ from types import ModuleType
 import bpy
 
 EXIT_FAILED = 1
+EXIT_CANCELLED = 130  # the shell's status for a run ended by SIGINT, and the backend's CANCELLED
+
+
+class Interrupts:
+    """SIGINT/SIGTERM set a flag instead of raising in the middle of whatever runs (no traceback,
+    no orphaned backend): the wait loop sees it, cancels the job and lets it clean up."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Interrupts:
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            # None: the handler was installed from C (Blender's own), which Python cannot put back.
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received = signum
+
+    def check(self) -> None:
+        """Exit 130 with one line if a signal came (call where nothing is half-done)."""
+        if self.received is not None:
+            _cancelled(signal.Signals(self.received).name)
+
+
+def _cancelled(signal_name: str) -> None:
+    print(f"cancelled ({signal_name}): the backend was stopped, its run folder removed, nothing saved",
+          file=sys.stderr)
+    raise SystemExit(EXIT_CANCELLED)
 
 
 def script_args(argv: list[str] | None = None) -> list[str]:
@@ -67,7 +106,7 @@ def submodule(package: ModuleType, name: str) -> ModuleType:
     return importlib.import_module(f".{name}", package.__name__)
 
 
-def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
+def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: Interrupts | None = None) -> object:
     """The motion to import: from --motion, or from a backend run on --video. Raises SystemExit on failure."""
     motion_data = submodule(package, "core.motion_data")
     if args.motion:
@@ -85,12 +124,16 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
     reported: list[tuple[str, int]] = []
 
     def report_progress(progress: import_job.Progress) -> None:
+        if interrupts is not None and interrupts.received is not None and job.state is import_job.RunState.RUNNING:
+            job.cancel()  # SIGTERM to the backend; killed after the grace period; the run folder goes
         step = (progress.stage, progress.done)
         if progress.stage and (not reported or reported[-1] != step):
             reported.append(step)
             print(f"[{progress.stage}] {progress.done}/{progress.total}", file=sys.stderr)
 
     job.wait(on_progress=report_progress)
+    if interrupts is not None:
+        interrupts.check()
     for warning in job.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if job.state is not import_job.RunState.READY:
@@ -103,32 +146,31 @@ def _fail(message: str) -> None:
     raise SystemExit(EXIT_FAILED)
 
 
-def export(args: argparse.Namespace, armature: bpy.types.Object) -> None:
-    import addon_utils
-
-    view_layer = bpy.context.view_layer
-    for obj in bpy.context.selected_objects:
-        obj.select_set(False)
-    armature.select_set(True)
-    view_layer.objects.active = armature
-    scene = bpy.context.scene
-    if args.fbx:
-        addon_utils.enable("io_scene_fbx", default_set=False)
-        bpy.ops.export_scene.fbx(filepath=str(Path(args.fbx).resolve()), use_selection=True,
-                                 object_types={"ARMATURE"}, add_leaf_bones=False, bake_anim=True,
-                                 bake_anim_use_all_actions=False, bake_anim_use_nla_strips=False,
-                                 bake_anim_simplify_factor=0.0)
-    if args.bvh:
-        addon_utils.enable("io_anim_bvh", default_set=False)
-        bpy.ops.export_anim.bvh(filepath=str(Path(args.bvh).resolve()), frame_start=scene.frame_start,
-                                frame_end=scene.frame_end)
+def export(args: argparse.Namespace, armature: bpy.types.Object, motion: object, package: ModuleType) -> None:
+    """FBX and BVH with every captured pose (exports.export_timeline), BVH Y-up."""
+    if not (args.fbx or args.bvh):
+        return
+    exports = submodule(package, "blender.exports")
+    context = bpy.context
+    with exports.export_timeline(context.scene, armature, motion.times, motion.fps) as (rate, first, last):
+        if args.fbx:
+            exports.export_fbx(context, armature, Path(args.fbx).resolve())
+        if args.bvh:
+            exports.export_bvh(context, armature, Path(args.bvh).resolve(), first, last)
+    print(f"exported {last - first + 1} frames at {rate:g} fps", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
+    with Interrupts() as interrupts:
+        return _main(argv, interrupts)
+
+
+def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     package = addon_package()
     args = parse_args(script_args(argv), submodule(package, "backend_client.run_options"))
     scene_import = submodule(package, "blender.scene_import")
-    motion = load_motion_for(args, package)
+    motion = load_motion_for(args, package, interrupts)
+    interrupts.check()
     if args.empty:
         bpy.ops.wm.read_homefile(use_empty=True)
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
@@ -142,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         _fail(str(exc))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    interrupts.check()
     bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.out).resolve()))
-    export(args, result.armature)
+    export(args, result.armature, motion, package)
     first, last = result.frame_range
     print(f"imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last}); "
           f"saved {args.out}", file=sys.stderr)

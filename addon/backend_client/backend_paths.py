@@ -21,6 +21,8 @@ BACKEND_PYTHON_ENV = "VIDEO_MOCAP_BACKEND_PYTHON"
 BUNDLED_SOURCE_DIR = "backend_src"
 USER_VENV_DIR = "venv"
 DEVICES: tuple[str, ...] = OPTION["device"].choices
+#: Image files the backend reads as a sequence (mirrors backend/tracking/video.py IMAGE_SUFFIXES).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def venv_python(venv_dir: Path) -> Path:

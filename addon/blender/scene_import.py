@@ -89,7 +89,7 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
         if options.match_scene_fps:
             scene.render.fps, scene.render.fps_base = render_fps_for(motion.fps)
         scene_fps = scene.render.fps / scene.render.fps_base
-        frames = scene_frames_for(motion.frame_ids, motion.fps, scene_fps, first_frame=scene.frame_start)
+        frames = scene_frames_for(motion.times, scene_fps, first_frame=scene.frame_start)
         action = write_action(armature, f"{options.name}_action", frames, curves_for_channels(channels))
         created.append(action)
         first, last = frame_range_for(frames)

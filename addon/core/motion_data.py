@@ -15,9 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from .motion_schema import FORMAT_VERSION, OPTIONAL_KEYS, REQUIRED_KEYS, MotionFileError, read_arrays
+from .motion_schema import (
+    FORMAT_VERSION,
+    OPTIONAL_KEYS,
+    READABLE_VERSIONS,
+    REQUIRED_KEYS,
+    MotionFileError,
+    read_arrays,
+    row_times,
+)
 
-__all__ = ["FORMAT_VERSION", "OPTIONAL_KEYS", "REQUIRED_KEYS", "Motion", "MotionFileError", "load_motion"]
+__all__ = ["FORMAT_VERSION", "OPTIONAL_KEYS", "READABLE_VERSIONS", "REQUIRED_KEYS", "Motion", "MotionFileError",
+           "load_motion"]
+
 
 @dataclass(frozen=True)
 class Motion:
@@ -27,7 +37,8 @@ class Motion:
     transl: np.ndarray         # [N, 3] metres, camera frame
     rest_joints: np.ndarray    # [24, 3] metres, SMPL body frame
     frame_ids: np.ndarray      # [N] source frame index of each row
-    fps: float
+    times: np.ndarray          # [N] float64 seconds: when each row is shown (key row i at its time)
+    fps: float                 # the source's nominal rate: display and "match scene fps" only
     valid: np.ndarray          # [N] bool
     betas: np.ndarray
     model: str
@@ -47,19 +58,22 @@ def load_motion(path: str | Path) -> Motion:
     """Open, check and return a motion file; every failure is a MotionFileError naming the file."""
     arrays = read_arrays(path)
     meta = json.loads(str(arrays["meta"]))
+    meta = meta if isinstance(meta, dict) else {"value": meta}
     return Motion(
         poses=arrays["poses"].astype(np.float64),
         transl=arrays["transl"].astype(np.float64),
         rest_joints=arrays["rest_joints"].astype(np.float64),
         frame_ids=arrays["frame_ids"].astype(np.int64),
+        times=row_times(arrays),
         fps=float(arrays["fps"]),
         valid=arrays["valid"].astype(bool),
         betas=arrays["betas"].astype(np.float64),
         model=str(arrays["model"]),
         window=int(arrays["window"]),
-        meta=meta if isinstance(meta, dict) else {"value": meta},
+        meta=meta,
         focal_length=float(arrays["focal_length"]) if "focal_length" in arrays else None,
         image_size=tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None,
         contacts=arrays["contacts"].astype(bool) if "contacts" in arrays else None,
         floor_plane=arrays["floor_plane"].astype(np.float64) if "floor_plane" in arrays else None,
     )
+

@@ -10,6 +10,7 @@ import bpy
 from bpy.props import StringProperty
 
 from ..backend_client.backend_paths import (
+    IMAGE_SUFFIXES,
     backend_argv,
     backend_env,
     install_argv,
@@ -24,6 +25,8 @@ from ..core.motion_data import Motion, MotionFileError, load_motion
 
 TIMER_S = 0.1
 VIDEO_GLOB = "*.mp4;*.mov;*.m4v;*.avi;*.mkv;*.webm;*.mpg;*.mpeg;*.wmv;*.mts;*.m2ts"
+#: Image sequences are chosen by their first image (the backend takes the numbered images after it).
+SEQUENCE_GLOB = ";".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
 
 
 @dataclass
@@ -234,8 +237,9 @@ class VIDEO_MOCAP_OT_select_video(_FileOperator, bpy.types.Operator):
     bl_label = "Choose Video"
     bl_options = {"INTERNAL"}
 
-    filter_glob: StringProperty(default=VIDEO_GLOB, options={"HIDDEN"})
+    filter_glob: StringProperty(default=VIDEO_GLOB + ";" + SEQUENCE_GLOB, options={"HIDDEN"})
     filter_movie: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
+    filter_image: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
     filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
 
     def execute(self, context: bpy.types.Context) -> set[str]:

@@ -36,6 +36,8 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         row = source.row(align=True)
         row.prop(settings, "video_path", text="")
         row.operator("video_mocap.select_video", text="", icon="FILEBROWSER")
+        if settings.is_image_sequence():
+            source.prop(settings, "sequence_fps")
 
         row = source.row(align=True)
         row.prop(settings, "model")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import bpy
 from bpy.props import (
     BoolProperty,
@@ -12,6 +14,7 @@ from bpy.props import (
     StringProperty,
 )
 
+from ..backend_client.backend_paths import IMAGE_SUFFIXES
 from ..blender.model_catalog import catalog
 from ..core.retarget import BONE_NAME_PRESETS
 
@@ -57,7 +60,11 @@ def _is_armature(_self: bpy.types.PropertyGroup, obj: bpy.types.Object) -> bool:
 
 
 class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
-    video_path: StringProperty(name="Video", description="The video to capture motion from", default="")
+    video_path: StringProperty(name="Video", description="The video to capture motion from, or the first image of "
+                               "an image sequence (the numbered images after it in its folder are the frames)",
+                               default="")
+    sequence_fps: FloatProperty(name="Sequence FPS", description="Frame rate of an image sequence (video files carry "
+                                "their own timestamps)", min=0.01, soft_min=1.0, soft_max=240.0, default=30.0)
     model: EnumProperty(name="Model", description="Pose model (listed by the backend; ready or missing weights)",
                         items=_model_items, update=_on_model_changed)
     window: EnumProperty(name="Window", description="Frames the model sees at once (only the model's allowed values)",
@@ -68,8 +75,9 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
     ], default="AUTO")
     person_id: IntProperty(name="Person ID", min=0, default=0)
     use_frame_range: BoolProperty(name="Frame Range", description="Only process part of the video", default=False)
-    frame_start: IntProperty(name="Start", description="First video frame (0-based)", min=0, default=0)
-    frame_end: IntProperty(name="End", description="Video frame to stop before", min=1, default=100)
+    frame_start: IntProperty(name="Start", description="First source frame of the video (0-based), whatever the "
+                             "scene's rate", min=0, default=0)
+    frame_end: IntProperty(name="End", description="Source frame of the video to stop before", min=1, default=100)
     use_smoothing: BoolProperty(name="Custom Smoothing",
                                 description="Override the backend's default smoothing strength", default=False)
     smoothing: FloatProperty(name="Smoothing", description="Temporal smoothing strength: 0 off, 1 the backend's "
@@ -104,6 +112,11 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                                               "frames; otherwise keys are placed by time at the scene's rate",
                                   default=False)
 
+    def is_image_sequence(self) -> bool:
+        """The chosen path is an image (the first of a sequence) or a folder of images."""
+        path = bpy.path.abspath(self.video_path).strip()
+        return bool(path) and (os.path.isdir(path) or os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES)
+
     # The `*_argument` methods give `backend run`'s values (run_options.py names them in its `panel` column).
     def model_argument(self) -> str:
         return self.model or "blazepose"
@@ -117,6 +130,10 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
 
     def smooth_argument(self) -> float | None:
         return self.smoothing if self.use_smoothing else None
+
+    def fps_argument(self) -> float | None:
+        """An image sequence's rate; None for a video file (it carries its own timestamps)."""
+        return self.sequence_fps if self.is_image_sequence() else None
 
     def ground_argument(self) -> str:
         return self.ground.lower()

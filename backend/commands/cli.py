@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="convert a video into a motion file (.npz)",
                          description="Convert a video into an SMPL motion file. Progress is printed as JSON lines.")
-    run.add_argument("video", help="video file (anything FFmpeg/OpenCV decodes)")
+    run.add_argument("video", help="video file (anything FFmpeg decodes), or an image sequence: a folder of "
+                                   "images, a pattern such as frames/%%04d.png, or its first image")
     run_options.add_arguments(run)
     run.add_argument("--out", default=None, help="output motion file (.npz); default: VIDEO with .npz")
 

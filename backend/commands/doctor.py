@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from ..core import config
 
 #: Versions install_deps.py pins; a mismatch is reported, not fatal.
-EXPECTED = {"numpy": "1.26", "mediapipe": "0.10.21", "torch": "2.13", "cv2": "4.11", "smplx": "0.1.28"}
+EXPECTED = {"numpy": "1.26", "mediapipe": "0.10.21", "torch": "2.13", "cv2": "4.11", "smplx": "0.1.28", "av": "18.1"}
 
 
 @dataclass
@@ -71,7 +71,7 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
     checks = [Check("python", sys.version_info[:2] == (3, 11),
                     f"Python {sys.version.split()[0]} at {sys.executable}"
                     + ("" if sys.version_info[:2] == (3, 11) else " (mediapipe 0.10.21 needs 3.11)"))]
-    checks += [_import(name) for name in ("numpy", "scipy", "cv2", "mediapipe", "torch", "smplx")]
+    checks += [_import(name) for name in ("numpy", "scipy", "cv2", "av", "mediapipe", "torch", "smplx")]
     checks.append(_mediapipe_models())
     checks.append(_cuda())
     cache = config.cache_dir()

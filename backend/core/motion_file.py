@@ -19,19 +19,27 @@ from .errors import BackendError, ErrorCode
 from .motion_schema import (
     FORMAT_VERSION,
     OPTIONAL_KEYS,
+    READABLE_VERSIONS,
     REQUIRED_KEYS,
     MotionFileError,
     check_arrays,
     read_arrays,
+    row_times,
 )
 from .outputs import atomic_output, check_output_path
 
-__all__ = ["FORMAT_VERSION", "OPTIONAL_KEYS", "REQUIRED_KEYS", "Motion", "MotionFileError", "check_writable",
-           "load_motion_file", "write_motion_file"]
+__all__ = ["FORMAT_VERSION", "OPTIONAL_KEYS", "READABLE_VERSIONS", "REQUIRED_KEYS", "Motion", "MotionFileError",
+           "check_writable", "load_motion_file", "write_motion_file"]
+
 
 @dataclass
 class Motion:
-    """One person's motion in the camera frame (x right, y down, z forward)."""
+    """One person's motion in the camera frame (x right, y down, z forward).
+
+    Row i shows source frame `frame_ids[i]` at `times[i]` seconds (presentation time from the
+    container, relative to the clip's first frame; frame_ids / fps for constant-rate clips and
+    image sequences). `fps` is the source's nominal rate, for display only: never key by it.
+    """
 
     poses: np.ndarray
     betas: np.ndarray
@@ -52,6 +60,7 @@ class Motion:
     landmarks_world: np.ndarray | None = None
     contacts: np.ndarray | None = None
     floor_plane: np.ndarray | None = None
+    times: np.ndarray | None = None  # None: frame_ids / fps (a constant-rate clip); the pipeline always sets it
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -61,6 +70,8 @@ class Motion:
             "transl": np.asarray(self.transl, np.float32),
             "valid": np.asarray(self.valid, bool),
             "frame_ids": np.asarray(self.frame_ids, np.int32),
+            "times": np.asarray(self.times if self.times is not None
+                                else np.asarray(self.frame_ids, np.float64) / float(self.fps), np.float64),
             "fps": np.float64(self.fps),
             "bboxes": np.asarray(self.bboxes, np.float32),
             "cam": np.asarray(self.cam, np.float32),
@@ -103,5 +114,8 @@ def write_motion_file(out: Path, motion: Motion) -> Path:
 
 
 def load_motion_file(path: Path) -> dict[str, np.ndarray]:
-    """Read and check a motion file without ever unpickling; MotionFileError (a ValueError) names the file."""
-    return read_arrays(path)
+    """Read and check a motion file without ever unpickling; MotionFileError (a ValueError) names the file.
+    A format-1 file gets the `times` its rows were keyed at (`motion_schema.row_times`)."""
+    arrays = read_arrays(path)
+    arrays["times"] = row_times(arrays)
+    return arrays

@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+#: 2 added `times` (each row's presentation time) and made `fps` the source's nominal rate.
+FORMAT_VERSION = 2
+#: Versions both sides read; a format-1 file's rows get `times` = frame_ids / source fps (`row_times`).
+READABLE_VERSIONS = (1, 2)
 
 #: SMPL's 24 joints in order, and each joint's parent (-1 for the root); parents come first.
 JOINT_NAMES: tuple[str, ...] = (
@@ -31,7 +34,7 @@ PARENTS: tuple[int, ...] = (
     -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
 )
 
-#: key -> (dtype kind, shape with None standing for N frames). Required keys of format 1.
+#: key -> (dtype kind, shape with None standing for N frames). Required keys of format 2 (format 1: all but `times`).
 REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "format_version": ("i", ()),
     "poses": ("f", (None, 24, 3)),
@@ -39,7 +42,8 @@ REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "transl": ("f", (None, 3)),
     "valid": ("b", (None,)),
     "frame_ids": ("i", (None,)),
-    "fps": ("f", ()),
+    "times": ("f", (None,)),  # seconds: presentation time of each row, from the clip's first frame
+    "fps": ("f", ()),  # the source's nominal rate: display and "match scene fps" only, never key by it
     "bboxes": ("f", (None, 4)),
     "cam": ("f", (None, 3)),
     "rest_joints": ("f", (24, 3)),
@@ -76,14 +80,21 @@ class MotionFileError(ValueError):
 
 def check_arrays(arrays: dict[str, Any], source: str) -> int:
     """Raise MotionFileError (naming `source`) for any breach of the contract; return the number of frames N."""
-    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if "format_version" not in arrays:
+        raise MotionFileError(f"{source}: missing keys format_version")
+    version = int(np.asarray(arrays["format_version"]).reshape(-1)[0]) if np.size(arrays["format_version"]) else -1
+    if version not in READABLE_VERSIONS:
+        raise MotionFileError(f"{source}: format_version {version} is not supported (this side reads versions "
+                              f"{', '.join(map(str, READABLE_VERSIONS))}); update the add-on or the backend")
+    required = {key: spec for key, spec in REQUIRED_KEYS.items() if version >= 2 or key != "times"}
+    missing = [key for key in required if key not in arrays]
     if missing:
         raise MotionFileError(f"{source}: missing keys {', '.join(missing)}")
     poses_shape = np.shape(arrays["poses"])
     if len(poses_shape) != 3 or poses_shape[0] < 1:
         raise MotionFileError(f"{source}: 'poses' must have shape [N, 24, 3] with N >= 1, got {list(poses_shape)}")
     frames = int(poses_shape[0])
-    specs = {**REQUIRED_KEYS, **{key: spec for key, spec in OPTIONAL_KEYS.items() if key in arrays}}
+    specs = {**required, **{key: spec for key, spec in OPTIONAL_KEYS.items() if key in arrays}}
     for key, (kind, shape) in specs.items():
         value = np.asarray(arrays[key])
         expected = tuple(frames if size is None else size for size in shape)
@@ -93,10 +104,6 @@ def check_arrays(arrays: dict[str, Any], source: str) -> int:
             raise MotionFileError(f"{source}: '{key}' must be {_KIND_NAMES[kind]}, got {value.dtype}")
         if kind == "f" and not np.all(np.isfinite(value)):
             raise MotionFileError(f"{source}: '{key}' contains NaN or infinite values")
-    version = int(arrays["format_version"])
-    if version != FORMAT_VERSION:
-        raise MotionFileError(f"{source}: format_version {version} is not supported (this side reads version "
-                              f"{FORMAT_VERSION}); update the add-on or the backend so both match")
     if float(arrays["fps"]) <= 0:
         raise MotionFileError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
     if "floor_plane" in arrays:
@@ -105,6 +112,8 @@ def check_arrays(arrays: dict[str, Any], source: str) -> int:
             raise MotionFileError(f"{source}: 'floor_plane' normal must be a unit vector, its length is {norm:.4f}")
     if frames > 1 and np.any(np.diff(np.asarray(arrays["frame_ids"]).astype(np.int64)) <= 0):
         raise MotionFileError(f"{source}: 'frame_ids' must increase from row to row")
+    if "times" in arrays and frames > 1 and np.any(np.diff(np.asarray(arrays["times"]).astype(np.float64)) <= 0):
+        raise MotionFileError(f"{source}: 'times' must increase from row to row")
     try:
         json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as exc:
@@ -127,3 +136,24 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
         raise MotionFileError(f"{source}: not a readable .npz motion file ({exc})") from exc
     check_arrays(arrays, source)
     return arrays
+
+
+def row_times(arrays: dict[str, Any]) -> np.ndarray:
+    """[N] float64 seconds at which each row is shown: `times`, or for a format-1 file (which had none)
+    frame_ids / source fps, as format 1 keyed them.
+
+    Format 1's `fps` was the row rate (source fps / stride) while `frame_ids` counted source frames;
+    when its meta records `source_fps` (every backend-written file does), that is the divisor, so a
+    strided format-1 file plays at its real speed.
+    """
+    if "times" in arrays:
+        return np.asarray(arrays["times"], np.float64)
+    fps = float(arrays["fps"])
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        source_fps = float(meta.get("source_fps", fps)) if isinstance(meta, dict) else fps
+    except (json.JSONDecodeError, TypeError, ValueError):
+        source_fps = fps
+    if not np.isfinite(source_fps) or source_fps <= 0:
+        source_fps = fps
+    return np.asarray(arrays["frame_ids"], np.float64) / source_fps

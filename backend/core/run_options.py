@@ -89,7 +89,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("weights_dir", "--weights-dir", str, None, "folder with the model's files under official names",
            panel="prefs.weights_dir_argument"),
     Option("smpl_dir", "--smpl-dir", str, None, "folder with SMPL_NEUTRAL.npz", panel="prefs.smpl_dir_argument"),
-    Option("stride", "--stride", int, 1, "use every STRIDE-th frame"),
+    Option("stride", "--stride", int, 1, "use every STRIDE-th source frame"),
+    Option("fps", "--fps", float, None, "frame rate of an image sequence (folder, %%04d pattern or first image); "
+           "default 30. Video files carry their own timestamps", panel="scene.fps_argument"),
     Option("threads", "--threads", int, 0, "torch CPU threads; 0 = the cores actually free"),
     Option("focal_length", "--focal-length", float, None, "camera focal length in pixels; default max(width, height)"),
     Option("max_people", "--max-people", int, 4, "people followed per frame (tracking)"),

@@ -13,9 +13,10 @@ joints rest when the foot is planted (the same reference as the add-on's constan
 ankle joints rest `levels[ankle]` higher (estimated from the data).
 
 Foot locking changes only the leg chains (hip, knee, ankle local rotations) and, only where a
-locked foot is out of the leg's reach, the root translation. The ankle keeps its global
-orientation, so the foot does not turn. Frames farther than the blend length from a contact
-are unchanged unless a foot was below the floor.
+held foot is far out of the leg's reach (`LockSettings.root_tolerance`), the root translation.
+The ball of the foot is held while it is down (the heel alone at heel strike), and the ankle
+keeps its global orientation, so the foot turns only as the model turned it. Frames farther
+than the blend length from a contact are unchanged unless a foot was below the floor.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ UPPER_BODY: tuple[int, ...] = tuple(JOINT_INDEX[name] for name in (
     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand"))
 
 GROUND_MODES: tuple[str, ...] = ("auto", "plane", "constant", "off")
-CAMERA_UP = np.array([0.0, -1.0, 0.0])  # "up" in the camera frame when nothing better is known
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,11 @@ class Floor:
     quality: dict[str, Any] = field(default_factory=dict)
 
     def heights(self, points: np.ndarray) -> np.ndarray:
+        """[..., 3] camera-frame points -> [...] metres above the floor."""
         return points @ self.up + self.offset
 
     def plane(self) -> np.ndarray:
+        """(nx, ny, nz, d) as the motion file's `floor_plane`."""
         return np.array([*self.up, self.offset], np.float64)
 
     def camera_angles(self) -> dict[str, float]:
@@ -340,12 +342,6 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
     quality["reason"] = "; ".join(problems)
     quality["well_conditioned"] = not problems
     return floor, quality
-
-
-def _principal(flat: np.ndarray) -> np.ndarray:
-    centred = flat - flat.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return vt[0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from ..geometry.skeleton import forward_kinematics
 from ..models.base import ModelOutput, ModelRequest
 from ..models.registry import ModelCard, get_card
 from ..tracking.track import Track, Tracker, build_track, choose_person
-from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
+from ..tracking.video import DecodeReport, FrameRange, VideoInfo, decode, probe
 from . import grounding, post
 
 log = logging.getLogger(__name__)
@@ -52,27 +52,41 @@ def check_inputs(card: ModelCard, weights_dir: Path, smpl_dir: Path) -> None:
 
 
 def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
-                     max_people: int, person: int | None) -> Track:
-    """Stream the frames through MediaPipe, following every person; keep the chosen one."""
+                     max_people: int, person: int | None) -> tuple[Track, np.ndarray]:
+    """Stream the frames through MediaPipe, following every person; keep the chosen one.
+
+    Returns the track and each row's presentation time in seconds ([N] float64, from the
+    container's timestamps, or index / fps for an image sequence).
+    """
     from ..tracking.landmarks import PoseLandmarks
 
-    wanted = frames.frame_ids(info.frame_count)
-    total = len(wanted)
+    total = max(len(frames.frame_ids(info.frame_count)), 1)  # the header's count: an estimate only
     tracker = Tracker()
     decoded: list[int] = []
+    times: list[float] = []
+    report = DecodeReport()
     events.progress("detect", 0, total)
     with PoseLandmarks(max_people=max_people) as detector:
-        for row, (frame_id, rgb) in enumerate(iter_frames(info, frames)):
+        for row, frame in enumerate(decode(info, frames, report)):
             cancel.check()
-            tracker.update(row, detector.detect(rgb, frame_id * 1000.0 / info.fps))
-            decoded.append(frame_id)
+            tracker.update(row, detector.detect(frame.rgb, frame.time * 1000.0))
+            decoded.append(frame.index)
+            times.append(frame.time)
+            total = max(total, row + 1)
             events.progress("detect", row + 1, total)
     if not decoded:
+        if report.decoded and report.problem is None:
+            raise BackendError(ErrorCode.BAD_ARGUMENT,
+                               f"--frames {frames.start}:{'' if frames.stop is None else frames.stop}: "
+                               f"{info.path} has only {report.decoded} frames")
         raise BackendError(ErrorCode.VIDEO_UNREADABLE,
-                           f"no frame of {info.path} could be decoded in the range asked for")
-    if len(decoded) < total:
-        events.warning("VIDEO_SHORT", f"{info.path} holds {len(decoded)} of the {total} frames its header promised; "
-                                      "converted the frames that exist")
+                           f"no frame of {info.path} could be decoded in the range asked for"
+                           + (f" ({report.problem})" if report.problem else ""))
+    if total > len(decoded):
+        events.progress("detect", len(decoded), len(decoded))  # the header over-promised: the bar ends full
+    if report.problem is not None:
+        events.warning("VIDEO_SHORT", f"{info.path} is truncated or damaged: {report.problem}; "
+                                      f"converted the {report.decoded} frames before that point")
     chosen = choose_person(tracker, person, str(info.path))
     track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))
     people = len(tracker.tracks)
@@ -81,7 +95,14 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
         events.warning("TRACK_GAP", f"person {chosen} was not detected in {gaps} of {len(track)} frames; "
                                     "those frames are interpolated and marked valid=False")
     log.info("tracked %d people; person %d valid in %d/%d frames", people, chosen, track.valid.sum(), len(track))
-    return track
+    return track, np.asarray(times, np.float64)
+
+
+def row_rate(times: np.ndarray, fallback: float) -> float:
+    """Mean rate of the rows (rows per second) for the filters: their span over their count."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return fallback
+    return float((len(times) - 1) / (times[-1] - times[0]))
 
 
 def ground_stage(output: ModelOutput, fps: float, options: RunOptions,
@@ -116,11 +137,14 @@ def run(options: RunOptions, events: EventStream) -> Path:
     check_inputs(card, weights_dir, smpl_dir)
     device = resolve_device(options.device, card)
     frames = FrameRange.parse(options.frames, options.stride)
-    info = probe(Path(options.video).expanduser())
-    if len(frames.frame_ids(info.frame_count)) == 0:
+    info = probe(Path(options.video).expanduser(), options.fps)
+    if options.fps is not None and not info.is_sequence:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--fps applies to image sequences; {info.path} is a video "
+                           "file with its own timestamps: leave --fps out")
+    if info.is_sequence and len(frames.frame_ids(info.frame_count)) == 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT,
                            f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
-    track = detect_and_track(info, frames, events, options.max_people, options.person)
+    track, times = detect_and_track(info, frames, events, options.max_people, options.person)
     cancel.check()
 
     focal = options.focal_length or camera.default_focal_length(info.width, info.height)
@@ -131,14 +155,18 @@ def run(options: RunOptions, events: EventStream) -> Path:
     cancel.check()
 
     events.progress("post", 0, 1)
-    output = post.finish(output, track, info.fps * 1.0 / frames.stride, smooth, focal)
+    rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters
+    output = post.finish(output, track, rate, smooth, focal)
     events.progress("post", 1, 1)
-    grounded = ground_stage(output, info.fps / frames.stride, options, events)
+    grounded = ground_stage(output, rate, options, events)
     meta = {
         "backend_version": __version__,
         "video": str(info.path),
         "source_fps": info.fps,
+        "source_kind": info.kind,
+        "fps_from": "--fps" if info.is_sequence else "container",
         "stride": frames.stride,
+        "frames": [frames.start, frames.stop],
         "person_id": track.person_id,
         "device": device,
         "smooth": smooth,
@@ -150,7 +178,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     }
     motion = Motion(
         poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
-        frame_ids=track.frame_ids, fps=info.fps / frames.stride, bboxes=track.bboxes, cam=output.cam,
+        frame_ids=track.frame_ids, times=times, fps=info.fps, bboxes=track.bboxes, cam=output.cam,
         rest_joints=output.rest_joints, model=card.name, window=window or 0, meta=meta,
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,

@@ -17,6 +17,19 @@ from scipy.optimize import linear_sum_assignment
 from ..core.errors import BackendError, ErrorCode
 
 NUM_LANDMARKS = 33
+#: A landmark counts as seen from this visibility on (MediaPipe's own default threshold).
+SEEN_VISIBILITY = 0.5
+#: Shoulders and hips (MediaPipe 11, 12, 23, 24): a body box needs most of them seen.
+TORSO = (11, 12, 23, 24)
+#: Two detections in one frame are one person when their boxes overlap this much (IoU) or their
+#: landmarks lie this close (median distance / box height): MediaPipe reports some people twice.
+DUPLICATE_IOU = 0.5
+DUPLICATE_DISTANCE = 0.15
+#: A person does not change size on screen by more than this factor between two sightings.
+MAX_SCALE_CHANGE = 1.6
+#: Auto mode follows nobody seen in fewer rows than this share of the clip (and at least 3 rows):
+#: sporadic hits on background (a tripod, a poster, a blurred reflection) are not a person.
+MIN_TRACK_SHARE = 0.2
 
 
 @dataclass
@@ -28,6 +41,41 @@ class Detection:
 
     def bbox(self) -> np.ndarray:
         return landmarks_bbox(self.landmarks2d[None])[0]
+
+    @property
+    def support(self) -> float:
+        """Mean landmark visibility: how much of the body the model actually saw."""
+        return float(np.mean(self.landmarks2d[:, 2]))
+
+    def supported(self) -> bool:
+        """The box stands on seen landmarks: most of the torso and a third of the body are visible.
+
+        A box built from landmarks the model only guessed (visibility < 0.5) outlines nothing.
+        """
+        seen = self.landmarks2d[:, 2] >= SEEN_VISIBILITY
+        return bool(seen[list(TORSO)].sum() >= 3 and seen.mean() >= 1 / 3)
+
+
+def merge_duplicates(detections: list[Detection]) -> list[Detection]:
+    """Drop unsupported detections and keep one of each group of duplicates (the best supported).
+
+    Duplicates: box IoU >= DUPLICATE_IOU, or median landmark distance below DUPLICATE_DISTANCE of
+    the smaller box's height.
+    """
+    kept: list[Detection] = []
+    for det in sorted((d for d in detections if d.supported()), key=lambda d: -d.support):
+        box = det.bbox()
+        duplicate = False
+        for other in kept:
+            other_box = other.bbox()
+            iou = float(_iou(box[None], other_box[None])[0, 0])
+            distance = float(np.median(np.linalg.norm(det.landmarks2d[:, :2] - other.landmarks2d[:, :2], axis=-1)))
+            if iou >= DUPLICATE_IOU or distance < DUPLICATE_DISTANCE * min(box[3], other_box[3]):
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append(det)
+    return kept
 
 
 @dataclass
@@ -89,8 +137,11 @@ class Tracker:
         self.max_gap = max_gap
         self.min_iou = min_iou
         self.tracks: list[_LiveTrack] = []
+        self.rows_seen = 0  # rows offered so far (with or without detections)
 
     def update(self, row: int, detections: list[Detection]) -> None:
+        detections = merge_duplicates(detections)
+        self.rows_seen = max(self.rows_seen, row + 1)
         live = [t for t in self.tracks if row - t.last_seen <= self.max_gap]
         boxes = np.array([d.bbox() for d in detections]).reshape(-1, 4)
         assigned: set[int] = set()
@@ -100,10 +151,12 @@ class Tracker:
             # Landmark distance normalised by body height separates people whose boxes overlap.
             dist = np.array([[np.median(np.linalg.norm(t.last_landmarks[:, :2] - d.landmarks2d[:, :2], axis=-1))
                               / max(t.last_bbox[3], 1.0) for d in detections] for t in live])
-            cost = (1.0 - iou) + dist
+            # A small person inside a large false box overlaps it; sizes tell them apart.
+            scale = np.abs(np.log(np.maximum(boxes[None, :, 3], 1.0) / np.maximum(prev[:, None, 3], 1.0)))
+            cost = (1.0 - iou) + dist + np.where(scale > np.log(MAX_SCALE_CHANGE), 10.0, 0.0)
             rows_idx, cols_idx = linear_sum_assignment(cost)
             for r, c in zip(rows_idx, cols_idx):
-                if iou[r, c] < self.min_iou and dist[r, c] > 0.5:
+                if (iou[r, c] < self.min_iou and dist[r, c] > 0.5) or scale[r, c] > np.log(MAX_SCALE_CHANGE):
                     continue
                 track = live[r]
                 track.rows[row] = detections[c]
@@ -121,13 +174,24 @@ class Tracker:
 
 
 def choose_person(tracker: Tracker, person: int | None, source: str) -> int:
-    """Main person = seen longest, larger on screen as the tie-break; or the id the user gave."""
+    """Main person = seen longest, larger on screen as the tie-break; or the id the user gave.
+
+    Auto mode refuses (NO_PERSON) when nobody was seen in MIN_TRACK_SHARE of the rows (at least 3):
+    a motion built from sporadic background hits would be a skeleton on a tripod, not the user's clip.
+    """
     summary = tracker.summary()
     if not summary:
         raise BackendError(ErrorCode.NO_PERSON,
                            f"no person was detected in {source}; make sure a whole body is visible and well lit")
     if person is None:
         best = max(summary, key=lambda s: (s["frames"], s["area"]))
+        rows = max(tracker.rows_seen, 1)
+        needed = max(3, int(np.ceil(MIN_TRACK_SHARE * rows)))
+        if best["frames"] < needed:
+            raise BackendError(ErrorCode.NO_PERSON,
+                               f"no person is followed through {source}: the longest track ({best['frames']} of "
+                               f"{rows} frames) is below {needed} frames, sporadic detections of background; "
+                               "make sure a whole body is visible, or pass --person ID to take one anyway")
         return int(best["person_id"])
     ids = [int(s["person_id"]) for s in summary]
     if person not in ids:

@@ -80,7 +80,10 @@ def test_panel_values_read_methods_and_attributes_and_skip_missing_preferences()
         def ground_argument(self) -> str:
             return "plane"
 
+        def fps_argument(self) -> None:
+            return None
+
     values = addon_table.panel_values({"scene": Scene(), "prefs": None})
     assert values == {"model": "tcmr", "window": 16, "person": None, "frames": "0:10", "smooth": 0.5,
-                      "foot_lock": False, "ground": "plane"}
+                      "foot_lock": False, "ground": "plane", "fps": None}
     assert {option.panel.split(".")[0] for option in addon_table.RUN_OPTIONS if option.panel} == {"scene", "prefs"}
