@@ -87,18 +87,23 @@ def parse_args(args: list[str], run_options: ModuleType) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--video", help="video to run the backend on")
     source.add_argument("--motion", help="existing motion file (.npz) to import instead of running the backend")
+    source.add_argument("--input", help="a folder of clips or a .csv/.jsonl manifest (with --out-dir; batch_many.py)")
     run_options.add_arguments(parser)
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
     parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
     parser.add_argument("--no-ground", action="store_true", help="the same as --ground off")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
-    parser.add_argument("--out", required=True, help="the .blend to write")
+    parser.add_argument("--out", default=None, help="the .blend to write (one clip)")
+    parser.add_argument("--out-dir", default=None, help="with --input: one .blend (and --formats) per clip here")
+    parser.add_argument("--formats", default="blend", help="with --input: blend plus any of fbx, bvh, glb")
     parser.add_argument("--fbx", default=None, help="also export FBX here")
     parser.add_argument("--bvh", default=None, help="also export BVH here")
     parsed = parser.parse_args(args)
     if parsed.no_ground:
         parsed.ground = "off"
+    if (parsed.input is None) == (parsed.out is None) or (parsed.input is None) != (parsed.out_dir is None):
+        parser.error("give --out with --video/--motion, or --out-dir with --input")
     return parsed
 
 
@@ -168,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     package = addon_package()
     args = parse_args(script_args(argv), submodule(package, "backend_client.run_options"))
+    if args.input:  # a folder or manifest: the backend's batch, then one import per clip
+        batch_many = importlib.import_module(".batch_many", package.__name__)
+        args.formats, args.ground_mode = batch_many.formats(args.formats), args.ground
+        return batch_many.run(args, package, lambda: interrupts.received is not None, export)
     scene_import = submodule(package, "blender.scene_import")
     motion = load_motion_for(args, package, interrupts)
     interrupts.check()

@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl}`.
+"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl,convert-dataset,train}`.
 
 For `run`, stdout carries only JSON lines (progress, warning, error, done); logs go to stderr.
 Exit status is 0 only after `done`; each error code has its own status (errors.EXIT_STATUS).
@@ -59,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_subcommands(sub: argparse._SubParsersAction) -> None:
     """Subcommands living in their own modules register their arguments themselves (`register(sub)`)."""
     from ..models import checkpoints
-    from . import preview, smpl_convert
+    from ..training import cli as training_cli
+    from . import batch, export, preview, smpl_convert
 
-    for module in (preview, checkpoints, smpl_convert):
+    for module in (preview, checkpoints, smpl_convert, batch, export, training_cli):
         module.register(sub)
 
 

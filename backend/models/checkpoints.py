@@ -79,7 +79,7 @@ def guess_kind(keys: Iterable[str]) -> str | None:
     keys = list(keys)
     # temporal models first: a training checkpoint may also hold its backbone's keys
     for spec in [c for card in all_cards() for c in reversed(card.checkpoints)]:
-        if any(k.startswith(spec.signature) for k in keys):
+        if spec.signature and any(k.startswith(spec.signature) for k in keys):
             return spec.describes
     return None
 

@@ -15,6 +15,7 @@ is a loud error (naming it), never a silently missing model.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from .base import ModelOutput, ModelRequest
 WEIGHTS_HELP = "see README.md, section 'Models and weights'"
 
 #: backend/models/<name>.py for each module that registers models, in listing order.
-MODEL_MODULES: tuple[str, ...] = ("blazepose", "tcmr", "mpsnet", "staf", "unreleased")
+MODEL_MODULES: tuple[str, ...] = ("blazepose", "tcmr", "mpsnet", "staf", "str_model", "unreleased")
 
 Runner = Callable[[ModelRequest], ModelOutput]
 
@@ -52,6 +53,7 @@ class Checkpoint:
     only: str = ""  # keep only keys with this prefix (STAF's base_model.pt holds all of PyMAF)
     layout: str = ""  # its entry in tests/data/official_layouts.json (synthetic test weights)
     legacy_format: bool = False  # the official file is in torch's pre-1.6 format (SPIN), as is its test copy
+    load: Callable[[Path], tuple[Any, str]] | None = None  # (model, sha256 prefix) when the layout is ours (STR)
 
 
 @dataclass(frozen=True)
@@ -121,16 +123,19 @@ class ModelCard:
 
 
 REGISTRY: dict[str, ModelCard] = {}
+_ORIGIN: dict[str, str] = {}  # card name -> the module that registered it
 _loaded = False
 
 
 def register_model(card: ModelCard) -> Callable[[Runner], Runner]:
     """Decorator: `@register_model(CARD)` on a model's runner registers the card with that runner."""
+    module = sys._getframe(1).f_globals.get("__name__", "")  # the model module calling us: its listing place
 
     def decorate(run: Runner) -> Runner:
         if card.name in REGISTRY:
-            raise ValueError(f"model {card.name!r} is registered twice (the second time by {run.__module__})")
+            raise ValueError(f"model {card.name!r} is registered twice (the second time by {module})")
         REGISTRY[card.name] = replace(card, run=run)
+        _ORIGIN[card.name] = module
         return run
 
     return decorate
@@ -139,6 +144,7 @@ def register_model(card: ModelCard) -> Callable[[Runner], Runner]:
 def unregister_model(name: str) -> None:
     """Remove a card (tests that register a toy model)."""
     REGISTRY.pop(name, None)
+    _ORIGIN.pop(name, None)
 
 
 def get_card(name: str) -> ModelCard:
@@ -152,8 +158,10 @@ def get_card(name: str) -> ModelCard:
 
 
 def all_cards() -> list[ModelCard]:
+    """Every card, in MODEL_MODULES order (then any registered from elsewhere, e.g. a test's toy model)."""
     load_models()
-    return list(REGISTRY.values())
+    place = {f"{__package__}.{name}": index for index, name in enumerate(MODEL_MODULES)}
+    return sorted(REGISTRY.values(), key=lambda card: place.get(_ORIGIN.get(card.name, ""), len(place)))
 
 
 def load_models() -> None:

@@ -1,4 +1,4 @@
-"""Runs TCMR, MPS-Net and STAF on a tracked person: crops -> features -> windows -> SMPL parameters.
+"""Runs TCMR, MPS-Net, STAF and STR on a tracked person: crops -> features -> windows -> SMPL parameters.
 
 What every run does, and why:
 - threads: torch uses `request.threads`, or the cores actually free (`threads.auto_threads`);
@@ -52,8 +52,12 @@ def load_backbone(card: ModelCard, weights_dir: Path, device: str) -> tuple[torc
 
 def load_temporal(card: ModelCard, weights_dir: Path, device: str,
                   official_pairing: bool = False) -> tuple[torch.nn.Module, str]:
-    """The temporal model from the official `gen_state_dict` (strict, SMPL-layer keys dropped)."""
+    """The temporal model from the official `gen_state_dict` (strict, SMPL-layer keys dropped), or from
+    the checkpoint's own loader when its layout is ours (STR)."""
     spec = card.checkpoints[1]
+    if spec.load is not None:
+        model, digest = spec.load(weights_dir / spec.file)
+        return model.to(device).eval(), digest
     model = spec.build(official_pairing)
     digest = load_into(model, weights_dir / spec.file, spec.wrapper, spec.describes, spec.only)
     return model.to(device).eval().to(memory_format=torch.channels_last), digest

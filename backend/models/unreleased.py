@@ -1,4 +1,4 @@
-"""STR and TAR: registered papers without a public release. Their runners say plainly they cannot run."""
+"""TAR: a registered paper without a public release, not built here. Its runner says plainly it cannot run."""
 
 from __future__ import annotations
 
@@ -12,22 +12,7 @@ def _refuse(name: str) -> ModelOutput:
     raise BackendError(ErrorCode.BAD_ARGUMENT,
                        f"model '{name}' is not finished: its paper has no public code or weights and this add-on "
                        "has no trained implementation of it, so it cannot produce motion; choose tcmr, mpsnet, "
-                       "staf or blazepose (`python -m backend models`)")
-
-
-@register_model(ModelCard(
-    name="str",
-    title="STR (BMVC 2022)",
-    paper="Spatio-temporal tendency reasoning for human body pose and shape estimation from videos",
-    status="not finished: no public code or weights; the architecture exists only in the paper and is not "
-           "implemented or trained here, so it cannot produce motion",
-    windows=(16,),
-    default_window=16,
-    backbone=SPIN_BACKBONE,
-    needs_smpl=True,
-))
-def run_str(request: ModelRequest) -> ModelOutput:
-    return _refuse("str")
+                       "staf, str or blazepose (`python -m backend models`)")
 
 
 @register_model(ModelCard(
