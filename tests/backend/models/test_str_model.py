@@ -14,7 +14,8 @@ from backend.models.backbones.hmr import SpinHMR
 from backend.models.checkpoints import load_checkpoint
 from backend.models.registry import get_card
 from backend.models.seed_runner import load_temporal, run_windows
-from backend.models.temporal.str_net import STR, STRConfig, load_str_checkpoint, parameter_count
+from backend.models.str_model import load_str as load_str_checkpoint
+from backend.models.temporal.str_net import STR, STRConfig, parameter_count
 from backend.models.windows import window_rows
 from backend.training.str_task import init_regressor_from_spin, save_str
 
