@@ -82,7 +82,7 @@ def sample_track(loops: int) -> Track:
     from backend.pipeline.run import detect_and_track
 
     info = probe(SAMPLE)
-    base = detect_and_track(info, FrameRange(), EventStream(io.StringIO()), max_people=1, person=None)
+    base, _ = detect_and_track(info, FrameRange(), EventStream(io.StringIO()), max_people=1, person=None)
     order = np.concatenate([np.arange(len(base)) if k % 2 == 0 else np.arange(len(base))[::-1] for k in range(loops)])
     n = len(order)
     return Track(0, np.arange(n, dtype=np.int32), base.valid[order], base.bboxes[order], base.landmarks2d[order],
