@@ -12,8 +12,8 @@ from backend.models.backbones.hmr import SpinHMR
 from backend.models.checkpoints import guess_kind
 from backend.models.registry import all_cards
 
-#: manifest entry -> the network its card builds, for every checkpoint of every card
-CHECKPOINTS = {spec.layout: spec for card in all_cards() for spec in card.checkpoints}
+#: manifest entry -> the network its card builds, for every official checkpoint of every card (STR's is ours)
+CHECKPOINTS = {spec.layout: spec for card in all_cards() for spec in card.checkpoints if spec.layout}
 BUILDERS: dict[str, Callable[[], torch.nn.Module]] = {layout: spec.build for layout, spec in CHECKPOINTS.items()}
 SMPLX_PARAMS_PER_LAYER = 5248  # the batch-64 betas/global_orient/body_pose nn.Parameters of smplx's SMPL
 PAPER = {"tcmr": 108.89e6, "mpsnet": 39.63e6}
