@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -56,7 +57,18 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--weights-dir", default="")
     parser.add_argument("--smpl-dir", default="")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
-    parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
+    parser.add_argument("--root-motion", default="BONE", choices=["BONE", "ROOT", "OBJECT", "IN_PLACE"],
+                        help="ROOT: horizontal travel on the rig's root bone, the rest on the hips")
+    parser.add_argument("--rig", default=None, help="a .blend with the armature to retarget onto (opened first; "
+                        "the result is saved to --out, the rig file itself is never written)")
+    parser.add_argument("--armature", default=None, help="the target armature's object name (default: the only "
+                        "armature with a recognised mapping in --rig or the open file)")
+    parser.add_argument("--preset", default="auto", help="rig preset name or 'auto' (detected from bone names)")
+    parser.add_argument("--mapping", default=None,
+                        help="a mapping JSON file (saved from the panel) instead of a preset")
+    parser.add_argument("--accept-partial", action="store_true", help="retarget even when mapped bones are missing")
+    parser.add_argument("--scale", default="LEG", choices=["LEG", "METRES"],
+                        help="root travel scaled by the leg-length ratio (LEG) or kept in metres")
     parser.add_argument("--ground", default="auto", choices=["auto", "plane", "constant", "off"],
                         help="auto: the floor found from the feet (else one constant lift); plane; constant; "
                              "off (Z = 0 at the camera)")
@@ -146,22 +158,65 @@ def export(args: argparse.Namespace, armature: bpy.types.Object) -> None:
                                 frame_end=scene.frame_end)
 
 
+def pick_armature(args: argparse.Namespace, package: ModuleType) -> str:
+    """The target armature's name ('' for a new SMPL armature): --armature, else the only armature of
+    --rig (or of the open file when --preset/--mapping ask for a retarget)."""
+    if args.armature:
+        obj = bpy.data.objects.get(args.armature)
+        if obj is None or obj.type != "ARMATURE":
+            _fail(f"no armature object '{args.armature}' in {args.rig or 'the open file'}")
+        return args.armature
+    if not (args.rig or args.mapping or args.preset != "auto"):
+        return ""
+    armatures = [obj for obj in bpy.data.objects if obj.type == "ARMATURE"]
+    if len(armatures) == 1:
+        return armatures[0].name
+    presets = submodule(package, "core.rig_presets")
+    recognised = [obj for obj in armatures if presets.find_preset(list(obj.data.bones.keys())) is not None]
+    if len(recognised) == 1:
+        return recognised[0].name
+    names = ", ".join(obj.name for obj in armatures) or "none"
+    _fail(f"choose the target with --armature NAME ({len(armatures)} armatures in "
+          f"{args.rig or 'the open file'}: {names})")
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(script_args(argv))
     package = addon_package()
     scene_import = submodule(package, "blender.scene_import")
-    motion = load_motion_for(args, package)
-    if args.empty:
+    presets = submodule(package, "core.rig_presets")
+    if args.rig:
+        if not Path(args.rig).is_file():
+            _fail(f"rig file not found: {args.rig}")
+        bpy.ops.wm.open_mainfile(filepath=str(Path(args.rig).resolve()))
+    elif args.empty:
         bpy.ops.wm.read_homefile(use_empty=True)
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
-    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=_ground(args).upper(),
-                                         match_scene_fps=args.match_scene_fps,
-                                         name=scene_import.clip_name(args.video or args.motion, motion))
+    target = pick_armature(args, package)
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = presets.load_mapping_file(args.mapping)
+        except presets.MappingError as exc:
+            _fail(str(exc))
+    options = scene_import.ImportOptions(
+        target="EXISTING" if target else "NEW", target_object=target, bone_preset=args.preset, mapping=mapping,
+        accept_partial=args.accept_partial, scale=args.scale, root_motion=args.root_motion,
+        ground=_ground(args).upper(), match_scene_fps=args.match_scene_fps)
+    try:  # refuse a bad target before the backend runs
+        scene_import.check_target(options)
+    except (scene_import.ImportProblem, presets.MappingError) as exc:
+        _fail(str(exc))
+    motion = load_motion_for(args, package)
+    options = replace(options, name=scene_import.clip_name(args.video or args.motion, motion))
     try:
         result = scene_import.import_motion(bpy.context, motion, options)
     except scene_import.ImportProblem as exc:
         _fail(str(exc))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.out).resolve()))
