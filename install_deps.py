@@ -33,7 +33,7 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 TORCH_CUDA_INDEX = "https://download.pytorch.org/whl/cu128"
 #: Distribution -> top-level module that must be importable afterwards.
 BACKEND_MODULES = {"numpy": "numpy", "scipy": "scipy", "torch": "torch", "smplx": "smplx",
-                   "opencv-contrib-python": "cv2", "mediapipe": "mediapipe"}
+                   "opencv-contrib-python": "cv2", "mediapipe": "mediapipe", "av": "av"}
 DEV_MODULES = {"pytest": "pytest", "ruff": "ruff", "bpy": "bpy"}
 #: Other OpenCV distributions that would share (and, on uninstall, delete) mediapipe's cv2/ folder.
 CONFLICTING_OPENCV = ("opencv-python", "opencv-python-headless", "opencv-contrib-python-headless")
@@ -295,6 +295,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     where.add_argument("--prefix", metavar="DIR", help="put the venv at DIR/venv (the add-on's per-user folder)")
     where.add_argument("--venv", metavar="DIR", help="put the venv exactly at DIR (default: .venv in this checkout)")
     parser.add_argument("--dev", action="store_true", help="also install pytest, ruff, bpy and fake-bpy-module")
+    parser.add_argument("--ray", action="store_true",
+                        help="also install Ray (requirements/ray.txt) for `backend batch --ray` on a cluster")
     parser.add_argument("--cuda", action="store_true",
                         help="install the CUDA build of torch (needs an NVIDIA GPU and driver; several GB)")
     parser.add_argument("--torch-index", metavar="URL",
@@ -343,7 +345,7 @@ def check(args: argparse.Namespace, venv: Path, backend: list[Pin], dev: list[Pi
 
 
 def install(args: argparse.Namespace, venv: Path, backend: list[Pin], dev: list[Pin]) -> None:
-    progress = Progress(total=6 + (1 if args.dev else 0))
+    progress = Progress(total=6 + (1 if args.dev else 0) + (1 if args.ray else 0))
     progress.step(f"finding Python {'.'.join(map(str, VENV_PYTHON))}")
     python = venv_python(venv)
     base = None
@@ -423,6 +425,18 @@ def install(args: argparse.Namespace, venv: Path, backend: list[Pin], dev: list[
             if pip_install(python, [*others, *map(str, dev)], log) != 0:
                 raise fail_step(progress, log, "pip could not install the dev tools")
             installed_any = True
+            progress.done()
+        else:
+            progress.done("already installed")
+
+    if args.ray:
+        ray_pins = read_pins(REQUIREMENTS / "ray.txt")
+        progress.step(f"installing the Ray extra ({', '.join(map(str, ray_pins))})")
+        if any(describe(p, state["dists"], args.cuda) for p in ray_pins):
+            if pip_install(python, [*others, *map(str, ray_pins)], log) != 0:
+                raise fail_step(progress, log, "pip could not install Ray")
+            installed_any = True
+            modules.append("ray")
             progress.done()
         else:
             progress.done("already installed")

@@ -6,13 +6,16 @@
 
 Runs the backend with the same job code as the panel, imports into the open file (or an empty
 one with --empty), saves, and exports with Blender's own FBX/BVH exporters. On failure it prints
-the backend's message and exits non-zero, without saving anything.
+the backend's message and exits non-zero, without saving anything. SIGINT (Ctrl-C) or SIGTERM
+cancels: the backend is stopped (it exits 130, CANCELLED), the run folder is removed, one
+"cancelled" line is printed and the exit status is 130; nothing is saved.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +24,42 @@ from types import ModuleType
 import bpy
 
 EXIT_FAILED = 1
+EXIT_CANCELLED = 130  # the shell's status for a run ended by SIGINT, and the backend's CANCELLED
+
+
+class Interrupts:
+    """SIGINT/SIGTERM set a flag instead of raising in the middle of whatever runs (no traceback,
+    no orphaned backend): the wait loop sees it, cancels the job and lets it clean up."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Interrupts:
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            # None: the handler was installed from C (Blender's own), which Python cannot put back.
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received = signum
+
+    def check(self) -> None:
+        """Exit 130 with one line if a signal came (call where nothing is half-done)."""
+        if self.received is not None:
+            _cancelled(signal.Signals(self.received).name)
+
+
+def _cancelled(signal_name: str) -> None:
+    print(f"cancelled ({signal_name}): the backend was stopped, its run folder removed, nothing saved",
+          file=sys.stderr)
+    raise SystemExit(EXIT_CANCELLED)
 
 
 def script_args(argv: list[str] | None = None) -> list[str]:
@@ -48,12 +87,21 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--video", help="video to run the backend on")
     source.add_argument("--motion", help="existing motion file (.npz) to import instead of running the backend")
+    source.add_argument("--input", help="a folder of clips or a .csv/.jsonl manifest (with --out-dir; batch_many.py)")
     parser.add_argument("--model", default="blazepose")
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--person", default="auto", help="'auto' or a person id")
     parser.add_argument("--frames", type=frame_range, default=None, help="START:END source frames (END exclusive)")
+    parser.add_argument("--stride", type=int, default=1, help="use every STRIDE-th source frame")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate of an image sequence (default 30); video files use their own timestamps")
     parser.add_argument("--smooth", type=float, default=None)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--fit", default="on", choices=["on", "off"],
+                        help="whole-clip fitting (default on); off = the per-frame result")
+    parser.add_argument("--height", type=float, default=None, help="the person's stature in metres")
+    parser.add_argument("--keep-undetected-ends", action="store_true",
+                        help="also key the frames before the first and after the last detection")
     parser.add_argument("--weights-dir", default="")
     parser.add_argument("--smpl-dir", default="")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
@@ -77,10 +125,15 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help="hold planted feet still (backend runs only; a --motion file keeps what it has)")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
-    parser.add_argument("--out", required=True, help="the .blend to write")
+    parser.add_argument("--out", default=None, help="the .blend to write (one clip)")
+    parser.add_argument("--out-dir", default=None, help="with --input: one .blend (and --formats) per clip here")
+    parser.add_argument("--formats", default="blend", help="with --input: blend plus any of fbx, bvh, glb")
     parser.add_argument("--fbx", default=None, help="also export FBX here")
     parser.add_argument("--bvh", default=None, help="also export BVH here")
-    return parser.parse_args(args)
+    parsed = parser.parse_args(args)
+    if (parsed.input is None) == (parsed.out is None) or (parsed.input is None) != (parsed.out_dir is None):
+        parser.error("give --out with --video/--motion, or --out-dir with --input")
+    return parsed
 
 
 def _ground(args: argparse.Namespace) -> str:
@@ -98,7 +151,7 @@ def submodule(package: ModuleType, name: str) -> ModuleType:
     return importlib.import_module(f".{name}", package.__name__)
 
 
-def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
+def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: Interrupts | None = None) -> object:
     """The motion to import: from --motion, or from a backend run on --video. Raises SystemExit on failure."""
     motion_data = submodule(package, "core.motion_data")
     if args.motion:
@@ -111,20 +164,25 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType) -> object:
         for name in ("blender.locations", "backend_client.backend_paths", "backend_client.import_job"))
     options = backend_paths.RunOptions(
         video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
-        frames=args.frames, smooth=args.smooth, device=args.device, weights_dir=args.weights_dir,
-        smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args))
+        frames=args.frames, stride=args.stride, fps=args.fps, smooth=args.smooth, device=args.device,
+        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args),
+        fit=args.fit == "on", height=args.height)
     job = import_job.VideoImportJob(locations.backend_python(args.backend_python), locations.backend_source(),
                                     options, locations.runs_dir())
     job.start()
     reported: list[tuple[str, int]] = []
 
     def report_progress(progress: import_job.Progress) -> None:
+        if interrupts is not None and interrupts.received is not None and job.state is import_job.JobState.RUNNING:
+            job.cancel()  # SIGTERM to the backend; killed after the grace period; the run folder goes
         step = (progress.stage, progress.done)
         if progress.stage and (not reported or reported[-1] != step):
             reported.append(step)
             print(f"[{progress.stage}] {progress.done}/{progress.total}", file=sys.stderr)
 
     job.wait(on_progress=report_progress)
+    if interrupts is not None:
+        interrupts.check()
     for warning in job.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if job.state is not import_job.JobState.READY:
@@ -137,25 +195,18 @@ def _fail(message: str) -> None:
     raise SystemExit(EXIT_FAILED)
 
 
-def export(args: argparse.Namespace, armature: bpy.types.Object) -> None:
-    import addon_utils
-
-    view_layer = bpy.context.view_layer
-    for obj in bpy.context.selected_objects:
-        obj.select_set(False)
-    armature.select_set(True)
-    view_layer.objects.active = armature
-    scene = bpy.context.scene
-    if args.fbx:
-        addon_utils.enable("io_scene_fbx", default_set=False)
-        bpy.ops.export_scene.fbx(filepath=str(Path(args.fbx).resolve()), use_selection=True,
-                                 object_types={"ARMATURE"}, add_leaf_bones=False, bake_anim=True,
-                                 bake_anim_use_all_actions=False, bake_anim_use_nla_strips=False,
-                                 bake_anim_simplify_factor=0.0)
-    if args.bvh:
-        addon_utils.enable("io_anim_bvh", default_set=False)
-        bpy.ops.export_anim.bvh(filepath=str(Path(args.bvh).resolve()), frame_start=scene.frame_start,
-                                frame_end=scene.frame_end)
+def export(args: argparse.Namespace, armature: bpy.types.Object, motion: object, package: ModuleType) -> None:
+    """FBX and BVH with every captured pose (exports.export_timeline), BVH Y-up."""
+    if not (args.fbx or args.bvh):
+        return
+    exports = submodule(package, "blender.exports")
+    context = bpy.context
+    with exports.export_timeline(context.scene, armature, motion.times, motion.fps) as (rate, first, last):
+        if args.fbx:
+            exports.export_fbx(context, armature, Path(args.fbx).resolve())
+        if args.bvh:
+            exports.export_bvh(context, armature, Path(args.bvh).resolve(), first, last)
+    print(f"exported {last - first + 1} frames at {rate:g} fps", file=sys.stderr)
 
 
 def pick_armature(args: argparse.Namespace, package: ModuleType) -> str:
@@ -182,8 +233,17 @@ def pick_armature(args: argparse.Namespace, package: ModuleType) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with Interrupts() as interrupts:
+        return _main(argv, interrupts)
+
+
+def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     args = parse_args(script_args(argv))
     package = addon_package()
+    if args.input:  # a folder or manifest: the backend's batch, then one import per clip
+        batch_many = importlib.import_module(".batch_many", package.__name__)
+        args.formats, args.ground_mode = batch_many.formats(args.formats), _ground(args)
+        return batch_many.run(args, package, lambda: interrupts.received is not None, export)
     scene_import = submodule(package, "blender.scene_import")
     presets = submodule(package, "core.rig_presets")
     if args.rig:
@@ -204,12 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     options = scene_import.ImportOptions(
         target="EXISTING" if target else "NEW", target_object=target, bone_preset=args.preset, mapping=mapping,
         accept_partial=args.accept_partial, scale=args.scale, root_motion=args.root_motion,
-        ground=_ground(args).upper(), match_scene_fps=args.match_scene_fps)
+        ground=_ground(args).upper(), start_at_detection=not args.keep_undetected_ends,
+        match_scene_fps=args.match_scene_fps)
     try:  # refuse a bad target before the backend runs
         scene_import.check_target(options)
     except (scene_import.ImportProblem, presets.MappingError) as exc:
         _fail(str(exc))
-    motion = load_motion_for(args, package)
+    motion = load_motion_for(args, package, interrupts)
+    interrupts.check()
     options = replace(options, name=scene_import.clip_name(args.video or args.motion, motion))
     try:
         result = scene_import.import_motion(bpy.context, motion, options)
@@ -219,8 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    interrupts.check()
     bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.out).resolve()))
-    export(args, result.armature)
+    export(args, result.armature, motion, package)
     first, last = result.frame_range
     print(f"imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last}); "
           f"saved {args.out}", file=sys.stderr)

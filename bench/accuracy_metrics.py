@@ -185,17 +185,16 @@ def planted_frames(soles: np.ndarray, floor: np.ndarray, fps: float, max_height:
                    max_speed: float = 0.2) -> np.ndarray:
     """[N, 2] truth contacts of the left and right foot from the truth's sole points.
 
-    soles [N, 2, S, 3] (camera frame), floor (nx, ny, nz, d) with n . x + d = height above the floor.
-    A foot is planted in frame t when its lowest sole point is within `max_height` m of the floor
-    and the sole's mean point moves slower than `max_speed` m/s (central difference).
+    soles [N, 2, S, 3] (camera frame; S points under each foot, e.g. heel and toe), floor
+    (nx, ny, nz, d) with n . x + d = height above the floor. A foot is planted in frame t when one
+    of its sole points is within `max_height` m of the floor and moves slower than `max_speed` m/s
+    there (central difference): a heel or a toe that grips, as in a rolling stance.
     """
-    height = soles @ floor[:3] + floor[3]
-    low = height.min(-1) < max_height
-    centre = soles.mean(2)
-    vel = np.zeros(centre.shape[:2])
-    vel[1:-1] = np.linalg.norm(centre[2:] - centre[:-2], axis=-1) * fps / 2
-    vel[0], vel[-1] = vel[1], vel[-2]
-    return low & (vel < max_speed)
+    height = soles @ floor[:3] + floor[3]                       # [N, 2, S]
+    speed = np.zeros(height.shape)
+    speed[1:-1] = np.linalg.norm(soles[2:] - soles[:-2], axis=-1) * fps / 2
+    speed[0], speed[-1] = speed[1], speed[-2]
+    return ((height < max_height) & (speed < max_speed)).any(-1)
 
 
 def foot_skate_mm(joints: np.ndarray, planted: np.ndarray, floor: np.ndarray, valid: np.ndarray | None = None) -> float:

@@ -7,6 +7,10 @@ Real video: both sample clips, converted with `--foot-lock off` (the stage with 
 the motion unchanged), then the stage with locking on; reprojection error against the 2D
 landmarks and foot skate during the detected contacts, on vs off.
 
+Rendered truth (bench/truth/<clip>/, made by `accuracy`'s bench/make_truth_clips.py): the real
+pipeline (MediaPipe) on each clip present, against its true floor plane and its true contacts
+(a foot point within 2 cm of its lowest height and slower than 0.15 m/s).
+
 Usage: .venv/bin/python bench/bench_grounding.py [--seeds 3] [--skip-video]
 """
 
@@ -69,6 +73,36 @@ def video(clip: Path, out_dir: Path) -> None:
         print(f"    warning: {warning}")
 
 
+def truth_contacts(joints_world: np.ndarray, fps: float) -> np.ndarray:
+    """[N, 4] contacts of the rendered truth (Blender world, Z up), in CONTACT_JOINTS order."""
+    points = joints_world[:, [7, 10, 8, 11]]
+    height = points[..., 2] - points[..., 2].min(axis=0)
+    speed = np.linalg.norm(np.gradient(points, axis=0), axis=-1) * fps
+    return (height < 0.02) & (speed < 0.15)
+
+
+def rendered(out_dir: Path) -> None:
+    from backend.testing.grounding_figures import angle_deg, f1_score
+
+    for folder in sorted((REPO / "bench" / "truth").glob("*/")):
+        if not (folder / "video.mp4").is_file() or not (folder / "truth.npz").is_file():
+            continue
+        with np.load(folder / "truth.npz", allow_pickle=False) as data:
+            truth = {key: data[key] for key in ("joints_world", "floor_cam", "fps")}
+        out = out_dir / (folder.name + ".npz")
+        subprocess.run([sys.executable, "-m", "backend", "run", str(folder / "video.mp4"), "--out", str(out),
+                        "--foot-lock", "off"], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        r = real_clip_figures(load_motion_file(out))
+        result = r["result"]
+        contacts = truth_contacts(truth["joints_world"], float(truth["fps"]))
+        up_true = truth["floor_cam"][:3]
+        print(f"{folder.name}: ground {r['ground_used']}, up error {angle_deg(result.floor.up, up_true):.2f} deg "
+              f"(estimated {r['camera']}, true camera height {float(truth['floor_cam'][3]):.3f} m), contact F1 "
+              f"{f1_score(result.contacts, contacts):.3f}, skate in detected contacts {r['skate_off_cm']:.2f} -> "
+              f"{r['skate_on_cm']:.2f} cm/frame, reprojection rise {r['reprojection_rise_pct']:+.2f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -79,6 +113,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for clip in ("single_person_demo.mp4", "multi_person_demo.mp4"):
                 video(REPO / "samples" / clip, Path(tmp))
+            rendered(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Benchmark of the seed models on this machine's CPU (prints figures; not a test).
 
 In one run, with synthetic SMPL and random weights in the official layouts (same cost as the real
-ones), on the sample clip looped to --loops x 40 frames with the person's real track:
+ones; STR: a random STR of the paper's sizes in our layout, as no official file exists), on the
+sample clip looped to --loops x 40 frames with the person's real track:
 - backbone alone (crops already in memory, inference_mode + channels_last, batch 8): images/s;
 - end to end through each runner (decode, crops, backbone, temporal model, SMPL, camera; weights
   loading and person detection excluded): frames/s, and its ratio to the backbone (target >= 0.8
@@ -51,7 +52,7 @@ from backend.tracking.video import FrameRange, probe  # noqa: E402
 
 SAMPLE = REPO / "samples" / "single_person_demo.mp4"
 LAYOUTS = REPO / "tests" / "data" / "official_layouts.json"
-PAPER_WINDOW = {"tcmr": 16, "mpsnet": 16, "staf": 9}
+PAPER_WINDOW = {"tcmr": 16, "mpsnet": 16, "staf": 9, "str": 16}
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]:
@@ -77,7 +78,7 @@ def sample_track(loops: int) -> Track:
     from backend.pipeline.run import detect_and_track
 
     info = probe(SAMPLE)
-    base = detect_and_track(info, FrameRange(), EventStream(io.StringIO()), max_people=1, person=None)
+    base, _ = detect_and_track(info, FrameRange(), EventStream(io.StringIO()), max_people=1, person=None)
     order = np.concatenate([np.arange(len(base)) if k % 2 == 0 else np.arange(len(base))[::-1] for k in range(loops)])
     n = len(order)
     return Track(0, np.arange(n, dtype=np.int32), base.valid[order], base.bboxes[order], base.landmarks2d[order],

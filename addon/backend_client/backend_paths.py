@@ -19,6 +19,8 @@ BACKEND_PYTHON_ENV = "VIDEO_MOCAP_BACKEND_PYTHON"
 BUNDLED_SOURCE_DIR = "backend_src"
 USER_VENV_DIR = "venv"
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+#: Image files the backend reads as a sequence (mirrors backend/video.py IMAGE_SUFFIXES).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def venv_python(venv_dir: Path) -> Path:
@@ -73,11 +75,15 @@ class RunOptions:
     model: str = "blazepose"
     window: int | None = None
     person: str = "auto"
-    frames: tuple[int, int] | None = None
+    frames: tuple[int, int] | None = None  # source frames START:END (END exclusive)
+    stride: int = 1  # every STRIDE-th source frame
+    fps: float | None = None  # image sequences only: their frame rate (the backend's default is 30)
     smooth: float | None = None
     device: str = "auto"
     weights_dir: str = ""
     smpl_dir: str = ""
+    fit: bool = True  # whole-clip fitting (backend `--fit on`); False sends `--fit off`
+    height: float | None = None  # the person's stature in metres (`--height`); None = the backend's prior
     foot_lock: bool = True
     ground: str = "auto"  # auto | plane | constant | off (the backend's --ground)
     extra: tuple[str, ...] = field(default_factory=tuple)
@@ -98,6 +104,10 @@ def run_argv(python: Path | str, options: RunOptions) -> list[str]:
         args += ["--person", str(options.person)]
     if options.frames is not None:
         args += ["--frames", f"{options.frames[0]}:{options.frames[1]}"]
+    if options.stride and options.stride != 1:
+        args += ["--stride", str(int(options.stride))]
+    if options.fps is not None:
+        args += ["--fps", f"{options.fps:g}"]
     if options.smooth is not None:
         args += ["--smooth", f"{options.smooth:g}"]
     if options.device in DEVICES and options.device != "auto":
@@ -106,6 +116,10 @@ def run_argv(python: Path | str, options: RunOptions) -> list[str]:
         args += ["--weights-dir", options.weights_dir]
     if options.smpl_dir:
         args += ["--smpl-dir", options.smpl_dir]
+    if not options.fit:
+        args += ["--fit", "off"]
+    if options.height is not None:
+        args += ["--height", f"{options.height:g}"]
     if not options.foot_lock:
         args += ["--foot-lock", "off"]
     if options.ground and options.ground != "auto":

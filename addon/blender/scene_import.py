@@ -18,7 +18,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.motion_data import Motion
+from ..core.motion_data import Motion, detected_span
 from ..core.retarget import (
     compute_bone_channels,
     ground_warning,
@@ -58,6 +58,7 @@ class ImportOptions:
     scale: str = "LEG"             # root travel scaled by leg-length ratio (LEG) or kept in metres (METRES)
     root_motion: str = "BONE"
     ground: str = "AUTO"  # retarget.GROUND_MODES: the floor plane when the file has one, else one lift
+    start_at_detection: bool = True  # key only the rows from the first to the last detection
     match_scene_fps: bool = False
     name: str = "SMPL"
 
@@ -100,6 +101,9 @@ def check_target(options: ImportOptions) -> BoneMapping | None:
     the armature exists, its mapping's bones exist (ImportProblem names the missing ones unless a
     partial mapping is accepted), the pelvis is mapped. Returns the mapping (None for a new armature)."""
     if options.target == "NEW":
+        if options.root_motion == "ROOT":
+            raise ImportProblem("root motion on a root bone needs an existing armature with a root bone; "
+                                "the new SMPL armature takes it on the pelvis or the object")
         return None
     if options.target != "EXISTING":
         raise ImportProblem(f"unknown target {options.target!r}")
@@ -125,6 +129,8 @@ def check_target(options: ImportOptions) -> BoneMapping | None:
 def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOptions) -> ImportResult:
     """Animate a new or existing armature with `motion`; all-or-nothing."""
     mapping = check_target(options)
+    if options.start_at_detection:
+        motion = detected_span(motion)
     if mapping is not None:
         return _retarget_existing(context, motion, options, _armature(options), mapping)
     bone_names = JOINT_NAMES
@@ -161,7 +167,7 @@ def _set_scene_timing(scene: bpy.types.Scene, motion: Motion, options: ImportOpt
     if options.match_scene_fps:
         scene.render.fps, scene.render.fps_base = render_fps_for(motion.fps)
     scene_fps = scene.render.fps / scene.render.fps_base
-    frames = scene_frames_for(motion.frame_ids, motion.fps, scene_fps, first_frame=scene.frame_start)
+    frames = scene_frames_for(motion.times, scene_fps, first_frame=scene.frame_start)
     first, last = frame_range_for(frames)
     scene.frame_start, scene.frame_end = first, max(last, first)
     return frames, first, last

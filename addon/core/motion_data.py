@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-SUPPORTED_FORMAT_VERSION = 1
+#: The version this add-on writes against (the backend's FORMAT_VERSION); it also reads format 1,
+#: whose rows have no `times`: they are derived as frame_ids / source fps (`times_for_format_1`).
+SUPPORTED_FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (1, 2)
 
 #: key -> (dtype kind, shape with None standing for N frames).
 REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
@@ -26,6 +29,7 @@ REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "transl": ("f", (None, 3)),
     "valid": ("b", (None,)),
     "frame_ids": ("i", (None,)),
+    "times": ("f", (None,)),  # format 2 on; seconds, presentation time of each row
     "fps": ("f", ()),
     "bboxes": ("f", (None, 4)),
     "cam": ("f", (None, 3)),
@@ -63,7 +67,8 @@ class Motion:
     transl: np.ndarray         # [N, 3] metres, camera frame
     rest_joints: np.ndarray    # [24, 3] metres, SMPL body frame
     frame_ids: np.ndarray      # [N] source frame index of each row
-    fps: float
+    times: np.ndarray          # [N] float64 seconds: when each row is shown (key row i at its time)
+    fps: float                 # the source's nominal rate: display and "match scene fps" only
     valid: np.ndarray          # [N] bool
     betas: np.ndarray
     model: str
@@ -81,14 +86,22 @@ class Motion:
 
 def check_arrays(arrays: dict[str, np.ndarray], source: str) -> int:
     """Raise MotionFileError for any breach of the contract; return the number of frames N."""
-    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if "format_version" not in arrays:
+        raise MotionFileError(f"{source}: missing keys format_version")
+    version = int(np.asarray(arrays["format_version"]).reshape(-1)[0]) if np.size(arrays["format_version"]) else -1
+    if version not in READABLE_FORMAT_VERSIONS:
+        raise MotionFileError(f"{source}: format_version {version} is not supported by this add-on "
+                              f"(it reads versions {', '.join(map(str, READABLE_FORMAT_VERSIONS))}); "
+                              "update the add-on or the backend")
+    required = {key: spec for key, spec in REQUIRED_KEYS.items() if version >= 2 or key != "times"}
+    missing = [key for key in required if key not in arrays]
     if missing:
         raise MotionFileError(f"{source}: missing keys {', '.join(missing)}")
     poses_shape = np.shape(arrays["poses"])
     if len(poses_shape) != 3 or poses_shape[0] < 1:
         raise MotionFileError(f"{source}: 'poses' must have shape [N, 24, 3] with N >= 1, got {list(poses_shape)}")
     frames = int(poses_shape[0])
-    specs = {**REQUIRED_KEYS, **{key: spec for key, spec in OPTIONAL_KEYS.items() if key in arrays}}
+    specs = {**required, **{key: spec for key, spec in OPTIONAL_KEYS.items() if key in arrays}}
     for key, (kind, shape) in specs.items():
         value = arrays[key]
         expected = tuple(frames if size is None else size for size in shape)
@@ -98,10 +111,6 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str) -> int:
             raise MotionFileError(f"{source}: '{key}' must be {_KIND_NAMES[kind]}, got {value.dtype}")
         if kind == "f" and not np.all(np.isfinite(value)):
             raise MotionFileError(f"{source}: '{key}' contains NaN or infinite values")
-    version = int(arrays["format_version"])
-    if version != SUPPORTED_FORMAT_VERSION:
-        raise MotionFileError(f"{source}: format_version {version} is not supported by this add-on "
-                              f"(it reads version {SUPPORTED_FORMAT_VERSION}); update the add-on or the backend")
     if float(arrays["fps"]) <= 0:
         raise MotionFileError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
     if "floor_plane" in arrays:
@@ -110,6 +119,8 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str) -> int:
             raise MotionFileError(f"{source}: 'floor_plane' normal must be a unit vector, its length is {norm:.4f}")
     if frames > 1 and np.any(np.diff(arrays["frame_ids"].astype(np.int64)) <= 0):
         raise MotionFileError(f"{source}: 'frame_ids' must increase from row to row")
+    if "times" in arrays and frames > 1 and np.any(np.diff(arrays["times"].astype(np.float64)) <= 0):
+        raise MotionFileError(f"{source}: 'times' must increase from row to row")
     try:
         json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as exc:
@@ -132,19 +143,56 @@ def load_motion(path: str | Path) -> Motion:
         raise MotionFileError(f"{source}: not a readable .npz motion file ({exc})") from exc
     check_arrays(arrays, source)
     meta = json.loads(str(arrays["meta"]))
+    meta = meta if isinstance(meta, dict) else {"value": meta}
+    times = arrays["times"].astype(np.float64) if "times" in arrays else times_for_format_1(
+        arrays["frame_ids"], float(arrays["fps"]), meta)
     return Motion(
         poses=arrays["poses"].astype(np.float64),
         transl=arrays["transl"].astype(np.float64),
         rest_joints=arrays["rest_joints"].astype(np.float64),
         frame_ids=arrays["frame_ids"].astype(np.int64),
+        times=times,
         fps=float(arrays["fps"]),
         valid=arrays["valid"].astype(bool),
         betas=arrays["betas"].astype(np.float64),
         model=str(arrays["model"]),
         window=int(arrays["window"]),
-        meta=meta if isinstance(meta, dict) else {"value": meta},
+        meta=meta,
         focal_length=float(arrays["focal_length"]) if "focal_length" in arrays else None,
         image_size=tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None,
         contacts=arrays["contacts"].astype(bool) if "contacts" in arrays else None,
         floor_plane=arrays["floor_plane"].astype(np.float64) if "floor_plane" in arrays else None,
     )
+
+
+def detected_span(motion: Motion) -> Motion:
+    """The rows from the first to the last frame where the person was detected (`valid`).
+
+    Before the first and after the last detection the backend has no motion, only a held pose; the
+    add-on keys from the first detection by default. Undetected rows inside the span (interpolated)
+    stay. A clip with no detected row is returned unchanged.
+    """
+    rows = np.flatnonzero(motion.valid)
+    if len(rows) == 0 or (rows[0] == 0 and rows[-1] == motion.frame_count - 1):
+        return motion
+    span = slice(int(rows[0]), int(rows[-1]) + 1)
+    return replace(motion, poses=motion.poses[span], transl=motion.transl[span], frame_ids=motion.frame_ids[span],
+                   times=motion.times[span], valid=motion.valid[span],
+                   contacts=None if motion.contacts is None else motion.contacts[span])
+
+
+def times_for_format_1(frame_ids: np.ndarray, fps: float, meta: dict[str, Any]) -> np.ndarray:
+    """Row times [N] (seconds) of a format-1 file, which had none: frame_ids / fps, as format 1 keyed them.
+
+    Format 1's `fps` was the row rate (source fps / stride) while `frame_ids` counted source frames;
+    when its meta records `source_fps` (every backend-written file does), that is the divisor, so a
+    strided format-1 file plays at its real speed. Mirrors backend/motion_file.py.
+    """
+    source_fps = meta.get("source_fps", fps)
+    try:
+        source_fps = float(source_fps)
+    except (TypeError, ValueError):
+        source_fps = fps
+    if not np.isfinite(source_fps) or source_fps <= 0:
+        source_fps = fps
+    return np.asarray(frame_ids, np.float64) / source_fps

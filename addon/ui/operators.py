@@ -10,6 +10,7 @@ import bpy
 from bpy.props import StringProperty
 
 from ..backend_client.backend_paths import (
+    IMAGE_SUFFIXES,
     RunOptions,
     backend_argv,
     backend_env,
@@ -33,6 +34,8 @@ from ..core.rig_presets import (
 
 TIMER_S = 0.1
 VIDEO_GLOB = "*.mp4;*.mov;*.m4v;*.avi;*.mkv;*.webm;*.mpg;*.mpeg;*.wmv;*.mts;*.m2ts"
+#: Image sequences are chosen by their first image (the backend takes the numbered images after it).
+SEQUENCE_GLOB = ";".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
 
 
 @dataclass
@@ -61,10 +64,13 @@ def run_options_from(context: bpy.types.Context) -> RunOptions:
         window=settings.window_argument(),
         person=settings.person_argument(),
         frames=(settings.frame_start, settings.frame_end) if settings.use_frame_range else None,
+        fps=settings.sequence_fps if settings.is_image_sequence() else None,
         smooth=settings.smoothing if settings.use_smoothing else None,
         device=getattr(prefs, "device", "auto"),
         weights_dir=bpy.path.abspath(getattr(prefs, "weights_dir", "")) if prefs is not None else "",
         smpl_dir=bpy.path.abspath(getattr(prefs, "smpl_dir", "")) if prefs is not None else "",
+        fit=settings.fit,
+        height=settings.height if settings.use_height else None,
         foot_lock=settings.foot_lock, ground=settings.ground.lower(),
     )
 
@@ -112,6 +118,7 @@ def import_options_from(context: bpy.types.Context, motion: Motion | None, sourc
         scale=settings.retarget_scale,
         root_motion=settings.root_motion,
         ground=settings.ground,
+        start_at_detection=settings.start_at_detection,
         match_scene_fps=settings.match_scene_fps,
         name=clip_name(source_path, motion) if motion is not None else "SMPL",
     )
@@ -299,8 +306,9 @@ class VIDEO_MOCAP_OT_select_video(_FileOperator, bpy.types.Operator):
     bl_label = "Choose Video"
     bl_options = {"INTERNAL"}
 
-    filter_glob: StringProperty(default=VIDEO_GLOB, options={"HIDDEN"})
+    filter_glob: StringProperty(default=VIDEO_GLOB + ";" + SEQUENCE_GLOB, options={"HIDDEN"})
     filter_movie: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
+    filter_image: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
     filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
 
     def execute(self, context: bpy.types.Context) -> set[str]:

@@ -36,6 +36,8 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         row = source.row(align=True)
         row.prop(settings, "video_path", text="")
         row.operator("video_mocap.select_video", text="", icon="FILEBROWSER")
+        if settings.is_image_sequence():
+            source.prop(settings, "sequence_fps")
 
         row = source.row(align=True)
         row.prop(settings, "model")
@@ -65,6 +67,12 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         sub = row.row()
         sub.enabled = settings.use_smoothing
         sub.prop(settings, "smoothing")
+        options.prop(settings, "fit")
+        row = options.row(align=True)
+        row.prop(settings, "use_height", text="")
+        sub = row.row()
+        sub.enabled = settings.use_height
+        sub.prop(settings, "height")
 
         options.separator()
         options.prop(settings, "target", text="")
@@ -74,6 +82,7 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         options.label(text="Root Motion")
         options.row().prop(settings, "root_motion", expand=True)
         options.prop(settings, "ground")
+        options.prop(settings, "start_at_detection")
         options.prop(settings, "foot_lock")
         options.prop(settings, "match_scene_fps")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import bpy
 from bpy.props import (
     BoolProperty,
@@ -12,6 +14,7 @@ from bpy.props import (
     StringProperty,
 )
 
+from ..backend_client.backend_paths import IMAGE_SUFFIXES
 from ..blender.model_catalog import catalog
 from ..core.rig_presets import BODY_JOINTS, presets
 
@@ -72,7 +75,11 @@ class VIDEO_MOCAP_PG_mapping_row(bpy.types.PropertyGroup):
 
 
 class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
-    video_path: StringProperty(name="Video", description="The video to capture motion from", default="")
+    video_path: StringProperty(name="Video", description="The video to capture motion from, or the first image of "
+                               "an image sequence (the numbered images after it in its folder are the frames)",
+                               default="")
+    sequence_fps: FloatProperty(name="Sequence FPS", description="Frame rate of an image sequence (video files carry "
+                                "their own timestamps)", min=0.01, soft_min=1.0, soft_max=240.0, default=30.0)
     model: EnumProperty(name="Model", description="Pose model (listed by the backend; ready or missing weights)",
                         items=_model_items, update=_on_model_changed)
     window: EnumProperty(name="Window", description="Frames the model sees at once (only the model's allowed values)",
@@ -83,12 +90,25 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
     ], default="AUTO")
     person_id: IntProperty(name="Person ID", min=0, default=0)
     use_frame_range: BoolProperty(name="Frame Range", description="Only process part of the video", default=False)
-    frame_start: IntProperty(name="Start", description="First video frame (0-based)", min=0, default=0)
-    frame_end: IntProperty(name="End", description="Video frame to stop before", min=1, default=100)
+    frame_start: IntProperty(name="Start", description="First source frame of the video (0-based), whatever the "
+                             "scene's rate", min=0, default=0)
+    frame_end: IntProperty(name="End", description="Source frame of the video to stop before", min=1, default=100)
     use_smoothing: BoolProperty(name="Custom Smoothing",
                                 description="Override the backend's default smoothing strength", default=False)
     smoothing: FloatProperty(name="Smoothing", description="Temporal smoothing strength: 0 off, 1 the backend's "
                              "default, 2 stronger", min=0.0, soft_max=2.0, default=1.0)
+    fit: BoolProperty(name="Fit Whole Clip",
+                      description="Fit rotations, root path and one skeleton to the whole clip's 2D landmarks "
+                                  "(built-in model); off gives the per-frame result", default=True)
+    use_height: BoolProperty(name="Person's Height",
+                             description="Give the person's real height: sets the skeleton's size and so how far "
+                                         "from the camera the root is", default=False)
+    height: FloatProperty(name="Height", description="The person's stature (standing height)", min=0.5, max=2.6,
+                          default=1.70, subtype="DISTANCE", unit="LENGTH")
+    start_at_detection: BoolProperty(name="Start at First Detection",
+                                     description="Key only from the first to the last frame where the person was "
+                                                 "detected; before and after there is no motion to key",
+                                     default=True)
     target: EnumProperty(name="Target", items=[
         ("NEW", "New SMPL Armature", "Build a new armature from the clip's rest skeleton"),
         ("EXISTING", "Existing Armature", "Animate an armature that already has the preset's bone names"),
@@ -129,6 +149,11 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                                   description="Change the scene frame rate to the video's, so keys land on whole "
                                               "frames; otherwise keys are placed by time at the scene's rate",
                                   default=False)
+
+    def is_image_sequence(self) -> bool:
+        """The chosen path is an image (the first of a sequence) or a folder of images."""
+        path = bpy.path.abspath(self.video_path).strip()
+        return bool(path) and (os.path.isdir(path) or os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES)
 
     def person_argument(self) -> str:
         return "auto" if self.person_mode == "AUTO" else str(self.person_id)

@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl}`.
+"""Command line: `python -m backend {run,models,doctor,preview,convert-checkpoint,convert-smpl,convert-dataset,train}`.
 
 For `run`, stdout carries only JSON lines (progress, warning, error, done); logs go to stderr.
 Exit status is 0 only after `done`; each error code has its own status (errors.EXIT_STATUS).
@@ -50,14 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="convert a video into a motion file (.npz)",
                          description="Convert a video into an SMPL motion file. Progress is printed as JSON lines.")
-    run.add_argument("video", help="video file (anything FFmpeg/OpenCV decodes)")
+    run.add_argument("video", help="video file (anything FFmpeg decodes), or an image sequence: a folder of "
+                                   "images, a pattern such as frames/%%04d.png, or its first image")
     run.add_argument("--model", default="blazepose", help="model name (see `models`); default: blazepose")
     run.add_argument("--window", type=int, default=None, help="temporal window length; default: the model's")
     run.add_argument("--out", default=None, help="output motion file (.npz); default: VIDEO with .npz")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--person", type=_person, default=None, help="'auto' (main person) or a person id")
     run.add_argument("--frames", default=None, help="START:END source frames (END exclusive)")
-    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th frame")
+    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th source frame")
+    run.add_argument("--fps", type=float, default=None,
+                     help="frame rate of an image sequence (folder, %%04d pattern or first image); default 30. "
+                          "Video files carry their own timestamps")
     run.add_argument("--smooth", type=float, default=None,
                      help="smoothing strength: 0 off, 1 normal, 2 stronger; default 1 for blazepose, "
                           "0 for the seed models (their windows already smooth)")
@@ -66,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = the cores actually free")
     run.add_argument("--focal-length", type=float, default=None,
                      help="camera focal length in pixels; default max(width, height)")
+    run.add_argument("--fit", choices=["on", "off"], default="on",
+                     help="whole-clip fitting of rotations, root and one skeleton to the 2D landmarks (built-in "
+                          "model); off = the per-frame result, as before")
+    run.add_argument("--height", type=float, default=None,
+                     help="the person's stature in metres (sets the skeleton's size and so the root's depth); "
+                          "default: a population prior of 1.70 m")
     run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
     run.add_argument("--foot-lock", default="on", choices=["on", "off"],
                      help="hold planted feet still (leg IK; the upper body is untouched); default on")
@@ -93,7 +103,8 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Subcommands living in their own modules register their arguments themselves."""
     import importlib
 
-    for module_name in (".commands.preview", ".models.checkpoints", ".commands.smpl_convert"):
+    for module_name in (".commands.preview", ".models.checkpoints", ".commands.smpl_convert", ".commands.batch",
+                        ".commands.export", ".training.cli"):
         try:
             module = importlib.import_module(module_name, package="backend")
         except ModuleNotFoundError as exc:
@@ -113,7 +124,9 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
         person=args.person, frames=args.frames, stride=args.stride, smooth=args.smooth,
         weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
         focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
+        fit=args.fit == "on", height=args.height,
         foot_lock=args.foot_lock == "on", ground=args.ground,
+        fps=args.fps,
     )
     if options.max_people < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--max-people {options.max_people}: must be at least 1")

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from ..core import config
 
 #: Versions install_deps.py pins; a mismatch is reported, not fatal.
-EXPECTED = {"numpy": "1.26", "mediapipe": "0.10.21", "torch": "2.13", "cv2": "4.11", "smplx": "0.1.28"}
+EXPECTED_RAY = "2.60.0"  # requirements/ray.txt
+EXPECTED = {"numpy": "1.26", "mediapipe": "0.10.21", "torch": "2.13", "cv2": "4.11", "smplx": "0.1.28", "av": "18.1"}
 
 
 @dataclass
@@ -56,6 +57,20 @@ def _mediapipe_models() -> Check:
     return Check("pose model", True, f"MediaPipe pose bundle ready (offline): {path}")
 
 
+def _ray() -> Check:
+    """Optional: `backend batch --ray` needs it; the local pool does not."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("ray")
+    except metadata.PackageNotFoundError:
+        return Check("ray", True, "ray not installed: `batch --ray` unavailable (`install_deps.py --ray` adds it; "
+                     "the local pool `batch --workers N` needs nothing)", required=False)
+    expected = EXPECTED_RAY
+    note = "" if version == expected else f" (tested with {expected}; run `install_deps.py --ray` to pin)"
+    return Check("ray", True, f"ray {version}: `batch --ray` available{note}", required=False)
+
+
 def _cuda() -> Check:
     try:
         import torch
@@ -71,7 +86,8 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
     checks = [Check("python", sys.version_info[:2] == (3, 11),
                     f"Python {sys.version.split()[0]} at {sys.executable}"
                     + ("" if sys.version_info[:2] == (3, 11) else " (mediapipe 0.10.21 needs 3.11)"))]
-    checks += [_import(name) for name in ("numpy", "scipy", "cv2", "mediapipe", "torch", "smplx")]
+    checks += [_import(name) for name in ("numpy", "scipy", "cv2", "av", "mediapipe", "torch", "smplx")]
+    checks.append(_ray())
     checks.append(_mediapipe_models())
     checks.append(_cuda())
     cache = config.cache_dir()

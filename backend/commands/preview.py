@@ -363,7 +363,8 @@ def preview(motion_path: Path, video_path: Path, out_path: Path, frames: str | N
     selection = FrameRange.parse(frames)
     motion = _load(motion_path)
     info = probe(video_path)
-    rows = select_rows(motion["frame_ids"], selection, info.frame_count)
+    # the header's count is an estimate (none in Matroska): the motion's own rows bound the clip too
+    rows = select_rows(motion["frame_ids"], selection, max(info.frame_count, int(motion["frame_ids"].max()) + 1))
     if len(rows) == 0:
         ids = motion["frame_ids"]
         raise BackendError(ErrorCode.BAD_ARGUMENT,

@@ -30,14 +30,28 @@ class EventStream:
             stream.write(line + "\n")
             stream.flush()
 
-    def progress(self, stage: str, done: int, total: int) -> None:
-        """Report `done` of `total` units of `stage`; always reports the first and the last unit."""
+    def progress(self, stage: str, done: int, total: int, **extra: Any) -> None:
+        """Report `done` of `total` units of `stage` (plus `extra` fields); always reports the first and last unit."""
         now = time.monotonic()
         last = self._last_progress.get(stage)
         if done not in (0, total) and last is not None and now - last < self._min_interval_s:
             return
         self._last_progress[stage] = now
-        self._write({"event": "progress", "stage": stage, "done": int(done), "total": int(total)})
+        self._write({"event": "progress", "stage": stage, "done": int(done), "total": int(total), **extra})
+
+    def emit(self, payload: dict[str, Any], throttle: str | None = None) -> None:
+        """Write any event object (batch events: `clip`, `clip_progress`, `batch_progress`, `batch_done`).
+
+        With `throttle`, lines sharing that key are dropped when closer than the minimum interval,
+        unless `done` equals `total` (the last one always goes out).
+        """
+        if throttle is not None and payload.get("done") != payload.get("total"):
+            now = time.monotonic()
+            last = self._last_progress.get(throttle)
+            if last is not None and now - last < self._min_interval_s:
+                return
+            self._last_progress[throttle] = now
+        self._write(payload)
 
     def warning(self, code: str, message: str) -> None:
         self._write({"event": "warning", "code": code, "message": message})

@@ -17,9 +17,12 @@ import numpy as np
 from .errors import BackendError, ErrorCode
 from .outputs import atomic_output, check_output_path
 
-FORMAT_VERSION = 1
+#: 2 added `times` (each row's presentation time) and made `fps` the source's nominal rate.
+FORMAT_VERSION = 2
+#: Versions `load_motion_file` reads; a format-1 file gets `times` = frame_ids / source fps.
+READABLE_VERSIONS = (1, 2)
 
-#: key -> (dtype kind, shape with None for N). Required keys of format 1.
+#: key -> (dtype kind, shape with None for N). Required keys of format 2 (format 1: all but `times`).
 REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "format_version": ("i", ()),
     "poses": ("f", (None, 24, 3)),
@@ -27,6 +30,7 @@ REQUIRED_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
     "transl": ("f", (None, 3)),
     "valid": ("b", (None,)),
     "frame_ids": ("i", (None,)),
+    "times": ("f", (None,)),
     "fps": ("f", ()),
     "bboxes": ("f", (None, 4)),
     "cam": ("f", (None, 3)),
@@ -58,7 +62,12 @@ FLOOR_NORMAL_TOLERANCE = 1e-3
 
 @dataclass
 class Motion:
-    """One person's motion in the camera frame (x right, y down, z forward)."""
+    """One person's motion in the camera frame (x right, y down, z forward).
+
+    Row i shows source frame `frame_ids[i]` at `times[i]` seconds (presentation time from the
+    container, relative to the clip's first frame; frame_ids / fps for constant-rate clips and
+    image sequences). `fps` is the source's nominal rate, for display only: never key by it.
+    """
 
     poses: np.ndarray
     betas: np.ndarray
@@ -79,6 +88,7 @@ class Motion:
     landmarks_world: np.ndarray | None = None
     contacts: np.ndarray | None = None
     floor_plane: np.ndarray | None = None
+    times: np.ndarray | None = None  # None: frame_ids / fps (a constant-rate clip); the pipeline always sets it
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -88,6 +98,8 @@ class Motion:
             "transl": np.asarray(self.transl, np.float32),
             "valid": np.asarray(self.valid, bool),
             "frame_ids": np.asarray(self.frame_ids, np.int32),
+            "times": np.asarray(self.times if self.times is not None
+                                else np.asarray(self.frame_ids, np.float64) / float(self.fps), np.float64),
             "fps": np.float64(self.fps),
             "bboxes": np.asarray(self.bboxes, np.float32),
             "cam": np.asarray(self.cam, np.float32),
@@ -112,16 +124,19 @@ class Motion:
 
 def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") -> int:
     """Check keys, dtypes, shapes and finiteness; returns N. Raises ValueError naming the problem."""
-    missing = [k for k in REQUIRED_KEYS if k not in arrays]
+    if "format_version" not in arrays:
+        raise ValueError(f"{source}: missing keys ['format_version']")
+    version = int(arrays["format_version"])
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"{source}: format_version {version} is not supported (expected one of {READABLE_VERSIONS})")
+    required = {k: v for k, v in REQUIRED_KEYS.items() if version >= 2 or k != "times"}
+    missing = [k for k in required if k not in arrays]
     if missing:
         raise ValueError(f"{source}: missing keys {missing}")
-    version = int(arrays["format_version"])
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{source}: format_version {version} is not supported (expected {FORMAT_VERSION})")
     n = int(np.shape(arrays["poses"])[0]) if np.ndim(arrays["poses"]) == 3 else -1
     if n < 1:
         raise ValueError(f"{source}: 'poses' must have shape [N, 24, 3] with N >= 1, got {np.shape(arrays['poses'])}")
-    specs = dict(REQUIRED_KEYS)
+    specs = dict(required)
     specs.update({k: v for k, v in OPTIONAL_KEYS.items() if k in arrays})
     for key, (kind, shape) in specs.items():
         value = np.asarray(arrays[key])
@@ -140,6 +155,8 @@ def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") 
             raise ValueError(f"{source}: '{key}' contains NaN or infinite values")
     if float(arrays["fps"]) <= 0:
         raise ValueError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
+    if "times" in arrays and n > 1 and np.any(np.diff(np.asarray(arrays["times"], np.float64)) <= 0):
+        raise ValueError(f"{source}: 'times' must increase from row to row")
     if "floor_plane" in arrays:
         norm = float(np.linalg.norm(np.asarray(arrays["floor_plane"], np.float64)[:3]))
         if abs(norm - 1.0) > FLOOR_NORMAL_TOLERANCE:
@@ -179,4 +196,23 @@ def load_motion_file(path: Path) -> dict[str, np.ndarray]:
     except (OSError, ValueError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable motion file ({exc})") from exc
     validate_arrays(arrays, source=str(path))
+    if "times" not in arrays:
+        arrays["times"] = times_for_format_1(arrays)
     return arrays
+
+
+def times_for_format_1(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Row times of a format-1 file, which had none: frame_ids / fps, as format 1 keyed them.
+
+    Format 1's `fps` was the row rate (source fps / stride) while `frame_ids` were source frames;
+    when the file's meta records the source rate, that is the right divisor.
+    """
+    fps = float(arrays["fps"])
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        source_fps = float(meta.get("source_fps", fps)) if isinstance(meta, dict) else fps
+    except (json.JSONDecodeError, TypeError, ValueError):
+        source_fps = fps
+    if not np.isfinite(source_fps) or source_fps <= 0:
+        source_fps = fps
+    return np.asarray(arrays["frame_ids"], np.float64) / source_fps

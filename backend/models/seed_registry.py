@@ -6,6 +6,8 @@ Windows:
   32 (more context) are offered as well; both are outside what the paper evaluated.
 - MPS-Net: HAFI reads the hard-coded frames 4..12, so only T = 16.
 - STAF: SAFM reads the hard-coded frames 0..8, so only T = 9.
+- STR: trained and evaluated with T = 16 (paper, sec. 3.1); TTR's four fragments and the two halves
+  of Algorithm 1 are sized for it, so only T = 16.
 
 Weight files are listed under the exact names the official demos load, with where each official
 README says to download them. The SMPL-derived data the demos also read (smpl_mean_params.npz,
@@ -79,18 +81,28 @@ register(ModelSpec(
     status="complete: official checkpoints load unchanged; batch-independent TCFM, every row its own frame",
 ))
 
+STR_TRAIN = ("no official weights exist (the authors never published them): train it with `python -m backend "
+             "convert-dataset DB.pt DATA_DIR` once per TCMR/VIBE database, then `python -m backend train str --data "
+             "TRAIN_DIR --val VAL_DIR --run-dir RUN_DIR`, which writes {name} into the weights folder "
+             "(or --out FILE: then copy it there); README, 'STR'")
+
 register(ModelSpec(
     name="str",
     title="STR (BMVC 2022)",
-    paper="Spatio-temporal tendency reasoning for human body pose and shape estimation from videos",
+    paper="Zhang et al., Spatio-temporal tendency reasoning for human body pose and shape estimation from videos",
     windows=(16,),
     default_window=16,
     backbone="SPIN HMR ResNet-50 (pooled 2048-d)",
-    weight_files=(),
+    weight_files=(
+        WeightFile("spin_model_checkpoint.pth.tar",
+                   TCMR_SOURCE.format(name="spin_model_checkpoint.pth.tar") + SPIN_NOTE),
+        WeightFile("str_model.pth.tar", STR_TRAIN.format(name="str_model.pth.tar")),
+    ),
     needs_smpl=True,
-    runner=".models.unreleased:run_str",
-    status="not finished: no public code or weights; the architecture exists only in the paper and is not "
-           "implemented or trained here, so it cannot produce motion",
+    runner=".models.seed_runner:run_str",
+    status="complete: built from the paper (no public code). No official weights exist: train str_model.pth.tar "
+           "with `python -m backend train str --data TRAIN_DIR --val VAL_DIR --run-dir RUN_DIR` (it is written "
+           "into the weights folder; README, 'STR')",
 ))
 
 register(ModelSpec(

@@ -1,4 +1,4 @@
-"""Runs TCMR, MPS-Net and STAF on a tracked person: crops -> features -> windows -> SMPL parameters.
+"""Runs TCMR, MPS-Net, STAF and STR on a tracked person: crops -> features -> windows -> SMPL parameters.
 
 What every run does, and why:
 - threads: torch uses `request.threads`, or the cores actually free (`threads.auto_threads`);
@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,6 +39,8 @@ from .heads.rotation import rot6d_to_rotmat, rotmat_to_axis_angle
 from .registry import get_spec
 from .temporal.mpsnet import MPSNet
 from .temporal.staf import STAF
+from .temporal.str_net import FILE_NAME as STR_FILE
+from .temporal.str_net import STR, load_str_checkpoint
 from .temporal.tcmr import TCMR
 from .windows import RollingCache, batches, window_rows
 
@@ -61,6 +64,8 @@ class SeedSetup:
     window_batch: int  # windows per batch on the CPU
     official_batch: int  # the demo's window batch size (matters only with the official pairing)
     model_uses_smpl: bool = False
+    #: builds the temporal model from its file when the layout is not an official one (STR: ours, with its sizes)
+    load_model: Callable[[Path], tuple[torch.nn.Module, str]] | None = None
 
 
 SETUPS: dict[str, SeedSetup] = {
@@ -73,6 +78,10 @@ SETUPS: dict[str, SeedSetup] = {
     "staf": SeedSetup("staf", "a STAF checkpoint (3dpw_model_best.pth.tar)", "base_model.pt",
                       "the STAF/PyMAF backbone (base_model.pt)", "feature_extractor.", "3dpw_model_best.pth.tar",
                       PyMAFBackbone, STAF, (2048, 7, 7), STAF.crop_scale, 16, 16, model_uses_smpl=True),
+    "str": SeedSetup("str", f"an STR checkpoint written by `backend train str` ({STR_FILE})",
+                     "spin_model_checkpoint.pth.tar", "the SPIN backbone (spin_model_checkpoint.pth.tar)", "",
+                     STR_FILE, SpinHMR, lambda official: STR(), (2048,), STR.crop_scale, 64, 64,
+                     load_model=load_str_checkpoint),
 }
 
 
@@ -85,7 +94,10 @@ def load_backbone(setup: SeedSetup, weights_dir, device: str) -> tuple[torch.nn.
 
 def load_temporal(setup: SeedSetup, weights_dir, device: str,
                   official_pairing: bool = False) -> tuple[torch.nn.Module, str]:
-    """The temporal model from the official `gen_state_dict` (strict, SMPL-layer keys dropped)."""
+    """The temporal model from the official `gen_state_dict` (strict, SMPL-layer keys dropped), or its own loader."""
+    if setup.load_model is not None:
+        model, digest = setup.load_model(weights_dir / setup.model_file)
+        return model.to(device).eval(), digest
     model = setup.build_model(official_pairing)
     digest = load_into(model, weights_dir / setup.model_file, "gen_state_dict", setup.title)
     return model.to(device).eval().to(memory_format=torch.channels_last), digest
@@ -210,3 +222,7 @@ def run_mpsnet(request: ModelRequest) -> ModelOutput:
 
 def run_staf(request: ModelRequest) -> ModelOutput:
     return run_seed(request, SETUPS["staf"])
+
+
+def run_str(request: ModelRequest) -> ModelOutput:
+    return run_seed(request, SETUPS["str"])

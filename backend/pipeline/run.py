@@ -19,7 +19,7 @@ from ..geometry.skeleton import forward_kinematics
 from ..models.base import ModelOutput, ModelRequest
 from ..models.registry import ModelSpec, get_spec
 from ..tracking.track import Track, Tracker, build_track, choose_person
-from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
+from ..tracking.video import DecodeReport, FrameRange, VideoInfo, decode, probe
 from . import grounding, post
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,11 @@ class RunOptions:
     focal_length: float | None = None
     max_people: int = 4
     official_batching: bool = False
+    fit: bool = True  # whole-clip fitting (fit.py) after the model; False = the model's per-frame result
+    height: float | None = None  # the person's stature in metres; None = fit.STATURE_PRIOR_M
     foot_lock: bool = True
     ground: str = "auto"  # grounding.GROUND_MODES
+    fps: float | None = None  # rate of an image sequence (video files carry their own timestamps)
 
 
 def resolve_device(requested: str, spec: ModelSpec) -> str:
@@ -73,27 +76,44 @@ def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
 
 
 def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
-                     max_people: int, person: int | None) -> Track:
-    """Stream the frames through MediaPipe, following every person; keep the chosen one."""
+                     max_people: int, person: int | None) -> tuple[Track, np.ndarray]:
+    """Stream the frames through MediaPipe, following every person; keep the chosen one.
+
+    Returns the track and each row's presentation time in seconds ([N] float64, from the
+    container's timestamps, or index / fps for an image sequence).
+    """
     from ..tracking.landmarks import PoseLandmarks
 
-    wanted = frames.frame_ids(info.frame_count)
-    total = len(wanted)
+    total = max(len(frames.frame_ids(info.frame_count)), 1)  # the header's count: an estimate only
     tracker = Tracker()
     decoded: list[int] = []
+    times: list[float] = []
+    report = DecodeReport()
     events.progress("detect", 0, total)
     with PoseLandmarks(max_people=max_people) as detector:
-        for row, (frame_id, rgb) in enumerate(iter_frames(info, frames)):
+        for row, frame in enumerate(decode(info, frames, report)):
             cancel.check()
-            tracker.update(row, detector.detect(rgb, frame_id * 1000.0 / info.fps))
-            decoded.append(frame_id)
+            tracker.update(row, detector.detect(frame.rgb, frame.time * 1000.0))
+            decoded.append(frame.index)
+            times.append(frame.time)
+            total = max(total, row + 1)
             events.progress("detect", row + 1, total)
     if not decoded:
+        if report.decoded and report.problem is None:
+            raise BackendError(ErrorCode.BAD_ARGUMENT,
+                               f"--frames {frames.start}:{'' if frames.stop is None else frames.stop}: "
+                               f"{info.path} has only {report.decoded} frames")
         raise BackendError(ErrorCode.VIDEO_UNREADABLE,
-                           f"no frame of {info.path} could be decoded in the range asked for")
-    if len(decoded) < total:
-        events.warning("VIDEO_SHORT", f"{info.path} holds {len(decoded)} of the {total} frames its header promised; "
-                                      "converted the frames that exist")
+                           f"no frame of {info.path} could be decoded in the range asked for"
+                           + (f" ({report.problem})" if report.problem else ""))
+    if total > len(decoded):
+        events.progress("detect", len(decoded), len(decoded))  # the header over-promised: the bar ends full
+    if report.problem is not None:
+        events.warning("VIDEO_SHORT", f"{info.path} is truncated or damaged: {report.problem}; "
+                                      f"converted the {report.decoded} frames before that point")
+    joins = tracker.stitch(info.fps / max(frames.stride, 1))
+    if joins:
+        log.info("joined %d track pieces that were one person seen in turn", joins)
     chosen = choose_person(tracker, person, str(info.path))
     track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))
     people = len(tracker.tracks)
@@ -102,7 +122,71 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
         events.warning("TRACK_GAP", f"person {chosen} was not detected in {gaps} of {len(track)} frames; "
                                     "those frames are interpolated and marked valid=False")
     log.info("tracked %d people; person %d valid in %d/%d frames", people, chosen, track.valid.sum(), len(track))
-    return track
+    return track, np.asarray(times, np.float64)
+
+
+def row_rate(times: np.ndarray, fallback: float) -> float:
+    """Mean rate of the rows (rows per second) for the filters: their span over their count."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return fallback
+    return float((len(times) - 1) / (times[-1] - times[0]))
+
+
+def detected_rows(valid: np.ndarray) -> dict:
+    """First and last rows where the person was detected: rows outside them are not motion (the add-on
+    starts the action at `first`); rows inside but not detected are interpolated (valid=False)."""
+    rows = np.flatnonzero(valid)
+    if len(rows) == 0:
+        return {"first": None, "last": None, "undetected_inside": 0}
+    return {"first": int(rows[0]), "last": int(rows[-1]),
+            "undetected_inside": int((~valid[rows[0]:rows[-1] + 1]).sum())}
+
+
+def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, focal: float, height: float | None,
+               events: EventStream, smpl_file: Path | None = None) -> ModelOutput:
+    """Whole-clip fitting of the model's per-frame result (fit.py); replaces poses, root and skeleton."""
+    from ..geometry.skeleton import axis_angle_to_matrix
+    from . import fit
+
+    n = len(track)
+    first_translation = post.translation_from_landmarks(output.poses, output.rest_joints, track, focal)
+    data = fit.FitInput(local_rot=axis_angle_to_matrix(output.poses), transl=first_translation, rest=output.rest,
+                        landmarks2d=track.landmarks2d, world=output.landmarks_world, valid=track.valid,
+                        focal_length=focal, image_size=track.image_size, fps=fps)
+    events.progress("fit", 0, n)
+    betas = np.zeros(10, np.float32)
+    reshape = None
+    if smpl_file is not None:
+        from ..body.smpl_fit import fit_betas_to_joints
+        from ..builtin.rest_skeleton import RestSkeleton, with_joints
+
+        def reshape(rest: RestSkeleton) -> RestSkeleton:
+            nonlocal betas
+            betas, joints = fit_betas_to_joints(smpl_file, rest.joints)
+            return with_joints(rest, joints)
+
+    result = fit.fit_clip(data, stature_m=height, smooth_strength=smooth, check_cancel=cancel.check,
+                          progress=lambda done, total: events.progress("fit", done, total), reshape_rest=reshape)
+    errors_before = fit.reprojection_error(output.poses, first_translation, output.rest, track.landmarks2d,
+                                           focal, track.image_size)
+    errors_after = fit.reprojection_error(result.poses, result.transl, result.rest, track.landmarks2d,
+                                          focal, track.image_size)
+    detected = track.valid
+    result.meta["reprojection_px_median"] = {
+        "before": round(float(np.median(errors_before[detected])), 2) if detected.any() else None,
+        "after": round(float(np.median(errors_after[detected])), 2) if detected.any() else None}
+    output.poses = result.poses
+    output.transl = result.transl
+    output.rest = result.rest
+    output.rest_joints = result.rest.joints.astype(np.float32)
+    output.betas = np.asarray(betas, np.float32)  # zeros unless SMPL betas were fitted to the clip's skeleton
+    bones = {name: round(float(np.linalg.norm(result.rest.joints[b] - result.rest.joints[a])), 4)
+             for name, (a, b) in {"thigh": (1, 4), "shin": (4, 7), "upper_arm": (16, 18), "forearm": (18, 20)}.items()}
+    output.meta["bone_lengths_m"] = bones
+    output.meta["rest_skeleton"] = ("SMPL betas fitted to the skeleton fitted to the whole clip (fit.py)"
+                                    if smpl_file is not None else "fitted to the whole clip (fit.py)")
+    output.meta["fit"] = result.meta
+    return output
 
 
 def ground_stage(output: ModelOutput, fps: float, options: RunOptions,
@@ -137,12 +221,25 @@ def run(options: RunOptions, events: EventStream) -> Path:
     check_inputs(spec, weights_dir, smpl_dir)
     device = resolve_device(options.device, spec)
     frames = FrameRange.parse(options.frames, options.stride)
-    info = probe(Path(options.video).expanduser())
-    if len(frames.frame_ids(info.frame_count)) == 0:
+    info = probe(Path(options.video).expanduser(), options.fps)
+    if options.fps is not None and not info.is_sequence:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--fps applies to image sequences; {info.path} is a video "
+                           "file with its own timestamps: leave --fps out")
+    if info.is_sequence and len(frames.frame_ids(info.frame_count)) == 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT,
                            f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
-    track = detect_and_track(info, frames, events, options.max_people, options.person)
+    if options.height is not None and not 0.5 <= options.height <= 2.6:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--height {options.height}: give the person's stature in metres "
+                                                   "(0.5 to 2.6), e.g. --height 1.78")
+    track, times = detect_and_track(info, frames, events, options.max_people, options.person)
     cancel.check()
+    fit_meta: dict = {}
+    if options.fit:
+        from ..tracking import lr_repair
+
+        repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid)
+        track.landmarks2d, track.world = repaired.landmarks2d, repaired.world
+        fit_meta["left_right_repair"] = repaired.counts()
 
     focal = options.focal_length or camera.default_focal_length(info.width, info.height)
     request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
@@ -151,27 +248,41 @@ def run(options: RunOptions, events: EventStream) -> Path:
     output = spec.load_runner()(request)
     cancel.check()
 
+    rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters and the fit
+    if options.fit and output.rest is not None and output.landmarks_world is not None:
+        uses_smpl = "SMPL betas" in str(output.meta.get("rest_skeleton", ""))
+        output = fit_output(output, track, rate, smooth, focal, options.height, events,
+                            smpl_file=smpl_dir / "SMPL_NEUTRAL.npz" if uses_smpl else None)
+        fit_meta.update(output.meta.pop("fit", {}))
+        smooth_after = 0.0  # the fit already smoothed, as --smooth asked
+    else:
+        smooth_after = smooth
     events.progress("post", 0, 1)
-    output = post.finish(output, track, info.fps * 1.0 / frames.stride, smooth, focal)
+    output = post.finish(output, track, rate, smooth_after, focal)
     events.progress("post", 1, 1)
-    grounded = ground_stage(output, info.fps / frames.stride, options, events)
+    grounded = ground_stage(output, rate, options, events)
     meta = {
         "backend_version": __version__,
         "video": str(info.path),
         "source_fps": info.fps,
+        "source_kind": info.kind,
+        "fps_from": "--fps" if info.is_sequence else "container",
         "stride": frames.stride,
+        "frames": [frames.start, frames.stop],
         "person_id": track.person_id,
         "device": device,
         "smooth": smooth,
         "camera": {"model": "pinhole", "focal_length_px": output.focal_length,
                    "principal_point": [info.width / 2.0, info.height / 2.0]},
         "seconds": round(time.monotonic() - started, 3),
+        "fit": {"enabled": bool(options.fit), **fit_meta},
+        "detected_rows": detected_rows(track.valid),
         **output.meta,
         "grounding": grounded.meta,
     }
     motion = Motion(
         poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
-        frame_ids=track.frame_ids, fps=info.fps / frames.stride, bboxes=track.bboxes, cam=output.cam,
+        frame_ids=track.frame_ids, times=times, fps=info.fps, bboxes=track.bboxes, cam=output.cam,
         rest_joints=output.rest_joints, model=spec.name, window=window or 0, meta=meta,
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,

@@ -116,8 +116,24 @@ def write_checkpoint(path: Path, entry: dict[str, Any], seed: int = 0, legacy: b
     return path
 
 
+def write_str_weights(weights_dir: Path, layouts: dict[str, Any], seed: int = 0, config: Any = None) -> list[Path]:
+    """SPIN's file (official layout) and a randomly initialised STR in our layout (the paper's sizes by default)."""
+    from ..models.temporal.str_net import FILE_NAME, STR
+    from ..training.str_task import init_regressor_from_spin, save_str
+
+    spin = write_checkpoint(Path(weights_dir) / layouts["spin_hmr"]["file"], layouts["spin_hmr"], seed + 1, legacy=True)
+    torch.manual_seed(seed + 2)
+    model = STR(config)
+    if model.config.fusion == 2048:
+        init_regressor_from_spin(model, spin)  # as training starts
+    save_str(model, Path(weights_dir) / FILE_NAME, 0, {})
+    return [spin, Path(weights_dir) / FILE_NAME]
+
+
 def write_model_weights(model: str, weights_dir: Path, layouts: dict[str, Any], seed: int = 0) -> list[Path]:
     """Both files a registry model needs (backbone + temporal model) under their official names."""
+    if model == "str":
+        return write_str_weights(weights_dir, layouts, seed)
     model_key, backbone_key = MODEL_LAYOUTS[model]
     paths = []
     backbone = layouts[backbone_key]

@@ -14,13 +14,13 @@ from addon.core.timing import frame_range_for, render_fps_for, scene_frames_for
 
 
 def test_frames_map_by_time_not_by_index() -> None:
-    frames = scene_frames_for(np.array([10, 11, 12, 14]), source_fps=30.0, scene_fps=24.0, first_frame=1)
+    frames = scene_frames_for(np.array([10, 11, 12, 14]) / 30.0, scene_fps=24.0, first_frame=1)
     np.testing.assert_allclose(frames, [1.0, 1.8, 2.6, 4.2])  # frame 13 was skipped: the gap stays a gap
-    np.testing.assert_allclose(scene_frames_for(np.arange(5), 12.0, 24.0, 1), [1, 3, 5, 7, 9])
+    np.testing.assert_allclose(scene_frames_for(np.arange(5) / 12.0, 24.0, 1), [1, 3, 5, 7, 9])
     assert frame_range_for(frames) == (1, 5)
     assert frame_range_for(np.array([1.0, 9.0])) == (1, 9)
     with pytest.raises(ValueError):
-        scene_frames_for(np.arange(3), 0.0, 24.0, 1)
+        scene_frames_for(np.arange(3) / 12.0, 0.0, 1)
 
 
 def test_render_fps_for_ntsc_and_integer_rates() -> None:
@@ -52,7 +52,7 @@ def test_the_backends_writer_output_loads(tmp_path: Path) -> None:
     arrays = motion_arrays(frames=5)
     written = write_motion_file(tmp_path / "w.npz", BackendMotion(
         poses=arrays["poses"], betas=arrays["betas"], transl=arrays["transl"], valid=arrays["valid"],
-        frame_ids=arrays["frame_ids"], fps=30.0, bboxes=arrays["bboxes"], cam=arrays["cam"],
+        frame_ids=arrays["frame_ids"], times=arrays["times"], fps=30.0, bboxes=arrays["bboxes"], cam=arrays["cam"],
         rest_joints=arrays["rest_joints"], model="blazepose", window=0, meta={"k": 1}, focal_length=1920.0,
         image_size=(1080, 1920)))
     motion = load_motion(written)
@@ -82,7 +82,9 @@ def test_each_missing_key_is_named(tmp_path: Path, key: str) -> None:
     ("frame_ids", np.array([0, 2, 1, 3], np.int32), "'frame_ids' must increase"),
     ("poses", np.full((4, 24, 3), np.nan, np.float32), "'poses' contains NaN"),
     ("fps", np.float64(0.0), "'fps' must be positive"),
-    ("format_version", np.int32(2), "format_version 2 is not supported"),
+    ("format_version", np.int32(3), "format_version 3 is not supported"),
+    ("times", np.array([0.0, 0.1, 0.1, 0.2]), "'times' must increase"),
+    ("times", np.arange(4, dtype=np.int32), "'times' must be floating point"),
     ("meta", np.str_("{not json"), "'meta' is not valid JSON"),
     ("image_size", np.array([1080, 1920, 3], np.int32), "'image_size' has shape"),
 ])

@@ -75,6 +75,8 @@ def test_no_person(tmp_path: Path) -> None:
     (["--frames", "500:600"], "only 40 frames"),
     (["--smooth", "-1"], "--smooth"),
     (["--person", "x"], "--person"),
+    (["--height", "17"], "--height 17"),  # centimetres or feet by mistake: stature is in metres
+    (["--fit", "maybe"], "--fit"),
 ])
 def test_bad_argument(tmp_path: Path, args: list[str], needle: str) -> None:
     out_dir = tmp_path / "out"
@@ -190,7 +192,17 @@ def test_weights_invalid_when_a_file_is_corrupt(tmp_path: Path) -> None:
     assert_failed(result, ErrorCode.WEIGHTS_INVALID, str(weights), "truncated or corrupt", out_dir=out_dir)
 
 
-@pytest.mark.parametrize("model", ["str", "tar"])
+def test_str_without_its_trained_file_says_what_to_run(tmp_path: Path) -> None:
+    weights = weights_folder(tmp_path, "str", None)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_backend("run", str(SINGLE), "--model", "str", "--weights-dir", str(weights),
+                         "--out", str(out_dir / "m.npz"))
+    assert_failed(result, ErrorCode.WEIGHTS_MISSING, str(weights), "str_model.pth.tar", "no official weights",
+                  "python -m backend train str --data", out_dir=out_dir)
+
+
+@pytest.mark.parametrize("model", ["tar"])
 def test_unfinished_models_say_so(tmp_path: Path, model: str) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()

@@ -97,8 +97,8 @@ def test_rotation_smoothing_strength_zero_is_identity_and_keeps_unit_quaternions
 
 def _motion(n: int = 5) -> Motion:
     return Motion(poses=np.zeros((n, 24, 3)), betas=np.zeros(10), transl=np.zeros((n, 3)), valid=np.ones(n, bool),
-                  frame_ids=np.arange(n), fps=30.0, bboxes=np.ones((n, 4)), cam=np.ones((n, 3)),
-                  rest_joints=np.zeros((24, 3)), model="blazepose", window=0, meta={"k": 1})
+                  frame_ids=np.arange(n), times=np.arange(n) / 30.0, fps=30.0, bboxes=np.ones((n, 4)),
+                  cam=np.ones((n, 3)), rest_joints=np.zeros((24, 3)), model="blazepose", window=0, meta={"k": 1})
 
 
 def test_motion_file_round_trip_and_atomic_write(tmp_path: Path) -> None:

@@ -28,8 +28,16 @@ def _truth(clip: str) -> dict[str, np.ndarray]:
 
 
 def test_the_issue_s_clips_are_shipped() -> None:
-    assert "walk_across_far" in CLIPS
-    assert set(CLIPS) <= {spec.name for spec in tm.CLIPS}, "every shipped clip is one the generator makes"
+    # the issue's table (a walk across far away, a pitched camera with arm motion, a run that turns)
+    # and the rest of the generator's list: every clip it makes is shipped, and nothing else
+    assert {"walk_across_far", "dance_pitched", "run_circle_far"} <= set(CLIPS)
+    assert set(CLIPS) == {spec.name for spec in tm.CLIPS}
+    cameras = [_truth(c) for c in CLIPS]
+    assert {tuple(t["image_size"]) for t in cameras} == {(640, 360), (360, 640)}  # landscape and portrait
+    pitches = [np.degrees(np.arcsin(abs(t["extrinsics"][2, 2]))) for t in cameras]  # forward . world up
+    assert min(pitches) < 1 and max(pitches) > 15                                    # level and pitched
+    distances = [float(np.median(t["joints_cam"][:, 0, 2])) for t in cameras]
+    assert min(distances) < 3.2 and max(distances) > 6                               # near and far
     for clip in CLIPS:
         assert (TRUTH / clip / "video.mp4").stat().st_size < 3_000_000, "keep shipped clips small"
 

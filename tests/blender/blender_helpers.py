@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +14,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
+FIELD = REPO / "tests" / "data" / "field"  # issue 10's clips (NOTICE.md there)
+BATCH = REPO / "addon" / "batch.py"
 SINGLE_PERSON = SAMPLES / "single_person_demo.mp4"
 EXTENSION_ID = "video_mocap"
 MODULE = f"bl_ext.user_default.{EXTENSION_ID}"
@@ -98,7 +101,22 @@ def key_frames(motion_path: Path) -> np.ndarray:
     """Scene frames of the source rows, by time, computed here independently of the add-on."""
     scene = bpy.context.scene
     with np.load(motion_path, allow_pickle=False) as data:
-        ids, fps = data["frame_ids"].astype(float), float(data["fps"])
-    return scene.frame_start + (ids - ids[0]) * (scene.render.fps / scene.render.fps_base) / fps
+        if "times" in data.files:
+            times = data["times"].astype(float)
+        else:  # format 1: frame_ids / fps
+            times = data["frame_ids"].astype(float) / float(data["fps"])
+    return scene.frame_start + (times - times[0]) * (scene.render.fps / scene.render.fps_base)
 
 
+
+
+def batch_env(tmp_path: Path) -> dict[str, str]:
+    """`addon/batch.py`'s environment: its own Blender user folder (run folders land there) and cache."""
+    return dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "batch_user"),
+                XDG_CACHE_HOME=str(tmp_path / "batch_cache"), VIDEO_MOCAP_BACKEND_PYTHON=str(backend_python()))
+
+
+def run_batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python addon/batch.py ARGS` with this interpreter's bpy (4.5 in .venv, 5.0 in .venv-bpy50)."""
+    return subprocess.run([sys.executable, str(BATCH), *args], capture_output=True, text=True,
+                          env=batch_env(tmp_path), timeout=600, check=False)

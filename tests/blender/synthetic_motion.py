@@ -48,10 +48,12 @@ def known_rotations(frames: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]
     return poses, transl
 
 
-def motion_arrays(frames: int = 30, fps: float = 30.0, seed: int = 7, first_id: int = 0) -> dict[str, np.ndarray]:
+def motion_arrays(frames: int = 30, fps: float = 30.0, seed: int = 7, first_id: int = 0,
+                  format_version: int = 2) -> dict[str, np.ndarray]:
+    """A motion file's arrays; format 2 has `times` (frame_ids / fps here), format 1 has none."""
     poses, transl = known_rotations(frames, seed)
-    return {
-        "format_version": np.int32(1),
+    arrays = {
+        "format_version": np.int32(format_version),
         "poses": poses.astype(np.float32),
         "betas": np.zeros(10, np.float32),
         "transl": transl.astype(np.float32),
@@ -65,6 +67,9 @@ def motion_arrays(frames: int = 30, fps: float = 30.0, seed: int = 7, first_id: 
         "window": np.int32(0),
         "meta": np.str_(json.dumps({"source": "known rotations"})),
     }
+    if format_version >= 2:
+        arrays["times"] = arrays["frame_ids"].astype(np.float64) / fps
+    return arrays
 
 
 def write_motion_file(path: Path, **kwargs: object) -> Path:

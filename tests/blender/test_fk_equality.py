@@ -153,3 +153,23 @@ def test_upright_and_facing_minus_y_on_single_person_demo(clean_scene: ModuleTyp
     facing_camera = front[24:]
     assert np.all(facing_camera[:, 1] < -0.6), facing_camera  # within ~50 deg of -Y
     assert np.mean(front[:4, 0]) < -0.5, front[:4]  # turned towards the image's left at the start
+
+
+def test_multi_person_sample_is_upright_with_the_default_ground(clean_scene: ModuleType, tmp_path: Path) -> None:
+    """The second sample (its floor plane is refused: constant lift, camera up) stands upright too."""
+    import os
+    import subprocess
+
+    from blender_helpers import REPO, SAMPLES, backend_python
+
+    out = tmp_path / "multi.npz"
+    command = [str(backend_python()), "-P", "-m", "backend", "run", str(SAMPLES / "multi_person_demo.mp4"),
+               "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    names = submodule(clean_scene, "core.smpl").JOINT_NAMES
+    obj = import_file(clean_scene, out, ground="AUTO")
+    joints = evaluated_joints(obj, key_frames(out), names)
+    assert np.abs(joints - reference_joints(out, ground="AUTO")).max() < TOLERANCE_M
+    assert np.all(joints[:, 15, 2] > joints[:, 0, 2] + 0.3)  # head above pelvis along +Z, every frame

@@ -1,5 +1,5 @@
 """Headless: `python addon/batch.py` writes a .blend whose action matches the operator's, and FBX/BVH
-files that re-import with the same frame count and bone names; failures exit non-zero with the message."""
+files that re-import with every captured pose and the same bone names; failures exit non-zero with the message."""
 
 from __future__ import annotations
 
@@ -81,9 +81,12 @@ def test_blend_action_matches_the_operator(clean_scene: ModuleType, batch_output
 def test_fbx_and_bvh_reimport_with_the_same_frames_and_bones(clean_scene: ModuleType,
                                                               batch_outputs: dict[str, Path]) -> None:
     with bpy.data.libraries.load(str(batch_outputs["blend"])) as (source, target):
-        target.scenes = list(source.scenes)
-    scene = target.scenes[0]
-    expected_frames = scene.frame_end - scene.frame_start + 1
+        target.objects = [name for name in source.objects]
+    blend_armature = next(obj for obj in target.objects if obj.type == "ARMATURE")
+    # Exports carry every captured pose, one per frame at the clip's rate (12 fps: 40 frames), not the
+    # 24 fps scene's 79 frames of which only every other one held a pose.
+    expected_frames = len(next(iter(curves_by_channel(clean_scene, blend_armature.animation_data.action).values())))
+    assert expected_frames == 40
     expected_bones = set(submodule(clean_scene, "core.smpl").JOINT_NAMES)
 
     before = {obj.name for obj in bpy.data.objects}
@@ -120,3 +123,30 @@ def test_batch_motion_file_and_malformed_file(tmp_path: Path) -> None:
     failed = run_batch(tmp_path, "--motion", str(bad), "--out", str(tmp_path / "bad.blend"))
     assert failed.returncode != 0 and "missing keys transl" in failed.stderr
     assert not (tmp_path / "bad.blend").exists()
+
+
+def test_batch_ground_modes_on_a_file_with_and_without_a_floor_plane(tmp_path: Path) -> None:
+    """--ground plane on a file without a plane warns and falls back; with a plane it stands the
+    clip on it (the pelvis's height above the floor becomes its Z)."""
+    plain, planed = tmp_path / "plain.npz", tmp_path / "planed.npz"
+    arrays = motion_arrays(frames=6)
+    np.savez(plain, **arrays)
+    up = np.array([0.0, -np.cos(0.3), -np.sin(0.3)])  # a camera pitched 0.3 rad down
+    arrays["floor_plane"] = np.array([*up, 1.7], np.float32)
+    np.savez(planed, **arrays)
+    fallback = run_batch(tmp_path, "--motion", str(plain), "--empty", "--ground", "plane", "--out",
+                         str(tmp_path / "plain.blend"))
+    assert fallback.returncode == 0, fallback.stderr[-2000:]
+    assert "warning: the motion file has no floor plane" in fallback.stderr
+    grounded = run_batch(tmp_path, "--motion", str(planed), "--empty", "--ground", "auto", "--foot-lock", "off",
+                         "--out", str(tmp_path / "planed.blend"))
+    assert grounded.returncode == 0, grounded.stderr[-2000:]
+    assert "warning" not in grounded.stderr
+    with bpy.data.libraries.load(str(tmp_path / "planed.blend")) as (source, target):
+        target.objects = list(source.objects)
+    armature = next(obj for obj in target.objects if obj.type == "ARMATURE")
+    bpy.context.scene.collection.objects.link(armature)
+    bpy.context.scene.frame_set(int(round(armature.animation_data.action.frame_range[0])))
+    pelvis_z = (armature.matrix_world @ armature.pose.bones[0].head).z
+    pelvis_cam = arrays["rest_joints"][0] + arrays["transl"][0]
+    assert abs(pelvis_z - (float(up @ pelvis_cam) + 1.7)) < 1e-3

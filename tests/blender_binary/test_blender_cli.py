@@ -45,3 +45,36 @@ def test_failure_exits_non_zero_with_the_backends_message(tmp_path: Path) -> Non
     assert result.returncode != 0
     assert f"video not found: {missing}" in result.stdout + result.stderr
     assert not (tmp_path / "x.blend").exists()
+
+
+def test_sigint_cancels_blender_batch_with_exit_130_and_nothing_left(tmp_path: Path) -> None:
+    """Ctrl-C on `blender -b -P addon/batch.py`: one "cancelled" line, exit 130, no run folder, no child."""
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    process = subprocess.Popen([BLENDER, "-b", "--factory-startup", "--python-exit-code", "1",
+                                "-P", str(REPO / "addon" / "batch.py"), "--",
+                                "--video", str(REPO / "tests" / "data" / "field" / "long_loop.mp4"),
+                                "--backend-python", sys.executable, "--out", str(tmp_path / "never.blend")],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not any((tmp_path / "user").rglob("motion.npz*")) and not list((tmp_path / "user").rglob("run-*")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(3)  # the backend is decoding and detecting
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output[-3000:]
+    assert sum("cancelled" in line for line in output.splitlines()) == 1 and "Traceback" not in output
+    assert not list((tmp_path / "user").rglob("run-*")) and not (tmp_path / "never.blend").exists()
+    alive = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _mentions(p, str(tmp_path / "user"))]
+    assert alive == []
+
+
+def _mentions(proc: Path, text: str) -> bool:
+    try:
+        return text.encode() in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False

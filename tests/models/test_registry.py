@@ -48,7 +48,18 @@ def test_disallowed_window_lists_the_allowed_ones(name: str, window: int, allowe
     assert info.value.code == ErrorCode.BAD_ARGUMENT and f"accepts window lengths {allowed}" in info.value.message
 
 
-@pytest.mark.parametrize("name", ["str", "tar"])
+def test_str_entry_says_how_to_get_its_file() -> None:
+    """No official STR weights exist: the entry names our file and the exact commands that make it."""
+    spec = get_spec("str")
+    assert (spec.windows, spec.default_window) == ((16,), 16) and spec.finished and spec.needs_smpl
+    assert [w.name for w in spec.weight_files] == ["spin_model_checkpoint.pth.tar", "str_model.pth.tar"]
+    source = spec.weight_files[1].source
+    assert "no official weights" in source and "train str --data" in source and "convert-dataset" in source
+    assert "weights folder" in source and "train str" in spec.status
+    assert callable(spec.load_runner())
+
+
+@pytest.mark.parametrize("name", ["tar"])
 def test_unreleased_models_say_so(name: str) -> None:
     spec = get_spec(name)
     assert spec.status.startswith("not finished")
@@ -62,7 +73,7 @@ def test_doctor_names_each_missing_file(tmp_path: Path) -> None:
                            "--smpl-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, env=backend_env())
     report = json.loads(proc.stdout.splitlines()[-1])
     messages = {c["name"]: c["message"] for c in report["checks"]}
-    for name in EXPECTED:
+    for name in (*EXPECTED, "str"):
         message = messages[f"model {name}"]
         for weight in get_spec(name).weight_files:
             assert weight.name in message and weight.source in message

@@ -60,7 +60,7 @@ def test_disallowed_window_is_refused(model: str, window: int, allowed: str, tmp
 
 
 def test_unfinished_model_is_refused(tmp_path: Path, smpl_dir: Path) -> None:
-    result = run_backend("run", str(SINGLE), "--model", "str", "--out", str(tmp_path / "m.npz"),
+    result = run_backend("run", str(SINGLE), "--model", "tar", "--out", str(tmp_path / "m.npz"),
                          "--smpl-dir", str(smpl_dir))
     error = result.last_error()
     assert error is not None and "not finished" in error["message"]

@@ -67,6 +67,7 @@ def make_motion(path: Path, with_camera: bool = True) -> Path:
     valid = np.ones(FRAMES, bool)
     valid[list(INVALID_ROWS)] = False
     motion = Motion(poses=poses, betas=np.zeros(10), transl=transl, valid=valid, frame_ids=np.arange(FRAMES),
+                    times=np.arange(FRAMES) / 12.0,
                     fps=12.0, bboxes=np.ones((FRAMES, 4)), cam=np.ones((FRAMES, 3)), rest_joints=REST,
                     model="test", window=1, focal_length=FOCAL if with_camera else None,
                     image_size=(WIDTH, HEIGHT) if with_camera else None)
