@@ -90,7 +90,8 @@ GENERATED_LIMBS: list[Limb] = _sided([
     # the deform skeleton follows the FK controls through Rigify's own constraints:
     ("{side}_hip", "{side}_knee", "DEF-thigh.{S}", "DEF-shin.{S}"),
     ("{side}_elbow", "{side}_wrist", "DEF-forearm.{S}", "DEF-hand.{S}"),
-    ("spine3", "neck", "chest", "neck"), ("neck", "head", "neck", "head"),
+    ("spine2", "spine3", "spine_fk.002", "spine_fk.003"), ("spine3", "neck", "spine_fk.003", "neck"),
+    ("neck", "head", "neck", "head"),
 ])
 
 
@@ -120,7 +121,7 @@ PELVIS = {
     "ue5": ("pelvis", "spine1", "pelvis", "spine_01"),
     "vroid": ("pelvis", "spine1", "J_Bip_C_Hips", "J_Bip_C_Spine"),
     "metarig": ("pelvis", "spine1", "spine", "spine.001"),
-    "generated": ("pelvis", "spine3", "torso", "chest"),
+    "generated": ("pelvis", "spine2", "torso", "spine_fk.002"),
 }
 FEET = {
     "mixamo": ["mixamorig:LeftFoot", "mixamorig:RightFoot", "mixamorig:LeftToeBase", "mixamorig:RightToeBase"],
