@@ -124,6 +124,11 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--foot-lock", default="on", choices=["on", "off"],
                         help="hold planted feet still (backend runs only; a --motion file keeps what it has)")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
+    parser.add_argument("--whole-frames", action="store_true",
+                        help="bake one key per whole scene frame when the rates differ")
+    parser.add_argument("--save-motion", default=None,
+                        help="also keep the backend's motion file (.npz) here, for --motion later")
+    parser.add_argument("--keep-frame-range", action="store_true", help="leave the scene's start/end frames")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
     parser.add_argument("--out", default=None, help="the .blend to write (one clip)")
     parser.add_argument("--out-dir", default=None, help="with --input: one .blend (and --formats) per clip here")
@@ -167,8 +172,14 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: I
         frames=args.frames, stride=args.stride, fps=args.fps, smooth=args.smooth, device=args.device,
         weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args),
         fit=args.fit == "on", height=args.height)
-    job = import_job.VideoImportJob(locations.backend_python(args.backend_python), locations.backend_source(),
-                                    options, locations.runs_dir())
+    python = locations.backend_python(args.backend_python)
+    if python is None or not python.is_file():
+        where = f" at {python}" if python is not None else ""
+        _fail(f"backend Python not found{where}: pass --backend-python /path/to/venv/bin/python or set "
+              "VIDEO_MOCAP_BACKEND_PYTHON (`python3 install_deps.py` makes the venv .venv in the checkout)")
+    job = import_job.VideoImportJob(python, locations.backend_source(), options, locations.runs_dir())
+    if args.save_motion:
+        job.save_motion_to = Path(args.save_motion).resolve()
     job.start()
     reported: list[tuple[str, int]] = []
 
@@ -265,7 +276,8 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         target="EXISTING" if target else "NEW", target_object=target, bone_preset=args.preset, mapping=mapping,
         accept_partial=args.accept_partial, scale=args.scale, root_motion=args.root_motion,
         ground=_ground(args).upper(), start_at_detection=not args.keep_undetected_ends,
-        match_scene_fps=args.match_scene_fps)
+        match_scene_fps=args.match_scene_fps, whole_frames=args.whole_frames,
+        keep_frame_range=args.keep_frame_range)
     try:  # refuse a bad target before the backend runs
         scene_import.check_target(options)
     except (scene_import.ImportProblem, presets.MappingError) as exc:

@@ -61,3 +61,9 @@ def samples() -> dict[str, Path]:
     for path in (SINGLE, MULTI):
         assert path.is_file(), f"sample video missing: {path}"
     return {"single": SINGLE, "multi": MULTI}
+
+
+def make_empty_venv(python: str | Path, where: Path) -> Path:
+    """A venv with no packages at all, as an interrupted install leaves it; returns its interpreter."""
+    subprocess.run([str(python), "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
+    return where / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")

@@ -60,6 +60,8 @@ class VideoImportJob:
         self.grace_s = grace_s
         self.state = JobState.IDLE
         self.message = ""
+        self.save_motion_to: Path | None = None  # also keep the backend's motion file here (batch --save-motion)
+        self.error_code: str | None = None  # the backend's error code when it failed (PACKAGES_MISSING, ...)
         self.motion: Motion | None = None
         self.run_dir: Path | None = None
         self.process: BackendProcess | None = None
@@ -119,7 +121,7 @@ class VideoImportJob:
         if outcome.state is RunState.CANCELLED:
             self.state, self.message = JobState.CANCELLED, "cancelled; the scene was not changed"
         elif outcome.state is RunState.FAILED:
-            self.state, self.message = JobState.FAILED, outcome.message
+            self.state, self.message, self.error_code = JobState.FAILED, outcome.message, outcome.error_code
         else:
             path = Path(outcome.out) if outcome.out else (self.run_dir or Path()) / MOTION_FILE_NAME
             try:
@@ -129,6 +131,12 @@ class VideoImportJob:
                 self.state, self.message = JobState.FAILED, f"the backend wrote a bad motion file: {detail}"
             else:
                 self.state, self.message = JobState.READY, f"{self.motion.frame_count} frames from {self.options.model}"
+                if self.save_motion_to is not None:
+                    try:
+                        shutil.copyfile(path, self.save_motion_to)
+                    except OSError as exc:
+                        self.state = JobState.FAILED
+                        self.message = f"cannot write {self.save_motion_to}: {exc.strerror or exc}"
         self._remove_run_dir()
 
     def cancel(self) -> None:

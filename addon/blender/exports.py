@@ -82,9 +82,11 @@ def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: Pat
 
     addon_utils.enable("io_scene_fbx", default_set=False)
     _select_only(context, armature)
+    # bake_anim_use_all_actions stays at its default (True): with it off (and NLA strips off) the exporter
+    # writes the scene's stack one frame late, so Blender's importer keys frames 2..N+1 (2.8-10 cm off).
     bpy.ops.export_scene.fbx(filepath=str(path), use_selection=True, object_types={"ARMATURE"},
-                             add_leaf_bones=False, bake_anim=True, bake_anim_use_all_actions=False,
-                             bake_anim_use_nla_strips=False, bake_anim_step=1.0, bake_anim_simplify_factor=0.0)
+                             add_leaf_bones=False, bake_anim=True, bake_anim_use_nla_strips=False,
+                             bake_anim_step=1.0, bake_anim_simplify_factor=0.0)
 
 
 def export_bvh(context: bpy.types.Context, armature: bpy.types.Object, path: Path, frame_start: int,

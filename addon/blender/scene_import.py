@@ -19,6 +19,7 @@ import bpy
 import numpy as np
 
 from ..core.motion_data import Motion, detected_span
+from ..core.resample import EXACT, resample_channels, whole_frames
 from ..core.retarget import (
     compute_bone_channels,
     ground_warning,
@@ -60,6 +61,8 @@ class ImportOptions:
     ground: str = "AUTO"  # retarget.GROUND_MODES: the floor plane when the file has one, else one lift
     start_at_detection: bool = True  # key only the rows from the first to the last detection
     match_scene_fps: bool = False
+    keep_frame_range: bool = False  # leave the scene's start/end (and current frame) as they are
+    whole_frames: bool = False  # bake the keys onto whole scene frames when the rates differ
     name: str = "SMPL"
 
 
@@ -149,10 +152,13 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
             ground=options.ground, floor_plane=motion.floor_plane, rest_offset=lift)
         for name in bone_names:
             armature.pose.bones[name].rotation_mode = "QUATERNION"
-        frames, first, last = _set_scene_timing(scene, motion, options)
+        frames = _scene_frames(scene, motion, options)
+        if options.whole_frames and np.any(np.abs(frames - np.round(frames)) > EXACT):
+            targets = whole_frames(frames)
+            channels, frames = resample_channels(channels, frames, targets), targets
         action = write_action(armature, f"{options.name}_action", frames, curves_for_channels(channels))
         created.append(action)
-        scene.frame_set(first)
+        first, last = _set_frame_range(scene, frames, options)
     except Exception:
         for datablock in created:  # objects first, then the data they used
             _remove(datablock)
@@ -163,14 +169,19 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
                         warnings=(warning,) if warning else ())
 
 
-def _set_scene_timing(scene: bpy.types.Scene, motion: Motion, options: ImportOptions) -> tuple[np.ndarray, int, int]:
+def _scene_frames(scene: bpy.types.Scene, motion: Motion, options: ImportOptions) -> np.ndarray:
     if options.match_scene_fps:
         scene.render.fps, scene.render.fps_base = render_fps_for(motion.fps)
     scene_fps = scene.render.fps / scene.render.fps_base
-    frames = scene_frames_for(motion.times, scene_fps, first_frame=scene.frame_start)
+    return scene_frames_for(motion.times, scene_fps, first_frame=scene.frame_start)
+
+
+def _set_frame_range(scene: bpy.types.Scene, frames: np.ndarray, options: ImportOptions) -> tuple[int, int]:
     first, last = frame_range_for(frames)
-    scene.frame_start, scene.frame_end = first, max(last, first)
-    return frames, first, last
+    if not options.keep_frame_range:
+        scene.frame_start, scene.frame_end = first, max(last, first)
+        scene.frame_set(first)
+    return first, last
 
 
 def _retarget_existing(context: bpy.types.Context, motion: Motion, options: ImportOptions,
@@ -205,12 +216,12 @@ def _retarget_existing(context: bpy.types.Context, motion: Motion, options: Impo
                                    options.scale, sorted(mapping.free_direction))
         for name in channels.bone_names:
             obj.pose.bones[name].rotation_mode = "QUATERNION"
-        frames, first, last = _set_scene_timing(scene, motion, options)
+        frames = _scene_frames(scene, motion, options)  # (whole-frame resampling: SMPL armature only for now)
         if previous is not None:
             previous.use_fake_user = True  # otherwise it has no user once replaced, and is lost on save
             notes.append(f"previous action '{previous.name}' kept (fake user)")
         action = write_action(obj, f"{options.name}_action", frames, curves_for_rig_channels(channels))
-        scene.frame_set(first)
+        first, last = _set_frame_range(scene, frames, options)
     except Exception as exc:
         if action is not None:
             bpy.data.actions.remove(action)

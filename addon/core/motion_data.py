@@ -51,6 +51,15 @@ OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
 #: `contacts` columns: left ankle, left ball, right ankle, right ball. `floor_plane` (nx, ny, nz, d):
 #: camera-frame unit normal against gravity, a point x is n.x + d metres above the floor.
 FLOOR_NORMAL_TOLERANCE = 1e-3
+#: Optional, all or none: every person tracked (P of them), for `backend run --tracks FILE --person ID`.
+#: "P" stands for the number of people. The add-on only checks them; the backend reads them.
+PEOPLE_KEYS: dict[str, tuple[str, tuple[int | str | None, ...]]] = {
+    "people_ids": ("i", ("P",)),
+    "people_valid": ("b", ("P", None)),
+    "people_bboxes": ("f", ("P", None, 4)),
+    "people_landmarks2d": ("f", ("P", None, 33, 3)),
+    "people_world": ("f", ("P", None, 33, 3)),
+}
 _KIND_NAMES = {"f": "floating point", "i": "an integer", "b": "boolean", "U": "a string"}
 _ACCEPTED_KINDS = {"f": "f", "i": "iu", "b": "b", "U": "US"}
 
@@ -78,6 +87,7 @@ class Motion:
     image_size: tuple[int, int] | None = None
     contacts: np.ndarray | None = None      # [N, 4] bool, feet on the floor
     floor_plane: np.ndarray | None = None   # [4] the floor found from the feet, camera frame
+    people_ids: tuple[int, ...] = ()        # everyone tracked, when the file keeps their tracks
 
     @property
     def frame_count(self) -> int:
@@ -121,11 +131,48 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str) -> int:
         raise MotionFileError(f"{source}: 'frame_ids' must increase from row to row")
     if "times" in arrays and frames > 1 and np.any(np.diff(arrays["times"].astype(np.float64)) <= 0):
         raise MotionFileError(f"{source}: 'times' must increase from row to row")
+    _check_people(arrays, frames, source)
     try:
         json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as exc:
         raise MotionFileError(f"{source}: 'meta' is not valid JSON ({exc.msg})") from exc
     return frames
+
+
+def _check_people(arrays: dict[str, np.ndarray], frames: int, source: str) -> None:
+    present = [key for key in PEOPLE_KEYS if key in arrays]
+    if not present:
+        return
+    if len(present) != len(PEOPLE_KEYS):
+        raise MotionFileError(f"{source}: the people_* keys come all together; missing "
+                              f"{', '.join(sorted(set(PEOPLE_KEYS) - set(present)))}")
+    people = int(arrays["people_ids"].shape[0]) if arrays["people_ids"].ndim == 1 else 0
+    for key, (kind, shape) in PEOPLE_KEYS.items():
+        value = arrays[key]
+        expected = tuple(people if size == "P" else frames if size is None else size for size in shape)
+        if people < 1 or value.shape != expected:
+            raise MotionFileError(f"{source}: '{key}' has shape {list(value.shape)}, expected {list(expected)}")
+        if value.dtype.kind not in _ACCEPTED_KINDS[kind]:
+            raise MotionFileError(f"{source}: '{key}' must be {_KIND_NAMES[kind]}, got {value.dtype}")
+
+
+def _require_npz_archive(path: Path, source: str) -> None:
+    """A .npz is a zip archive. Anything else would reach np.load's pickle branch and be refused with
+    "Cannot load file containing pickled data", which tells the user nothing: say what it is instead."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError as exc:
+        raise MotionFileError(f"{source}: cannot read the motion file ({exc.strerror or exc})") from exc
+    if head.startswith(b"PK\x03\x04"):
+        return
+    try:
+        head.decode("utf-8")
+        kind = "a text file" if head.strip() else "empty"
+    except UnicodeDecodeError:
+        kind = "not a .npz archive"
+    raise MotionFileError(f"{source} is not a motion file ({kind}): choose the .npz file that the backend wrote "
+                          "(Import Video Motion makes one, or `backend run VIDEO --out FILE.npz`)")
 
 
 def load_motion(path: str | Path) -> Motion:
@@ -134,6 +181,7 @@ def load_motion(path: str | Path) -> Motion:
     source = str(path)
     if not path.is_file():
         raise MotionFileError(f"motion file not found: {source}")
+    _require_npz_archive(path, source)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -162,6 +210,7 @@ def load_motion(path: str | Path) -> Motion:
         image_size=tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None,
         contacts=arrays["contacts"].astype(bool) if "contacts" in arrays else None,
         floor_plane=arrays["floor_plane"].astype(np.float64) if "floor_plane" in arrays else None,
+        people_ids=tuple(int(v) for v in arrays["people_ids"]) if "people_ids" in arrays else (),
     )
 
 

@@ -76,8 +76,8 @@ class VIDEO_MOCAP_PG_mapping_row(bpy.types.PropertyGroup):
 
 class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
     video_path: StringProperty(name="Video", description="The video to capture motion from, or the first image of "
-                               "an image sequence (the numbered images after it in its folder are the frames)",
-                               default="")
+                               "an image sequence (the numbered images after it in its folder are the frames); a "
+                               "path starting with // is relative to the saved .blend file", default="")
     sequence_fps: FloatProperty(name="Sequence FPS", description="Frame rate of an image sequence (video files carry "
                                 "their own timestamps)", min=0.01, soft_min=1.0, soft_max=240.0, default=30.0)
     model: EnumProperty(name="Model", description="Pose model (listed by the backend; ready or missing weights)",
@@ -86,9 +86,11 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                          items=_window_items)
     person_mode: EnumProperty(name="Person", items=[
         ("AUTO", "Auto", "The main person: the longest, largest track"),
-        ("ID", "ID", "A specific track id (see the backend's warnings / preview)"),
-    ], default="AUTO")
-    person_id: IntProperty(name="Person ID", min=0, default=0)
+        ("ID", "ID", "A person chosen by id: after a run the panel lists everyone found, with their ids"),
+    ], default="AUTO", description="Whose motion to import when several people are in the video")
+    person_id: IntProperty(name="Person ID", min=0, default=0,
+                           description="Id of the person to import (0, 1, ...): the panel lists the ids found "
+                                       "after a run; 0 is not always the main person")
     use_frame_range: BoolProperty(name="Frame Range", description="Only process part of the video", default=False)
     frame_start: IntProperty(name="Start", description="First source frame of the video (0-based), whatever the "
                              "scene's rate", min=0, default=0)
@@ -109,11 +111,13 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                                      description="Key only from the first to the last frame where the person was "
                                                  "detected; before and after there is no motion to key",
                                      default=True)
-    target: EnumProperty(name="Target", items=[
+    target: EnumProperty(name="Target", description="Which armature receives the motion", items=[
         ("NEW", "New SMPL Armature", "Build a new armature from the clip's rest skeleton"),
         ("EXISTING", "Existing Armature", "Animate an armature that already has the preset's bone names"),
     ], default="NEW")
-    target_object: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
+    target_object: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature,
+                                   description="The armature to animate: any humanoid rig (its family is detected "
+                                               "from the bone names, or chosen under Rig)")
     bone_preset: EnumProperty(name="Rig", description="The target rig's family (its bone names); presets are "
                               "the files in the add-on's presets folder", items=_preset_items())
     mapping_rows: bpy.props.CollectionProperty(type=VIDEO_MOCAP_PG_mapping_row)
@@ -126,14 +130,14 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
         ("LEG", "Leg Ratio", "Scale root travel by the rig's leg length over the person's"),
         ("METRES", "Metres", "Keep root travel in metres"),
     ], default="LEG")
-    root_motion: EnumProperty(name="Root Motion", items=[
+    root_motion: EnumProperty(name="Root Motion", description="Where the clip's travel through space goes", items=[
         ("BONE", "Pelvis", "Root motion on: translation keyed on the pelvis / hips bone"),
         ("ROOT", "Root Bone", "Game-engine root motion: horizontal travel on the rig's root bone, the rest on "
                               "the hips (existing armatures with a root bone)"),
         ("OBJECT", "Object", "Root motion on: translation keyed on the armature object"),
         ("IN_PLACE", "Off", "Root motion off: in place, keeping only vertical motion"),
     ], default="BONE")
-    ground: EnumProperty(name="Feet on Ground", items=[
+    ground: EnumProperty(name="Feet on Ground", description="How the clip is stood on the floor (Z = 0)", items=[
         ("AUTO", "Auto", "Stand the motion on the floor found from the planted feet (Z up along gravity, the "
                          "camera's tilt taken out); with too few contacts, one constant lift"),
         ("PLANE", "Plane", "Use any floor plane found from the feet, even a poorly conditioned one"),
@@ -145,6 +149,16 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                             description="Hold planted feet still (leg IK, eased in and out; the upper body is "
                                         "untouched). Turn off for sliding, skating or dancing on a slippery floor",
                             default=True)
+    keep_frame_range: BoolProperty(name="Keep Scene Frame Range",
+                                   description="Leave the scene's start and end frames as they are; otherwise "
+                                               "the import sets them to the clip's frames",
+                                   default=False)
+    whole_frames: BoolProperty(name="Keys on Whole Frames",
+                               description="When the video's frame rate differs from the scene's, bake one key per "
+                                           "whole scene frame (rotations interpolated along the shortest arc); a "
+                                           "video frame that falls exactly on a scene frame keeps its exact pose. "
+                                           "Otherwise keys sit at the video frames' times, often between frames",
+                               default=False)
     match_scene_fps: BoolProperty(name="Set Scene FPS to Video",
                                   description="Change the scene frame rate to the video's, so keys land on whole "
                                               "frames; otherwise keys are placed by time at the scene's rate",

@@ -58,6 +58,18 @@ OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
 #: is n.x + d metres above the floor (d: the camera's height). Written only when the floor was
 #: found from the feet (`--ground auto|plane`). Files without either key stay valid.
 FLOOR_NORMAL_TOLERANCE = 1e-3
+#: Optional, all or none: every person tracked in the clip (P of them, the imported one included), so
+#: another person can be converted later without detecting again (`backend run --tracks FILE --person ID`).
+#: "P" is the number of people, None is N. `people_world` holds MediaPipe's world landmarks as tracked
+#: (hip-centred, not yet turned onto the viewing ray); `people_valid` marks the rows where that person was
+#: detected (elsewhere the values are interpolated). Files without them stay valid.
+PEOPLE_KEYS: dict[str, tuple[str, tuple[int | str | None, ...]]] = {
+    "people_ids": ("i", ("P",)),
+    "people_valid": ("b", ("P", None)),
+    "people_bboxes": ("f", ("P", None, 4)),
+    "people_landmarks2d": ("f", ("P", None, 33, 3)),
+    "people_world": ("f", ("P", None, 33, 3)),
+}
 
 
 @dataclass
@@ -89,6 +101,7 @@ class Motion:
     contacts: np.ndarray | None = None
     floor_plane: np.ndarray | None = None
     times: np.ndarray | None = None  # None: frame_ids / fps (a constant-rate clip); the pipeline always sets it
+    people: dict[str, np.ndarray] | None = None  # PEOPLE_KEYS -> arrays
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -119,6 +132,10 @@ class Motion:
                 arrays[key] = np.asarray(getattr(self, key), np.float32)
         if self.contacts is not None:
             arrays["contacts"] = np.asarray(self.contacts, bool)
+        if self.people is not None:
+            dtypes = {"i": np.int32, "b": bool, "f": np.float32}
+            for key, (kind, _shape) in PEOPLE_KEYS.items():
+                arrays[key] = np.asarray(self.people[key], dtypes[kind])
         return arrays
 
 
@@ -157,6 +174,7 @@ def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") 
         raise ValueError(f"{source}: 'fps' must be positive, got {float(arrays['fps'])}")
     if "times" in arrays and n > 1 and np.any(np.diff(np.asarray(arrays["times"], np.float64)) <= 0):
         raise ValueError(f"{source}: 'times' must increase from row to row")
+    _validate_people(arrays, n, source)
     if "floor_plane" in arrays:
         norm = float(np.linalg.norm(np.asarray(arrays["floor_plane"], np.float64)[:3]))
         if abs(norm - 1.0) > FLOOR_NORMAL_TOLERANCE:
@@ -166,6 +184,26 @@ def validate_arrays(arrays: dict[str, np.ndarray], source: str = "motion file") 
     except json.JSONDecodeError as exc:
         raise ValueError(f"{source}: 'meta' is not valid JSON ({exc})") from exc
     return n
+
+
+def _validate_people(arrays: dict[str, np.ndarray], n: int, source: str) -> None:
+    present = [key for key in PEOPLE_KEYS if key in arrays]
+    if not present:
+        return
+    if len(present) != len(PEOPLE_KEYS):
+        raise ValueError(f"{source}: the people_* keys come all together; missing "
+                         f"{sorted(set(PEOPLE_KEYS) - set(present))}")
+    people = int(np.shape(arrays["people_ids"])[0]) if np.ndim(arrays["people_ids"]) == 1 else -1
+    kinds = {"i": "iu", "b": "b", "f": "f"}
+    for key, (kind, shape) in PEOPLE_KEYS.items():
+        value = np.asarray(arrays[key])
+        want = tuple(people if s == "P" else n if s is None else s for s in shape)
+        if value.shape != want or people < 1:
+            raise ValueError(f"{source}: '{key}' has shape {value.shape}, expected {want}")
+        if value.dtype.kind not in kinds[kind]:
+            raise ValueError(f"{source}: '{key}' has dtype {value.dtype}")
+        if kind == "f" and not np.all(np.isfinite(value)):
+            raise ValueError(f"{source}: '{key}' contains NaN or infinite values")
 
 
 def check_writable(out: Path) -> None:

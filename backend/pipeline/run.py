@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class RunOptions:
     foot_lock: bool = True
     ground: str = "auto"  # grounding.GROUND_MODES
     fps: float | None = None  # rate of an image sequence (video files carry their own timestamps)
+    tracks: Path | None = None  # reuse the people tracked in this earlier motion file: no detection
 
 
 def resolve_device(requested: str, spec: ModelSpec) -> str:
@@ -76,11 +78,14 @@ def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
 
 
 def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
-                     max_people: int, person: int | None) -> tuple[Track, np.ndarray]:
+                     max_people: int, person: int | None, people: list[dict] | None = None,
+                     everyone: list[Track] | None = None) -> tuple[Track, np.ndarray]:
     """Stream the frames through MediaPipe, following every person; keep the chosen one.
 
     Returns the track and each row's presentation time in seconds ([N] float64, from the
-    container's timestamps, or index / fps for an image sequence).
+    container's timestamps, or index / fps for an image sequence). When `people` is given, everyone
+    found is appended to it: {"person_id", "frames" (rows seen), "main" (auto's choice)}; when
+    `everyone` is given, each person's whole track (the chosen one included), in id order.
     """
     from ..tracking.landmarks import PoseLandmarks
 
@@ -115,13 +120,21 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
     if joins:
         log.info("joined %d track pieces that were one person seen in turn", joins)
     chosen = choose_person(tracker, person, str(info.path))
+    if people is not None:
+        main = choose_person(tracker, None, str(info.path))
+        people += [{"person_id": int(s["person_id"]), "frames": int(s["frames"]), "main": s["person_id"] == main}
+                   for s in sorted(tracker.summary(), key=lambda s: s["person_id"])]
     track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))
-    people = len(tracker.tracks)
+    if everyone is not None:
+        everyone += [track if t.person_id == chosen else
+                     build_track(tracker, t.person_id, np.asarray(decoded, np.int32), (info.width, info.height))
+                     for t in sorted(tracker.tracks, key=lambda t: t.person_id)]
+    tracked = len(tracker.tracks)
     gaps = int((~track.valid).sum())
     if gaps:
         events.warning("TRACK_GAP", f"person {chosen} was not detected in {gaps} of {len(track)} frames; "
                                     "those frames are interpolated and marked valid=False")
-    log.info("tracked %d people; person %d valid in %d/%d frames", people, chosen, track.valid.sum(), len(track))
+    log.info("tracked %d people; person %d valid in %d/%d frames", tracked, chosen, track.valid.sum(), len(track))
     return track, np.asarray(times, np.float64)
 
 
@@ -130,6 +143,64 @@ def row_rate(times: np.ndarray, fallback: float) -> float:
     if len(times) < 2 or times[-1] <= times[0]:
         return fallback
     return float((len(times) - 1) / (times[-1] - times[0]))
+
+
+def tracks_from_file(path: Path, person: int | None, info: VideoInfo, frames: FrameRange,
+                     people: list[dict], everyone: list[Track]) -> tuple[Track, np.ndarray]:
+    """The people tracked by an earlier run of this video (its motion file's people_* keys), instead of
+    detecting again: only the chosen person's model and post-processing run. Fills `people` and `everyone`
+    as `detect_and_track` does. BAD_ARGUMENT if the file has no tracks or was made from other frames."""
+    from ..core.motion_file import load_motion_file
+
+    try:
+        arrays = load_motion_file(Path(path).expanduser())
+    except ValueError as exc:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks: {exc}") from exc
+    if "people_ids" not in arrays:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks {path}: this motion file holds no tracks (it was "
+                                                   "written before they were kept); run without --tracks")
+    ids = arrays["frame_ids"].astype(np.int64)
+    size = tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None
+    meta_stride = int(json.loads(str(arrays["meta"])).get("stride", frames.stride))
+    steps_ok = len(ids) < 2 or bool(np.all(np.diff(ids) == frames.stride))
+    inside = ids[0] == frames.start and (frames.stop is None or ids[-1] < frames.stop)
+    if size != (info.width, info.height) or meta_stride != frames.stride or not steps_ok or not inside:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks {path}: made from other frames or another video "
+                                                   f"than {info.path} with these --frames/--stride; run without "
+                                                   "--tracks")
+    meta = json.loads(str(arrays["meta"]))
+    if meta.get("video") and Path(str(meta["video"])).resolve() != Path(info.path).resolve():
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks {path}: made from {meta['video']}, not {info.path}; "
+                                                   "run without --tracks")
+    listed = {int(p["person_id"]): p for p in meta.get("people", []) if isinstance(p, dict) and "person_id" in p}
+    person_ids = [int(v) for v in arrays["people_ids"]]
+    for index, person_id in enumerate(person_ids):
+        everyone.append(Track(person_id=person_id, frame_ids=ids.astype(np.int32),
+                              valid=arrays["people_valid"][index].astype(bool),
+                              bboxes=arrays["people_bboxes"][index].astype(np.float32),
+                              landmarks2d=arrays["people_landmarks2d"][index].astype(np.float32),
+                              world=arrays["people_world"][index].astype(np.float32), image_size=(size[0], size[1])))
+        entry = listed.get(person_id, {})
+        people.append({"person_id": person_id, "frames": int(entry.get("frames", everyone[-1].valid.sum())),
+                       "main": bool(entry.get("main", False))})
+    if person is None:
+        person = next((p["person_id"] for p in people if p["main"]), person_ids[0])
+    if person not in person_ids:
+        listing = ", ".join(f"{p['person_id']} ({p['frames']} frames)" for p in people)
+        raise BackendError(ErrorCode.NO_PERSON, f"--person {person}: no such person in {info.path}; people found: "
+                                                f"{listing}")
+    return everyone[person_ids.index(person)], arrays["times"].astype(np.float64)
+
+
+def people_arrays(everyone: list[Track]) -> dict[str, np.ndarray] | None:
+    """The motion file's people_* keys for every tracked person (None when nobody was tracked)."""
+    if not everyone:
+        return None
+    return {"people_ids": np.array([t.person_id for t in everyone], np.int32),
+            "people_valid": np.stack([t.valid for t in everyone]),
+            "people_bboxes": np.stack([t.bboxes for t in everyone]),
+            "people_landmarks2d": np.stack([t.landmarks2d for t in everyone]),
+            "people_world": np.stack([t.world for t in everyone])}
 
 
 def detected_rows(valid: np.ndarray) -> dict:
@@ -231,7 +302,15 @@ def run(options: RunOptions, events: EventStream) -> Path:
     if options.height is not None and not 0.5 <= options.height <= 2.6:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--height {options.height}: give the person's stature in metres "
                                                    "(0.5 to 2.6), e.g. --height 1.78")
-    track, times = detect_and_track(info, frames, events, options.max_people, options.person)
+    people: list[dict] = []
+    everyone: list[Track] = []
+    if options.tracks is not None:
+        events.progress("tracks", 0, 1)
+        track, times = tracks_from_file(options.tracks, options.person, info, frames, people, everyone)
+        events.progress("tracks", 1, 1)
+    else:
+        track, times = detect_and_track(info, frames, events, options.max_people, options.person, people,
+                                        everyone)
     cancel.check()
     fit_meta: dict = {}
     if options.fit:
@@ -270,6 +349,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
         "stride": frames.stride,
         "frames": [frames.start, frames.stop],
         "person_id": track.person_id,
+        "tracks_from": str(options.tracks) if options.tracks is not None else None,  # no detection when set
+        "people": people,  # everyone tracked, for the add-on's "3 people: 0 (40 frames, main), ..." line
         "device": device,
         "smooth": smooth,
         "camera": {"model": "pinhole", "focal_length_px": output.focal_length,
@@ -287,7 +368,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,
         landmarks_world=output.landmarks_world if output.landmarks_world is not None else track.world,
-        contacts=grounded.contacts, floor_plane=grounded.floor_plane,
+        contacts=grounded.contacts, floor_plane=grounded.floor_plane, people=people_arrays(everyone),
     )
     cancel.check()
     events.progress("write", 0, 1)

@@ -142,3 +142,35 @@ def test_job_without_backend_python_fails_with_instructions(tmp_path: Path) -> N
     missing.start()
     assert missing.state is JobState.FAILED and "backend Python not found at" in missing.message
     assert "Install backend" in missing.message
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone and not a zombie waiting for a parent that never reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and /proc: POSIX")
+def test_stopping_the_installer_stops_pip_and_its_children(tmp_path: Path) -> None:
+    """Install Backend's cancel/disable/quit path: the installer's helpers ignore SIGTERM, and none
+    is left 2 s after `stop()` returns (it once ended install_deps.py alone; pip kept installing)."""
+    pid_file = tmp_path / "pids"
+    process = BackendProcess([sys.executable, str(STAND_IN / "installer.py"), str(pid_file)], grace_s=1.0)
+    process.start()
+    deadline = time.monotonic() + 20
+    while not pid_file.is_file() or len(pid_file.read_text().split()) < 2:
+        assert time.monotonic() < deadline, "the stand-in installer did not start its helpers"
+        process.poll()
+        time.sleep(0.05)
+    pids = [process.pid, *map(int, pid_file.read_text().split())]
+    assert all(alive(pid) for pid in pids)
+    stopping = time.monotonic()
+    outcome = process.stop()
+    stop_s = time.monotonic() - stopping
+    assert outcome is not None and outcome.state is RunState.CANCELLED
+    assert stop_s < process.grace_s + 3.0, f"stop() took {stop_s:.1f} s (waited for the helpers to end by themselves)"
+    time.sleep(2.0)
+    assert [pid for pid in pids if alive(pid)] == []

@@ -42,6 +42,7 @@ def test_contract_copy_matches_the_backend() -> None:
 
     assert motion_data.REQUIRED_KEYS == motion_file.REQUIRED_KEYS
     assert motion_data.OPTIONAL_KEYS == motion_file.OPTIONAL_KEYS
+    assert motion_data.PEOPLE_KEYS == motion_file.PEOPLE_KEYS
     assert motion_data.SUPPORTED_FORMAT_VERSION == motion_file.FORMAT_VERSION
 
 

@@ -198,6 +198,18 @@ def test_multi_person_identities_are_stable(tmp_path: Path) -> None:
         motion = load_motion_file(out)
         assert motion["valid"].all()
         centres.append(motion["bboxes"][:, 0])
+        people = json.loads(str(motion["meta"]))["people"]  # everyone found, listed whoever was chosen
+        assert [p["person_id"] for p in people][:2] == [0, 1] and sum(p["main"] for p in people) == 1
+        assert all(0 < p["frames"] <= len(motion["frame_ids"]) for p in people)
+    # Person 1 again from person 0's file: the kept tracks, no detection, the same result as a full run.
+    again = tmp_path / "p1_from_tracks.npz"
+    result = run_backend("run", str(MULTI), "--out", str(again), "--person", "1", "--smooth", "0",
+                         "--tracks", str(tmp_path / "p0.npz"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not any(e.get("stage") == "detect" for e in result.events)
+    direct, reused = load_motion_file(tmp_path / "p1.npz"), load_motion_file(again)
+    for key in ("poses", "transl", "bboxes", "valid", "people_ids", "people_landmarks2d"):
+        np.testing.assert_array_equal(reused[key], direct[key], err_msg=key)
     # The two people stand apart; neither track may jump onto the other.
     assert np.all(np.abs(centres[0] - centres[1]) > 200)
     for track in centres:

@@ -209,3 +209,27 @@ def test_unfinished_models_say_so(tmp_path: Path, model: str) -> None:
     result = run_backend("run", str(SINGLE), "--model", model, "--out", str(out_dir / "m.npz"))
     assert_failed(result, ErrorCode.BAD_ARGUMENT, f"model '{model}' cannot run", "not finished", "blazepose",
                   out_dir=out_dir)
+
+
+def test_a_venv_without_the_packages_is_packages_missing_not_internal(tmp_path: Path) -> None:
+    """A half-installed venv: `run` says which package is missing and how to install it (PACKAGES_MISSING,
+    not INTERNAL's 'please report it'), and `doctor --json` still answers, listing each missing package."""
+    from tests.conftest import make_empty_venv
+
+    python = make_empty_venv(sys.executable, tmp_path / "venv")
+    out = tmp_path / "m.npz"
+    proc = subprocess.run([str(python), "-m", "backend", "run", str(SINGLE), "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env=backend_env(), check=False)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["error"], proc.stdout + proc.stderr[-2000:]
+    assert events[0]["code"] == ErrorCode.PACKAGES_MISSING.value
+    assert events[0]["message"].startswith("backend packages missing: cannot import ")
+    assert "install_deps.py" in events[0]["message"] and "report" not in events[0]["message"]
+    assert proc.returncode == EXIT_STATUS[ErrorCode.PACKAGES_MISSING] and not out.exists()
+
+    doctor = subprocess.run([str(python), "-m", "backend", "doctor", "--json"], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env=backend_env(), check=False)
+    report = json.loads(doctor.stdout)
+    assert doctor.returncode == 1 and report["ok"] is False
+    missing = {check["name"] for check in report["checks"] if check["required"] and not check["ok"]}
+    assert {"numpy", "cv2", "mediapipe", "torch"} <= missing
