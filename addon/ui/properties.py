@@ -120,13 +120,16 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                                                "from the bone names, or chosen under Rig)")
     bone_preset: EnumProperty(name="Rig", description="The target rig's family (its bone names); presets are "
                               "the files in the add-on's presets folder", items=_preset_items())
-    mapping_rows: bpy.props.CollectionProperty(type=VIDEO_MOCAP_PG_mapping_row)
+    mapping_rows: bpy.props.CollectionProperty(type=VIDEO_MOCAP_PG_mapping_row,
+                                               description="SMPL joint -> target bones, one row per joint "
+                                                           "(filled by Detect Mapping, editable, saved as JSON)")
     mapping_preset: StringProperty(name="Mapping From", description="The preset the rows were filled from")
     root_bone: StringProperty(name="Root Bone", description="The rig's root bone (game-engine root motion: "
                               "horizontal travel on it, the rest on the hips)")
     accept_partial: BoolProperty(name="Accept Partial Mapping", description="Retarget the mapped bones even "
                                  "when some mapped bones are missing from the rig", default=False)
-    retarget_scale: EnumProperty(name="Travel", items=[
+    retarget_scale: EnumProperty(name="Travel", description="How the clip's travel through space is scaled on "
+                                 "the rig", items=[
         ("LEG", "Leg Ratio", "Scale root travel by the rig's leg length over the person's"),
         ("METRES", "Metres", "Keep root travel in metres"),
     ], default="LEG")
