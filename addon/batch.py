@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -303,4 +304,11 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    if not bpy.app.binary_path:
+        # The bpy 4.2 wheel can crash (SIGSEGV) in its interpreter teardown after a batch of imports and
+        # glTF exports; every file is written and closed by now, so leave without that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_status)
+    sys.exit(exit_status)
