@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import enum
 import json
 import os
 import queue
@@ -29,17 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .run_state import RunState
+
 DEFAULT_GRACE_S = 3.0
 #: After the child exits, how long to wait for its stdout to close (a grandchild may hold it).
 PIPE_DRAIN_S = 2.0
 _EOF = object()
-
-
-class RunState(str, enum.Enum):
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
 class BackendStartError(RuntimeError):

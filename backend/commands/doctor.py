@@ -94,7 +94,7 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
     cache_ok = cache.is_dir() and os.access(cache, os.W_OK)
     checks.append(Check("cache", cache_ok, f"cache folder {cache}" + ("" if cache_ok else " is not writable")))
 
-    from ..models.registry import WEIGHTS_HELP, all_specs
+    from ..models.registry import WEIGHTS_HELP, all_cards
 
     weights_dir = config.weights_dir(weights_dir_arg)
     smpl_dir = config.smpl_dir(smpl_dir_arg)
@@ -105,17 +105,17 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
                         "Register at https://smpl.is.tue.mpg.de, download SMPL for Python, then "
                         "`python -m backend convert-smpl basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl "
                         f"--out {smpl_file}` ({WEIGHTS_HELP})", required=False))
-    for spec in all_specs():
-        missing = [w for w in spec.weight_files if not (weights_dir / w.name).is_file()]
-        if not spec.weight_files:
-            checks.append(Check(f"model {spec.name}", True, f"{spec.name}: {spec.status}", required=False))
+    for card in all_cards():
+        missing = [w for w in card.weight_files if not (weights_dir / w.name).is_file()]
+        if not card.weight_files:
+            checks.append(Check(f"model {card.name}", True, f"{card.name}: {card.status}", required=False))
             continue
         if missing:
             lines = "; ".join(f"{w.name} (get it from {w.source})" for w in missing)
-            checks.append(Check(f"model {spec.name}", False,
-                                f"{spec.name}: missing in {weights_dir}: {lines}; {WEIGHTS_HELP}", required=False))
+            checks.append(Check(f"model {card.name}", False,
+                                f"{card.name}: missing in {weights_dir}: {lines}; {WEIGHTS_HELP}", required=False))
         else:
-            checks.append(Check(f"model {spec.name}", True, f"{spec.name}: all files present; {spec.status}",
+            checks.append(Check(f"model {card.name}", True, f"{card.name}: all files present; {card.status}",
                                 required=False))
     return checks
 

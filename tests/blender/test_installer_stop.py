@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-STAND_IN = HERE.parent / "addon_unit" / "stand_in" / "installer.py"
+STAND_IN = HERE.parent / "addon" / "stand_in" / "installer.py"
 
 
 def alive(pid: int) -> bool:
