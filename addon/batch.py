@@ -18,6 +18,7 @@ import importlib
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -93,7 +94,18 @@ def parse_args(args: list[str], run_options: ModuleType) -> argparse.Namespace:
     parser.add_argument("--keep-undetected-ends", action="store_true",
                         help="also key the frames before the first and after the last detection")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
-    parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
+    parser.add_argument("--root-motion", default="BONE", choices=["BONE", "ROOT", "OBJECT", "IN_PLACE"],
+                        help="ROOT: horizontal travel on the rig's root bone, the rest on the hips")
+    parser.add_argument("--rig", default=None, help="a .blend with the armature to retarget onto (opened first; "
+                        "the result is saved to --out, the rig file itself is never written)")
+    parser.add_argument("--armature", default=None, help="the target armature's object name (default: the only "
+                        "armature with a recognised mapping in --rig or the open file)")
+    parser.add_argument("--preset", default="auto", help="rig preset name or 'auto' (detected from bone names)")
+    parser.add_argument("--mapping", default=None,
+                        help="a mapping JSON file (saved from the panel) instead of a preset")
+    parser.add_argument("--accept-partial", action="store_true", help="retarget even when mapped bones are missing")
+    parser.add_argument("--scale", default="LEG", choices=["LEG", "METRES"],
+                        help="root travel scaled by the leg-length ratio (LEG) or kept in metres")
     parser.add_argument("--no-ground", action="store_true", help="the same as --ground off")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
     parser.add_argument("--whole-frames", action="store_true",
@@ -179,6 +191,69 @@ def export(args: argparse.Namespace, armature: bpy.types.Object, motion: object,
     print(f"exported {last - first + 1} frames at {rate:g} fps", file=sys.stderr)
 
 
+def pick_armature(args: argparse.Namespace, package: ModuleType) -> str:
+    """The target armature's name ('' for a new SMPL armature): --armature, else the only armature of
+    --rig (or of the open file when --preset/--mapping ask for a retarget)."""
+    if args.armature:
+        obj = bpy.data.objects.get(args.armature)
+        if obj is None or obj.type != "ARMATURE":
+            _fail(f"no armature object '{args.armature}' in {args.rig or 'the open file'}")
+        return args.armature
+    if not (args.rig or args.mapping or args.preset != "auto"):
+        return ""
+    armatures = [obj for obj in bpy.data.objects if obj.type == "ARMATURE"]
+    if len(armatures) == 1:
+        return armatures[0].name
+    presets = submodule(package, "core.rig_presets")
+    found = {obj.name: presets.find_preset(list(obj.data.bones.keys())) for obj in armatures}
+    recognised = [name for name, preset in found.items() if preset is not None]
+    # A Rigify file holds the metarig (the template) and the rig generated from it: animate the rig.
+    animatable = [name for name in recognised if found[name].name != "rigify_metarig"]
+    if len(recognised) == 1 or len(animatable) == 1:
+        chosen = recognised[0] if len(recognised) == 1 else animatable[0]
+        if len(armatures) > 1:
+            print(f"note: target armature '{chosen}' ({found[chosen].title}); choose another with --armature",
+                  file=sys.stderr)
+        return chosen
+    names = ", ".join(obj.name for obj in armatures) or "none"
+    _fail(f"choose the target with --armature NAME ({len(armatures)} armatures in "
+          f"{args.rig or 'the open file'}: {names})")
+    return ""
+
+
+def target_options(args: argparse.Namespace, package: ModuleType) -> dict[str, object]:
+    """The retarget target as `ImportOptions` fields, from --rig (opened here), --armature, --preset,
+    --mapping, --accept-partial and --scale; exits with the reason when the mapping file is bad."""
+    if args.rig:
+        if not Path(args.rig).is_file():
+            _fail(f"rig file not found: {args.rig}")
+        bpy.ops.wm.open_mainfile(filepath=str(Path(args.rig).resolve()))
+    elif args.empty:
+        bpy.ops.wm.read_homefile(use_empty=True)
+    if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
+        bpy.ops.object.mode_set(mode="OBJECT")
+    target = pick_armature(args, package)
+    presets = submodule(package, "core.rig_presets")
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = presets.load_mapping_file(args.mapping)
+        except presets.MappingError as exc:
+            _fail(str(exc))
+    return {"target": "EXISTING" if target else "NEW", "target_object": target, "bone_preset": args.preset,
+            "mapping": mapping, "accept_partial": args.accept_partial, "scale": args.scale}
+
+
+def check_target_or_exit(package: ModuleType, options: object) -> None:
+    """Refuse a bad target before the backend runs (milliseconds): missing bones, bad preset."""
+    scene_import = submodule(package, "blender.scene_import")
+    presets = submodule(package, "core.rig_presets")
+    try:
+        scene_import.check_target(options)
+    except (scene_import.ImportProblem, presets.MappingError) as exc:
+        _fail(str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
     with Interrupts() as interrupts:
         return _main(argv, interrupts)
@@ -187,26 +262,33 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     package = addon_package()
     args = parse_args(script_args(argv), submodule(package, "backend_client.run_options"))
+    scene_import = submodule(package, "blender.scene_import")
     if args.input:  # a folder or manifest: the backend's batch, then one import per clip
         batch_many = importlib.import_module(".batch_many", package.__name__)
         args.formats, args.ground_mode = batch_many.formats(args.formats), args.ground
+        args.target_options = {}
+        if args.rig:  # every clip starts from the rig file; its target is checked before the backend runs
+            args.target_options = target_options(args, package)
+            check_target_or_exit(package, scene_import.ImportOptions(**args.target_options,
+                                                                     root_motion=args.root_motion))
+        elif args.armature or args.mapping or args.preset != "auto":
+            _fail("--armature/--preset/--mapping with --input need --rig FILE.blend (each clip starts from it)")
         return batch_many.run(args, package, lambda: interrupts.received is not None, export)
-    scene_import = submodule(package, "blender.scene_import")
+    options = scene_import.ImportOptions(
+        **target_options(args, package), root_motion=args.root_motion,
+        ground=args.ground.upper(), start_at_detection=not args.keep_undetected_ends,
+        match_scene_fps=args.match_scene_fps, whole_frames=args.whole_frames,
+        keep_frame_range=args.keep_frame_range)
+    check_target_or_exit(package, options)
     motion = load_motion_for(args, package, interrupts)
     interrupts.check()
-    if args.empty:
-        bpy.ops.wm.read_homefile(use_empty=True)
-    if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
-        bpy.ops.object.mode_set(mode="OBJECT")
-    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=args.ground.upper(),
-                                         start_at_detection=not args.keep_undetected_ends,
-                                         match_scene_fps=args.match_scene_fps, whole_frames=args.whole_frames,
-                                         keep_frame_range=args.keep_frame_range,
-                                         name=scene_import.clip_name(args.video or args.motion, motion))
+    options = replace(options, name=scene_import.clip_name(args.video or args.motion, motion))
     try:
         result = scene_import.import_motion(bpy.context, motion, options)
     except scene_import.ImportProblem as exc:
         _fail(str(exc))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     interrupts.check()

@@ -2,7 +2,8 @@
 
 1. Runs `backend batch INPUT --out DIR/motions [run options]` (the backend's own pool: progress,
    `DIR/motions/batch.jsonl`, resume and per-clip failures are its rules).
-2. Imports every converted clip onto a new SMPL armature in an empty scene and writes
+2. Imports every converted clip onto a new SMPL armature in an empty scene (with --rig: retargets
+   it onto the armature of a fresh copy of that file, checked before step 1) and writes
    `DIR/<clip>.blend` plus the `--formats` exports (fbx, bvh, glb) beside it, keeping the clip's
    sub-folders. `DIR/blender_batch.jsonl` gets one line per clip (status, code, message,
    seconds, outputs, the motion file's size and mtime); a clip whose outputs exist for the same
@@ -86,14 +87,20 @@ def _read_jsonl(path: Path) -> dict[str, dict[str, Any]]:
 
 def import_clip(package: ModuleType, motion_path: Path, outputs: dict[str, Path], args: argparse.Namespace,
                 export: Callable[..., None]) -> None:
-    """One clip into an empty scene, saved and exported; raises on any failure."""
+    """One clip into an empty scene (or a fresh copy of --rig's file, retargeted onto its armature),
+    saved and exported; raises on any failure."""
     motion_data = importlib_sub(package, "core.motion_data")
     scene_import = importlib_sub(package, "blender.scene_import")
     motion = motion_data.load_motion(str(motion_path))
-    bpy.ops.wm.read_homefile(use_empty=True)
+    if getattr(args, "rig", None):
+        bpy.ops.wm.open_mainfile(filepath=str(Path(args.rig).resolve()))
+    else:
+        bpy.ops.wm.read_homefile(use_empty=True)
     extra = {"start_at_detection": not args.keep_undetected_ends} if hasattr(args, "keep_undetected_ends") else {}
     options = scene_import.ImportOptions(root_motion=args.root_motion, ground=args.ground_mode.upper(),
                                          match_scene_fps=args.match_scene_fps, **extra,
+                                         whole_frames=getattr(args, "whole_frames", False),
+                                         **getattr(args, "target_options", {}),
                                          name=scene_import.clip_name(str(motion_path), motion))
     result = scene_import.import_motion(bpy.context, motion, options)
     outputs["blend"].parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +142,13 @@ def run(args: argparse.Namespace, package: ModuleType, stopped: Callable[[], boo
     previous = _read_jsonl(summary_path)
     import_options = {"root_motion": args.root_motion, "ground": args.ground_mode, "formats": args.formats,
                       "match_scene_fps": args.match_scene_fps}
+    if getattr(args, "whole_frames", False):
+        import_options["whole_frames"] = True
+    if getattr(args, "rig", None):  # a changed rig file or mapping redoes the clips
+        rig = Path(args.rig).resolve()
+        import_options["rig"] = {"path": str(rig), "mtime_ns": rig.stat().st_mtime_ns, "armature": args.armature,
+                                 "preset": args.preset, "mapping": args.mapping, "scale": args.scale,
+                                 "accept_partial": args.accept_partial}
     records: list[dict[str, Any]] = []
     failed = 0
     for rel, record in converted.items():

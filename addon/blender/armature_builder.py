@@ -9,12 +9,15 @@ from mathutils import Vector
 from ..core.rig_layout import smpl_bone_layout
 
 
-def build_smpl_armature(context: bpy.types.Context, name: str, rest_joints_body: np.ndarray) -> bpy.types.Object:
+def build_smpl_armature(context: bpy.types.Context, name: str, rest_joints_body: np.ndarray,
+                        lift: np.ndarray | None = None) -> bpy.types.Object:
     """A new armature object at the origin, linked to the active collection and made active.
 
-    Bones are named after SMPL's joints, heads at the rest joints in Blender's frame, tails at
-    the main child, rolls from `rig_layout`. Pose bones use quaternions.
+    Bones are named after SMPL's joints, heads at the rest joints in Blender's frame moved by
+    `lift` (`retarget.rest_lift`: the rest skeleton stands on Z = 0, its origin at the floor),
+    tails at the main child, rolls from `rig_layout`. Pose bones use quaternions.
     """
+    offset = Vector(lift) if lift is not None else Vector((0.0, 0.0, 0.0))
     armature = bpy.data.armatures.new(name)
     obj = bpy.data.objects.new(name, armature)
     collection = context.collection or context.scene.collection
@@ -29,8 +32,8 @@ def build_smpl_armature(context: bpy.types.Context, name: str, rest_joints_body:
         edit_bones = armature.edit_bones
         for layout in smpl_bone_layout(rest_joints_body):
             bone = edit_bones.new(layout.name)
-            bone.head = Vector(layout.head)
-            bone.tail = Vector(layout.tail)
+            bone.head = Vector(layout.head) + offset
+            bone.tail = Vector(layout.tail) + offset
             bone.align_roll(Vector(layout.roll_axis))
             if layout.parent is not None:
                 bone.parent = edit_bones[layout.parent]

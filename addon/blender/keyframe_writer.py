@@ -16,6 +16,7 @@ import bpy
 import numpy as np
 
 from ..core.retarget import BoneChannels
+from ..core.rig_retarget import RigChannels
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,24 @@ def curves_for_channels(channels: BoneChannels) -> list[CurveData]:
         if bone == root_name and channels.object_location is None:
             for axis in range(3):
                 curves.append(CurveData(f"{path}.location", axis, bone, channels.root_location[:, axis]))
+    if channels.object_location is not None:
+        for axis in range(3):
+            curves.append(CurveData("location", axis, "Object Transforms", channels.object_location[:, axis]))
+    return curves
+
+
+def curves_for_rig_channels(channels: RigChannels) -> list[CurveData]:
+    """Quaternion curves for every driven bone of a retargeted rig, location where root motion goes."""
+    curves: list[CurveData] = []
+    for index, bone in enumerate(channels.bone_names):
+        path = f'pose.bones["{bpy.utils.escape_identifier(bone)}"]'
+        for component in range(4):
+            curves.append(CurveData(f"{path}.rotation_quaternion", component, bone,
+                                    channels.rotations[:, index, component]))
+    for bone, values in channels.locations.items():
+        path = f'pose.bones["{bpy.utils.escape_identifier(bone)}"]'
+        for axis in range(3):
+            curves.append(CurveData(f"{path}.location", axis, bone, values[:, axis]))
     if channels.object_location is not None:
         for axis in range(3):
             curves.append(CurveData("location", axis, "Object Transforms", channels.object_location[:, axis]))

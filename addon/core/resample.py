@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from .retarget import BoneChannels
+from .rig_retarget import RigChannels
 
 EXACT = 1e-6  # frames: closer than this to a source key counts as on it
 
@@ -54,18 +55,38 @@ def slerp(q0: np.ndarray, q1: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return out / np.linalg.norm(out, axis=-1, keepdims=True)
 
 
-def resample_channels(channels: BoneChannels, frames: np.ndarray, targets: np.ndarray) -> BoneChannels:
-    """`channels` keyed at `frames` [N] (increasing), evaluated at `targets` [M] inside their range."""
-    lower, upper, weight = _brackets(frames, targets)
-    per_bone = np.repeat(weight[:, None], channels.rotations.shape[1], axis=1)
-    rotations = slerp(channels.rotations[lower], channels.rotations[upper], per_bone)
-    exact = weight == 0.0
-    rotations[exact] = channels.rotations[lower[exact]]  # bit-exact where a source key lands on the frame
+class _Resampler:
+    """Values keyed at `frames` [N] (increasing) evaluated at `targets` [M] inside their range."""
 
-    def lerp(values: np.ndarray) -> np.ndarray:
-        out = values[lower] * (1.0 - weight[:, None]) + values[upper] * weight[:, None]
-        out[exact] = values[lower[exact]]
+    def __init__(self, frames: np.ndarray, targets: np.ndarray) -> None:
+        self.lower, self.upper, self.weight = _brackets(frames, targets)
+        self.exact = self.weight == 0.0
+
+    def rotations(self, quats: np.ndarray) -> np.ndarray:
+        """[N, B, 4] quaternions -> [M, B, 4] by slerp."""
+        per_bone = np.repeat(self.weight[:, None], quats.shape[1], axis=1)
+        out = slerp(quats[self.lower], quats[self.upper], per_bone)
+        out[self.exact] = quats[self.lower[self.exact]]  # bit-exact where a source key lands on the frame
         return out
 
-    return replace(channels, rotations=rotations, root_location=lerp(channels.root_location),
-                   object_location=None if channels.object_location is None else lerp(channels.object_location))
+    def lerp(self, values: np.ndarray) -> np.ndarray:
+        """[N, ...] values -> [M, ...] linearly."""
+        weight = self.weight.reshape((-1,) + (1,) * (values.ndim - 1))
+        out = values[self.lower] * (1.0 - weight) + values[self.upper] * weight
+        out[self.exact] = values[self.lower[self.exact]]
+        return out
+
+
+def resample_channels(channels: BoneChannels, frames: np.ndarray, targets: np.ndarray) -> BoneChannels:
+    """`channels` keyed at `frames` [N] (increasing), evaluated at `targets` [M] inside their range."""
+    at = _Resampler(frames, targets)
+    return replace(channels, rotations=at.rotations(channels.rotations), root_location=at.lerp(channels.root_location),
+                   object_location=None if channels.object_location is None else at.lerp(channels.object_location))
+
+
+def resample_rig_channels(channels: RigChannels, frames: np.ndarray, targets: np.ndarray) -> RigChannels:
+    """A retargeted rig's channels (`rig_retarget.RigChannels`) resampled the same way."""
+    at = _Resampler(frames, targets)
+    return replace(channels, rotations=at.rotations(channels.rotations),
+                   locations={bone: at.lerp(values) for bone, values in channels.locations.items()},
+                   object_location=None if channels.object_location is None else at.lerp(channels.object_location))

@@ -33,9 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import smpl
-from .axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER
+from .axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER, body_points_to_blender
 from .motion_schema import level_rotation
+from .rig_layout import smpl_bone_layout
+from .rig_retarget import SourceMotion
 from .rotations import (
+    axis_angle_to_matrix,
     axis_angle_to_quaternion,
     make_quaternions_continuous,
     matrix_to_quaternion,
@@ -46,11 +49,6 @@ from .rotations import (
 #: Where the root translation goes: the pelvis bone, the armature object, or nowhere horizontally.
 ROOT_MOTION_MODES: tuple[str, ...] = ("BONE", "OBJECT", "IN_PLACE")
 
-#: Target naming schemes. Only SMPL's own names for now: this is the seam where rig presets
-#: (Mixamo, Rigify, ...) plug in later as SMPL joint -> target bone name tables.
-BONE_NAME_PRESETS: dict[str, tuple[str, ...]] = {"SMPL": smpl.JOINT_NAMES}
-
-
 @dataclass(frozen=True)
 class BoneChannels:
     """Per-frame values for the F-curves: one quaternion per target bone, plus root translation."""
@@ -59,19 +57,6 @@ class BoneChannels:
     rotations: np.ndarray               # [N, 24, 4] (w, x, y, z), continuous in time
     root_location: np.ndarray           # [N, 3] the root bone's location channel
     object_location: np.ndarray | None  # [N, 3] when root motion goes on the object
-
-
-def target_bone_names(preset: str = "SMPL") -> tuple[str, ...]:
-    """Target bone name for each SMPL joint, in SMPL joint order."""
-    try:
-        return BONE_NAME_PRESETS[preset]
-    except KeyError:
-        raise ValueError(f"unknown bone naming preset {preset!r}; known: {', '.join(BONE_NAME_PRESETS)}") from None
-
-
-def missing_bones(preset: str, armature_bone_names: set[str]) -> list[str]:
-    """The preset's bones that the target armature lacks (an empty list means it can be driven)."""
-    return [name for name in target_bone_names(preset) if name not in armature_bone_names]
 
 
 #: Joints that touch the floor when standing: ankles and toes.
@@ -100,10 +85,15 @@ def ground_warning(ground: bool | str, floor_plane: np.ndarray | None) -> str | 
 
 
 def floor_offset(poses: np.ndarray, rest_joints: np.ndarray, displacement: np.ndarray,
-                 camera_to_world: np.ndarray = CAMERA_TO_BLENDER) -> float:
-    """The constant Z lift that puts the feet on Z = 0, for a pelvis moved by `displacement`."""
+                 camera_to_world: np.ndarray = CAMERA_TO_BLENDER, chained: np.ndarray | None = None) -> float:
+    """The constant Z lift that puts the feet on Z = 0, for a pelvis moved by `displacement`.
+
+    `chained` [N, 24, 3, 3]: the poses' global rotations when the caller has them already.
+    """
     rest = np.asarray(rest_joints, dtype=np.float64)
-    posed = smpl.forward_kinematics(poses, rest)                      # camera frame, root at rest_0
+    if chained is None:
+        chained = smpl.global_rotations(axis_angle_to_matrix(np.asarray(poses, dtype=np.float64)))
+    posed = smpl.posed_joints(chained, rest)                          # camera frame, root at rest_0
     world = (posed - rest[smpl.ROOT]) @ camera_to_world.T + BODY_TO_BLENDER @ rest[smpl.ROOT]
     lowest = (world[:, list(FOOT_JOINTS), 2] + displacement[:, None, 2]).min(axis=1)
     return float(-np.percentile(lowest, FLOOR_PERCENTILE))
@@ -127,12 +117,62 @@ def root_displacement(transl: np.ndarray, rest_joints: np.ndarray, root_motion: 
     return displacement
 
 
+def world_from_camera(mode: str, floor_plane: np.ndarray | None) -> np.ndarray:
+    """[3, 3] camera frame -> Blender world, levelled on the floor plane when the mode uses it."""
+    use_plane = floor_plane is not None and mode in ("AUTO", "PLANE")
+    return CAMERA_TO_BLENDER @ level_rotation(floor_plane) if use_plane else CAMERA_TO_BLENDER
+
+
+def grounded_displacement(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, root_motion: str,
+                          mode: str, floor_plane: np.ndarray | None, camera_to_world: np.ndarray,
+                          chained: np.ndarray | None = None) -> np.ndarray:
+    """[N, 3] pelvis displacement from its rest position (`root_displacement`) with the floor applied
+    (`chained`: the poses' global rotations, if already computed)."""
+    transl = np.asarray(transl, dtype=np.float64)
+    rest_joints = np.asarray(rest_joints, dtype=np.float64)
+    displacement = root_displacement(transl, rest_joints, root_motion, camera_to_world)
+    if floor_plane is not None and mode in ("AUTO", "PLANE"):
+        if root_motion == "IN_PLACE":  # only the vertical motion relative to frame 0 was kept
+            world_root = (rest_joints[smpl.ROOT] + transl[0]) @ camera_to_world.T
+            displacement[:, 2] += world_root[2] - (BODY_TO_BLENDER @ rest_joints[smpl.ROOT])[2]
+        displacement[:, 2] += float(floor_plane[3])
+    elif mode != "OFF":
+        displacement[:, 2] += floor_offset(poses, rest_joints, displacement, camera_to_world, chained)
+    return displacement
+
+
+def smpl_world_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, ground: bool | str = "AUTO",
+                      floor_plane: np.ndarray | None = None) -> SourceMotion:
+    """The SMPL motion in Blender's world, as `rig_retarget` takes it: each joint's world rotation
+    from rest (A_j = W G_j B^T, W camera -> world, B body -> world), the pelvis on the floor, and
+    the rest bones (the SMPL armature's heads and tails)."""
+    mode = ground_mode(ground)
+    camera_to_world = world_from_camera(mode, floor_plane)
+    poses = np.asarray(poses, dtype=np.float64)
+    rest = np.asarray(rest_joints, dtype=np.float64)
+    chained = smpl.global_rotations(axis_angle_to_matrix(poses))
+    rotations = camera_to_world @ chained @ BODY_TO_BLENDER.T
+    displacement = grounded_displacement(poses, transl, rest, "BONE", mode, floor_plane, camera_to_world, chained)
+    layout = smpl_bone_layout(rest)
+    heads = np.array([bone.head for bone in layout])
+    tails = np.array([bone.tail for bone in layout])
+    return SourceMotion(rotations=rotations, pelvis=heads[smpl.ROOT] + displacement, rest_heads=heads,
+                        rest_tails=tails, grounded=mode != "OFF")
+
+
+def rest_lift(rest_joints: np.ndarray) -> np.ndarray:
+    """[3] the lift that stands SMPL's rest skeleton on Z = 0: its lowest ankle or toe joint on the floor."""
+    heads = body_points_to_blender(np.asarray(rest_joints, dtype=np.float64))
+    return np.array([0.0, 0.0, -float(heads[list(FOOT_JOINTS), 2].min())])
+
+
 def compute_bone_channels(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray,
                           bone_rest_rotations: np.ndarray, root_motion: str = "BONE",
                           bone_names: tuple[str, ...] = smpl.JOINT_NAMES,
                           object_basis: np.ndarray | None = None,
                           object_origin: np.ndarray | None = None, ground: bool | str = False,
-                          floor_plane: np.ndarray | None = None) -> BoneChannels:
+                          floor_plane: np.ndarray | None = None,
+                          rest_offset: np.ndarray | tuple[float, float, float] = (0.0, 0.0, 0.0)) -> BoneChannels:
     """Quaternion and location channel values for N frames.
 
     `bone_rest_rotations` [24, 3, 3] are the target bones' rest orientations in armature space
@@ -140,10 +180,11 @@ def compute_bone_channels(poses: np.ndarray, transl: np.ndarray, rest_joints: np
     armature object's rotation and location, used only when root motion goes on the object.
     `ground` (GROUND_MODES, or True = AUTO / False = OFF) stands the clip on the floor: on
     `floor_plane` when given and the mode is AUTO or PLANE, else by one constant lift (`floor_offset`).
+    `rest_offset` is where the armature's rest skeleton stands relative to SMPL's rest joints in
+    Blender's frame (the add-on's own armature is lifted so its feet rest on Z = 0).
     """
     mode = ground_mode(ground)
-    use_plane = floor_plane is not None and mode in ("AUTO", "PLANE")
-    camera_to_world = CAMERA_TO_BLENDER @ level_rotation(floor_plane) if use_plane else CAMERA_TO_BLENDER
+    camera_to_world = world_from_camera(mode, floor_plane)
     poses = np.asarray(poses, dtype=np.float64)
     frames = poses.shape[0]
     rest_quats = matrix_to_quaternion(np.asarray(bone_rest_rotations, dtype=np.float64))   # [24, 4]
@@ -158,14 +199,8 @@ def compute_bone_channels(poses: np.ndarray, transl: np.ndarray, rest_joints: np
     basis = quaternion_multiply(quaternion_multiply(left[None], local), right[None])
     rotations = make_quaternions_continuous(basis)
 
-    displacement = root_displacement(transl, rest_joints, root_motion, camera_to_world)
-    if use_plane:
-        if root_motion == "IN_PLACE":  # only the vertical motion relative to frame 0 was kept
-            world_root = (np.asarray(rest_joints, dtype=np.float64)[smpl.ROOT] + transl[0]) @ camera_to_world.T
-            displacement[:, 2] += world_root[2] - (BODY_TO_BLENDER @ rest_joints[smpl.ROOT])[2]
-        displacement[:, 2] += float(floor_plane[3])
-    elif mode != "OFF":
-        displacement[:, 2] += floor_offset(poses, rest_joints, displacement, camera_to_world)
+    displacement = grounded_displacement(poses, transl, rest_joints, root_motion, mode, floor_plane,
+                                         camera_to_world) - np.asarray(rest_offset, dtype=np.float64)
     object_location = None
     if root_motion == "OBJECT":
         basis3 = np.eye(3) if object_basis is None else np.asarray(object_basis, dtype=np.float64)

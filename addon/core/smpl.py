@@ -32,7 +32,12 @@ def global_rotations(local_rot: np.ndarray) -> np.ndarray:
 def forward_kinematics(poses_axis_angle: np.ndarray, rest_joints: np.ndarray,
                        transl: np.ndarray | None = None) -> np.ndarray:
     """Posed joint positions [..., 24, 3] for [..., 24, 3] axis-angle poses, in the poses' frame."""
-    chained = global_rotations(axis_angle_to_matrix(poses_axis_angle))
+    return posed_joints(global_rotations(axis_angle_to_matrix(poses_axis_angle)), rest_joints, transl)
+
+
+def posed_joints(chained: np.ndarray, rest_joints: np.ndarray, transl: np.ndarray | None = None) -> np.ndarray:
+    """Joint positions [..., 24, 3] from the global rotations [..., 24, 3, 3] that `global_rotations`
+    gives (callers that already have them skip the second chaining)."""
     rest = np.asarray(rest_joints, dtype=np.float64)
     joints = np.empty(chained.shape[:-2] + (3,))
     joints[..., ROOT, :] = rest[ROOT]

@@ -23,8 +23,18 @@ from ..backend_client.run_state import ModalStep, RunState
 from ..blender import locations, tasks
 from ..blender.backend_health import health_cache
 from ..blender.model_catalog import catalog
-from ..blender.scene_import import ImportOptions, ImportProblem, clip_name, import_motion
+from ..blender.rig_reader import bone_parents, vrm_humanoid
+from ..blender.scene_import import ImportOptions, ImportProblem, check_target, clip_name, import_motion
 from ..core.motion_data import Motion, MotionFileError, load_motion
+from ..core.rig_presets import BODY_JOINTS as MAPPING_JOINTS
+from ..core.rig_presets import (
+    BoneMapping,
+    MappingError,
+    load_mapping_file,
+    mapping_for,
+    mapping_to_json,
+    presets,
+)
 
 TIMER_S = 0.1
 VIDEO_GLOB = "*.mp4;*.mov;*.m4v;*.avi;*.mkv;*.webm;*.mpg;*.mpeg;*.wmv;*.mts;*.m2ts"
@@ -59,19 +69,54 @@ def run_options_from(context: bpy.types.Context) -> RunOptions:
     return RunOptions(video=bpy.path.abspath(context.scene.video_mocap.video_path), out="", **panel_values(sources))
 
 
-def import_options_from(context: bpy.types.Context, motion: Motion, source_path: str) -> ImportOptions:
+def mapping_from_rows(settings: bpy.types.PropertyGroup) -> BoneMapping | None:
+    """The panel's mapping rows as a mapping (None when there are no rows: the preset is used).
+    Root bone, switch properties and free-direction controls come from the preset the rows were
+    filled from."""
+    if len(settings.mapping_rows) == 0:
+        return None
+    joints = {row.joint: tuple(name.strip() for name in row.bones.split(",") if name.strip())
+              for row in settings.mapping_rows}
+    preset = presets().get(settings.mapping_preset)
+    base = BoneMapping(joints, settings.mapping_preset or "custom", settings.root_bone)
+    if preset is None:
+        return base
+    prefix_mapping = mapping_for(_target_names(settings), {}, preset.name)
+    return BoneMapping(joints, base.preset, settings.root_bone, prefix_mapping.free_direction,
+                       prefix_mapping.properties, prefix_mapping.optional)
+
+
+def _target_names(settings: bpy.types.PropertyGroup) -> list[str]:
+    obj = settings.target_object
+    return list(obj.data.bones.keys()) if obj is not None and obj.type == "ARMATURE" else []
+
+
+def fill_mapping_rows(settings: bpy.types.PropertyGroup, mapping: BoneMapping) -> None:
+    settings.mapping_rows.clear()
+    for joint in MAPPING_JOINTS:
+        row = settings.mapping_rows.add()
+        row.joint = joint
+        row.bones = ", ".join(mapping.joints.get(joint, ()))
+    settings.mapping_preset = mapping.preset
+    settings.root_bone = mapping.root_bone
+
+
+def import_options_from(context: bpy.types.Context, motion: Motion | None, source_path: str) -> ImportOptions:
     settings = context.scene.video_mocap
     return ImportOptions(
         target=settings.target,
         target_object=settings.target_object.name if settings.target_object is not None else "",
         bone_preset=settings.bone_preset,
+        mapping=mapping_from_rows(settings) if settings.target == "EXISTING" else None,
+        accept_partial=settings.accept_partial,
+        scale=settings.retarget_scale,
         root_motion=settings.root_motion,
         ground=settings.ground,
         start_at_detection=settings.start_at_detection,
         match_scene_fps=settings.match_scene_fps,
         keep_frame_range=settings.keep_frame_range,
         whole_frames=settings.whole_frames,
-        name=clip_name(source_path, motion),
+        name=clip_name(source_path, motion) if motion is not None else "SMPL",
     )
 
 
@@ -111,6 +156,10 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
         operator.report({"WARNING"}, warning)
     first, last = result.frame_range
     text = f"Imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last})"
+    if result.notes:
+        text += "; " + "; ".join(result.notes)
+    for warning in result.warnings:
+        operator.report({"WARNING"}, warning)
     people = people_line(motion.meta)
     if people and "person_id" in motion.meta:
         text += f". Person {motion.meta['person_id']} of {people}; pick another with Person ID"
@@ -173,6 +222,11 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
             self._fail(problem)
             return None
         reuse, runtime.reuse_tracks = runtime.reuse_tracks, False
+        try:  # the target and its mapping are checked before the backend starts (milliseconds)
+            check_target(import_options_from(context, None, ""))
+        except (ImportProblem, MappingError) as exc:
+            self._fail(str(exc))
+            return None
         job = new_import_job(context, reusable_tracks(context) if reuse else None)
         job.start()
         if job.state is RunState.FAILED:
@@ -437,6 +491,90 @@ class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class VIDEO_MOCAP_OT_detect_mapping(bpy.types.Operator):
+    """Fill the mapping rows for the target armature from the chosen rig preset (or the detected one)"""
+
+    bl_idname = "video_mocap.detect_mapping"
+    bl_label = "Detect Mapping"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.video_mocap
+        obj = settings.target_object
+        if obj is None or obj.type != "ARMATURE":
+            self.report({"ERROR"}, "choose the target armature first")
+            return {"CANCELLED"}
+        try:
+            mapping = mapping_for(list(obj.data.bones.keys()), bone_parents(obj), settings.bone_preset,
+                                  vrm_humanoid(obj))
+        except MappingError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        fill_mapping_rows(settings, mapping)
+        lacking = mapping.missing(obj.data.bones.keys())
+        message = f"mapping from {mapping.preset}" + (f"; missing: {', '.join(lacking[:6])}" if lacking else "")
+        self.report({"WARNING" if lacking else "INFO"}, message)
+        return {"FINISHED"}
+
+
+class VIDEO_MOCAP_OT_clear_mapping(bpy.types.Operator):
+    """Remove the mapping rows: the rig preset is used as it is"""
+
+    bl_idname = "video_mocap.clear_mapping"
+    bl_label = "Clear Mapping"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.video_mocap
+        settings.mapping_rows.clear()
+        settings.mapping_preset = ""
+        return {"FINISHED"}
+
+
+class VIDEO_MOCAP_OT_save_mapping(_FileOperator, bpy.types.Operator):
+    """Save the mapping rows as a JSON file (for other rigs of the family, or for batch --mapping)"""
+
+    bl_idname = "video_mocap.save_mapping"
+    bl_label = "Save Mapping"
+    bl_options = {"INTERNAL"}
+
+    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        mapping = mapping_from_rows(context.scene.video_mocap)
+        if mapping is None:
+            self.report({"ERROR"}, "no mapping rows to save: press Detect Mapping first")
+            return {"CANCELLED"}
+        path = bpy.path.ensure_ext(bpy.path.abspath(self.filepath), ".json")
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(mapping_to_json(mapping))
+        except OSError as exc:
+            self.report({"ERROR"}, f"{path}: cannot write the mapping ({exc.strerror or exc})")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"mapping saved to {path}")
+        return {"FINISHED"}
+
+
+class VIDEO_MOCAP_OT_load_mapping(_FileOperator, bpy.types.Operator):
+    """Load mapping rows from a JSON mapping file"""
+
+    bl_idname = "video_mocap.load_mapping"
+    bl_label = "Load Mapping"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            mapping = load_mapping_file(bpy.path.abspath(self.filepath))
+        except MappingError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        fill_mapping_rows(context.scene.video_mocap, mapping)
+        return {"FINISHED"}
+
+
 CLASSES = (
     VIDEO_MOCAP_OT_import_video,
     VIDEO_MOCAP_OT_import_person,
@@ -447,4 +585,8 @@ CLASSES = (
     VIDEO_MOCAP_OT_install_backend,
     VIDEO_MOCAP_OT_cancel_install,
     VIDEO_MOCAP_OT_check_backend,
+    VIDEO_MOCAP_OT_detect_mapping,
+    VIDEO_MOCAP_OT_clear_mapping,
+    VIDEO_MOCAP_OT_save_mapping,
+    VIDEO_MOCAP_OT_load_mapping,
 )

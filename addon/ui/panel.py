@@ -89,7 +89,7 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         options.prop(settings, "target", text="")
         if settings.target == "EXISTING":
             options.prop(settings, "target_object")
-            options.prop(settings, "bone_preset")
+            _draw_mapping(options, settings)
         options.label(text="Root Motion")
         options.row().prop(settings, "root_motion", expand=True)
         options.prop(settings, "ground")
@@ -119,6 +119,36 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
             layout.operator("video_mocap.import_motion_file", text="Import Motion File...", icon="FILE")
         if runtime.message:
             wrapped_label(layout, runtime.message, width, icon=_LEVEL_ICONS.get(runtime.level, "INFO"))
+
+
+def _draw_mapping(layout: bpy.types.UILayout, settings: bpy.types.PropertyGroup) -> None:
+    """Rig preset, the editable SMPL joint -> bone rows (missing bones marked), save/load."""
+    row = layout.row(align=True)
+    row.prop(settings, "bone_preset")
+    row.operator("video_mocap.detect_mapping", text="", icon="VIEWZOOM")
+    obj = settings.target_object
+    bones = obj.data.bones if obj is not None and obj.type == "ARMATURE" else None
+    if len(settings.mapping_rows):
+        box = layout.box()
+        header = box.row(align=True)
+        header.label(text=f"Mapping ({settings.mapping_preset or 'custom'})")
+        header.operator("video_mocap.load_mapping", text="", icon="FILE_FOLDER")
+        header.operator("video_mocap.save_mapping", text="", icon="FILE_TICK")
+        header.operator("video_mocap.clear_mapping", text="", icon="X")
+        column = box.column(align=True)
+        for item in settings.mapping_rows:
+            names = [name.strip() for name in item.bones.split(",") if name.strip()]
+            missing = bones is not None and any(name not in bones for name in names)
+            line = column.row(align=True)
+            line.alert = missing
+            line.label(text=item.joint, icon="ERROR" if missing else ("CHECKMARK" if names else "BLANK1"))
+            line.prop(item, "bones", text="")
+        box.prop(settings, "root_bone")
+    else:
+        row = layout.row(align=True)
+        row.operator("video_mocap.load_mapping", text="Load Mapping...", icon="FILE_FOLDER")
+    layout.prop(settings, "accept_partial")
+    layout.row().prop(settings, "retarget_scale", expand=True)
 
 
 CLASSES = (VIDEO_MOCAP_PT_main,)

@@ -16,7 +16,7 @@ from bpy.props import (
 
 from ..backend_client.backend_paths import IMAGE_SUFFIXES
 from ..blender.model_catalog import catalog
-from ..core.retarget import BONE_NAME_PRESETS
+from ..core.rig_presets import BODY_JOINTS, presets
 
 _NO_WINDOW = [("NONE", "n/a", "This model has no window setting", 0)]
 _window_items_cache: list[tuple[str, str, str, int]] = []
@@ -57,6 +57,28 @@ def _on_model_changed(self: bpy.types.PropertyGroup, _context: bpy.types.Context
 
 def _is_armature(_self: bpy.types.PropertyGroup, obj: bpy.types.Object) -> bool:
     return obj.type == "ARMATURE"
+
+
+def _preset_items() -> list[tuple[str, str, str, int]]:
+    items = [("auto", "Auto-detect", "Find the rig family from its bone names (or guess by name)", 0)]
+    for number, preset in enumerate(presets().values(), start=1):
+        items.append((preset.name, preset.title, "; ".join(preset.sources)[:400], number))
+    return items
+
+
+def _preset_changed(settings: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
+    # The rows override the preset; rows detected from another preset would silently win over the choice.
+    if len(settings.mapping_rows) and settings.mapping_preset != settings.bone_preset:
+        settings.mapping_rows.clear()
+        settings.mapping_preset = ""
+
+
+class VIDEO_MOCAP_PG_mapping_row(bpy.types.PropertyGroup):
+    """One editable mapping row: an SMPL joint and the target bones it drives (comma-separated chain)."""
+
+    joint: StringProperty(name="Joint")
+    bones: StringProperty(name="Bones", description="Target bone(s) this SMPL joint drives; a chain is "
+                          "comma-separated, parent first; empty: not driven")
 
 
 class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
@@ -101,14 +123,28 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
         ("EXISTING", "Existing Armature", "Animate an armature that already has the preset's bone names"),
     ], default="NEW")
     target_object: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature,
-                                   description="The armature to animate; its bones must carry the names of the "
-                                               "Bone Names preset below")
-    bone_preset: EnumProperty(name="Bone Names", description="How the target's bones are named",
-                              items=[(key, key.title() if key != "SMPL" else "SMPL", f"{key} bone names", index)
-                                     for index, key in enumerate(BONE_NAME_PRESETS)])
-    root_motion: EnumProperty(name="Root Motion", description="Where the clip's travel through space goes",
-                              items=[
-        ("BONE", "Pelvis", "Root motion on: translation keyed on the pelvis bone"),
+                                   description="The armature to animate: any humanoid rig (its family is detected "
+                                               "from the bone names, or chosen under Rig)")
+    bone_preset: EnumProperty(name="Rig", description="The target rig's family (its bone names); presets are "
+                              "the files in the add-on's presets folder; choosing one clears mapping rows "
+                              "made for another", items=_preset_items(), update=_preset_changed)
+    mapping_rows: bpy.props.CollectionProperty(type=VIDEO_MOCAP_PG_mapping_row,
+                                               description="SMPL joint -> target bones, one row per joint "
+                                                           "(filled by Detect Mapping, editable, saved as JSON)")
+    mapping_preset: StringProperty(name="Mapping From", description="The preset the rows were filled from")
+    root_bone: StringProperty(name="Root Bone", description="The rig's root bone (game-engine root motion: "
+                              "horizontal travel on it, the rest on the hips)")
+    accept_partial: BoolProperty(name="Accept Partial Mapping", description="Retarget the mapped bones even "
+                                 "when some mapped bones are missing from the rig", default=False)
+    retarget_scale: EnumProperty(name="Travel", description="How the clip's travel through space is scaled on "
+                                 "the rig", items=[
+        ("LEG", "Leg Ratio", "Scale root travel by the rig's leg length over the person's"),
+        ("METRES", "Metres", "Keep root travel in metres"),
+    ], default="LEG")
+    root_motion: EnumProperty(name="Root Motion", description="Where the clip's travel through space goes", items=[
+        ("BONE", "Pelvis", "Root motion on: translation keyed on the pelvis / hips bone"),
+        ("ROOT", "Root Bone", "Game-engine root motion: horizontal travel on the rig's root bone, the rest on "
+                              "the hips (existing armatures with a root bone)"),
         ("OBJECT", "Object", "Root motion on: translation keyed on the armature object"),
         ("IN_PLACE", "Off", "Root motion off: in place, keeping only vertical motion"),
     ], default="BONE")
@@ -178,7 +214,10 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
         return chosen if chosen in model.windows else model.default_window
 
 
-CLASSES = (VIDEO_MOCAP_PG_settings,)
+CLASSES = (VIDEO_MOCAP_PG_mapping_row, VIDEO_MOCAP_PG_settings)
+
+#: The rows the panel shows, in SMPL order.
+MAPPING_JOINTS = BODY_JOINTS
 
 
 def register_properties() -> None:

@@ -16,9 +16,7 @@ from addon.core import smpl
 from addon.core.axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER
 from addon.core.retarget import (
     compute_bone_channels,
-    missing_bones,
     root_displacement,
-    target_bone_names,
 )
 from addon.core.rotations import axis_angle_to_matrix, quaternion_to_matrix
 
@@ -72,14 +70,6 @@ def test_rotations_are_continuous_in_time() -> None:
     poses, transl = known_rotations(200)
     channels = compute_bone_channels(poses, transl, SMPL_REST_JOINTS, random_rest_orientations(2))
     assert np.all(np.sum(channels.rotations[1:] * channels.rotations[:-1], axis=-1) >= 0)
-
-
-def test_bone_name_seam() -> None:
-    assert target_bone_names("SMPL") == smpl.JOINT_NAMES
-    assert missing_bones("SMPL", set(smpl.JOINT_NAMES)) == []
-    assert missing_bones("SMPL", set(smpl.JOINT_NAMES) - {"head"}) == ["head"]
-    with pytest.raises(ValueError, match="unknown bone naming preset"):
-        target_bone_names("mixamo")
 
 
 def test_addon_fk_matches_the_backend_fk() -> None:

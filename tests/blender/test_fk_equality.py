@@ -52,7 +52,11 @@ def test_existing_armature_target(clean_scene: ModuleType, tmp_path: Path) -> No
     obj = import_file(clean_scene, second, target="EXISTING", target_object=target)
     assert obj == target and len(bpy.data.armatures) == armatures_before
     assert obj.animation_data.action.name.startswith("second")
-    assert fk_error(clean_scene, obj, second) < TOLERANCE_M
+    # Retargeted onto an armature with the same skeleton: the joints equal SMPL FK up to one horizontal
+    # offset (the travel starts where the armature stands, not at the camera's position of frame 0).
+    names = submodule(clean_scene, "core.smpl").JOINT_NAMES
+    offset = evaluated_joints(obj, key_frames(second), names) - reference_joints(second)
+    assert np.abs(offset - offset[0, 0]).max() < TOLERANCE_M and abs(offset[0, 0, 2]) < TOLERANCE_M
 
 
 def test_match_scene_fps_puts_keys_on_whole_frames(clean_scene: ModuleType, tmp_path: Path) -> None:
