@@ -13,7 +13,10 @@ TASK_NAME = "health"
 
 
 class HealthCache:
-    def __init__(self) -> None:
+    """`backend doctor --json`'s verdict for the backend Python in use, checked through `tasks`."""
+
+    def __init__(self, task_table: tasks.TaskTable) -> None:
+        self.tasks = task_table
         self.python: Path | None = None
         self.health: BackendHealth | None = None  # None: not known yet (checking, or never asked)
 
@@ -38,9 +41,10 @@ class HealthCache:
         self.python, source = backend
         task = tasks.BackgroundTask(TASK_NAME, backend_argv(self.python, "doctor", "--json"), env=backend_env(source),
                                     on_finish=self._on_answer)
-        if tasks.get(TASK_NAME) is not None and tasks.get(TASK_NAME).running:
-            tasks.get(TASK_NAME).stop()  # a check of the previous interpreter: its answer no longer matters
-        tasks.start(task)
+        previous = self.tasks.get(TASK_NAME)
+        if previous is not None and previous.running:
+            previous.stop()  # a check of the previous interpreter: its answer no longer matters
+        self.tasks.start(task)
 
     def _on_answer(self, task: tasks.BackgroundTask) -> None:
         if task.process.argv[0] != str(self.python):
@@ -51,5 +55,3 @@ class HealthCache:
         else:
             self.health = from_failed_run(task.outcome.message if task.outcome is not None else "")
 
-
-health_cache = HealthCache()

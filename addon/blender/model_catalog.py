@@ -31,7 +31,10 @@ def enum_number(name: str) -> int:
 
 
 class ModelCatalog:
-    def __init__(self) -> None:
+    """The models the backend offers, for the panel; asks `backend models --json` through `tasks`."""
+
+    def __init__(self, task_table: tasks.TaskTable) -> None:
+        self.tasks = task_table
         self.models: list[ModelInfo] = list(FALLBACK_MODELS)
         self.loaded = False
         self.attempted = False
@@ -39,10 +42,22 @@ class ModelCatalog:
         # Enum items must stay referenced while Blender uses them (a known bpy pitfall).
         self.enum_items: list[tuple[str, str, str, str, int]] = []
         self.on_loaded: Callable[[], None] | None = None
+        self._window_items: list[tuple[str, str, str, int]] = []
         self._rebuild_items()
 
     def get(self, name: str) -> ModelInfo | None:
         return next((model for model in self.models if model.name == name), None)
+
+    def window_items(self, name: str) -> list[tuple[str, str, str, int]]:
+        """Enum items of the windows model `name` accepts ([] when it has none), kept referenced like
+        `enum_items`. Each item's number is the window itself, so a stored value survives a new list."""
+        model = self.get(name)
+        if model is None or not model.windows:
+            return []
+        self._window_items = [(str(window), str(window), f"{window} frames per window"
+                               + (" (default)" if window == model.default_window else ""), window)
+                              for window in model.windows]
+        return self._window_items
 
     def _rebuild_items(self) -> None:
         self.enum_items = []
@@ -65,7 +80,7 @@ class ModelCatalog:
         if weights_dir:
             argv += ["--weights-dir", bpy.path.abspath(weights_dir)]
         self.message = "asking the backend for its models..."
-        tasks.start(tasks.BackgroundTask(TASK_NAME, argv, env=backend_env(source), on_finish=self._on_answer))
+        self.tasks.start(tasks.BackgroundTask(TASK_NAME, argv, env=backend_env(source), on_finish=self._on_answer))
 
     def ensure_attempted(self) -> None:
         if not self.attempted:
@@ -86,5 +101,3 @@ class ModelCatalog:
         if self.on_loaded is not None:
             self.on_loaded()
 
-
-catalog = ModelCatalog()

@@ -115,32 +115,32 @@ class BackgroundTask:
                 self.lines.append(f"{self.name}: cancelled; it and every process it started were stopped")
 
 
-_tasks: dict[str, BackgroundTask] = {}
+class TaskTable:
+    """The helper commands by name (install, doctor, models, health): at most one running per name."""
 
+    def __init__(self) -> None:
+        self._tasks: dict[str, BackgroundTask] = {}
 
-def start(task: BackgroundTask) -> BackgroundTask:
-    """Start `task` unless one of the same name is still running (which is returned instead)."""
-    current = _tasks.get(task.name)
-    if current is not None and current.running:
-        return current
-    _tasks[task.name] = task
-    task.start()
-    return task
+    def start(self, task: BackgroundTask) -> BackgroundTask:
+        """Start `task` unless one of the same name is still running (which is returned instead)."""
+        current = self._tasks.get(task.name)
+        if current is not None and current.running:
+            return current
+        self._tasks[task.name] = task
+        task.start()
+        return task
 
+    def get(self, name: str) -> BackgroundTask | None:
+        return self._tasks.get(name)
 
-def get(name: str) -> BackgroundTask | None:
-    return _tasks.get(name)
+    def stop_all(self) -> None:
+        for task in list(self._tasks.values()):
+            task.stop()
+        self._tasks.clear()
 
-
-def stop_all() -> None:
-    for task in list(_tasks.values()):
-        task.stop()
-    _tasks.clear()
-
-
-def stop_children_at_exit() -> None:
-    """atexit: Blender is quitting (or a bpy script ends) without unregistering the add-on. Stops every
-    child's process group without touching bpy, which may already be half torn down."""
-    for task in list(_tasks.values()):
-        if task.outcome is None:
-            task.outcome = task.process.stop()
+    def stop_children_at_exit(self) -> None:
+        """atexit: Blender is quitting (or a bpy script ends) without unregistering the add-on. Stops every
+        child's process group without touching bpy, which may already be half torn down."""
+        for task in list(self._tasks.values()):
+            if task.outcome is None:
+                task.outcome = task.process.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import bpy
@@ -21,10 +21,9 @@ from ..backend_client.messages import for_panel, people_line
 from ..backend_client.run_options import RunOptions, panel_values
 from ..backend_client.run_state import ModalStep, RunState
 from ..blender import locations, tasks
-from ..blender.backend_health import health_cache
-from ..blender.model_catalog import catalog
 from ..blender.rig_reader import bone_parents, vrm_humanoid
 from ..blender.scene_import import ImportOptions, ImportProblem, check_target, clip_name, import_motion
+from ..blender.session import SESSION
 from ..core.motion_data import Motion, MotionFileError, load_motion
 from ..core.rig_presets import BODY_JOINTS as MAPPING_JOINTS
 from ..core.rig_presets import (
@@ -42,24 +41,6 @@ VIDEO_GLOB = "*.mp4;*.mov;*.m4v;*.avi;*.mkv;*.webm;*.mpg;*.mpeg;*.wmv;*.mts;*.m2
 SEQUENCE_GLOB = ";".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
 
 
-@dataclass
-class Runtime:
-    """State shared by the running import and the panel (not saved in the .blend)."""
-
-    job: VideoImportJob | None = None
-    message: str = ""
-    level: str = "INFO"  # INFO, WARNING or ERROR
-    # The last run's motion file, kept with everyone's tracks, so another person imports without detection.
-    last_tracks: str = ""
-    last_video: str = ""
-    last_people: str = ""  # "3 people: 0 (40 frames, main), 1 (28), 2 (5)"
-    reuse_tracks: bool = False  # set by Import This Person for the next start
-
-    def tell(self, level: str, message: str) -> None:
-        self.level, self.message = level, message
-
-
-runtime = Runtime()
 
 
 def run_options_from(context: bpy.types.Context) -> RunOptions:
@@ -137,8 +118,9 @@ def new_import_job(context: bpy.types.Context, tracks: str | None = None) -> Vid
 def reusable_tracks(context: bpy.types.Context) -> str | None:
     """The last run's motion file when it was made from the video now chosen and keeps several people."""
     video = bpy.path.abspath(context.scene.video_mocap.video_path)
-    if runtime.last_tracks and runtime.last_video == video and Path(runtime.last_tracks).is_file():
-        return runtime.last_tracks
+    status = SESSION.imports
+    if status.last_tracks and status.last_video == video and Path(status.last_tracks).is_file():
+        return status.last_tracks
     return None
 
 
@@ -148,11 +130,11 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
     try:
         result = import_motion(context, motion, import_options_from(context, motion, source_path))
     except ImportProblem as exc:
-        runtime.tell("ERROR", str(exc))
+        SESSION.imports.tell("ERROR", str(exc))
         operator.report({"ERROR"}, str(exc))
         return {"CANCELLED"}
     for warning in result.warnings:
-        runtime.tell("WARNING", warning)
+        SESSION.imports.tell("WARNING", warning)
         operator.report({"WARNING"}, warning)
     first, last = result.frame_range
     text = f"Imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last})"
@@ -163,7 +145,7 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
     people = people_line(motion.meta)
     if people and "person_id" in motion.meta:
         text += f". Person {motion.meta['person_id']} of {people}; pick another with Person ID"
-    runtime.tell("INFO", text)
+    SESSION.imports.tell("INFO", text)
     operator.report({"INFO"}, text)
     return {"FINISHED"}
 
@@ -205,7 +187,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if runtime.job is not None:
+        if SESSION.imports.job is not None:
             cls.poll_message_set("An import is already running")
             return False
         if context.mode != "OBJECT":
@@ -221,7 +203,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         if problem:
             self._fail(problem)
             return None
-        reuse, runtime.reuse_tracks = runtime.reuse_tracks, False
+        reuse, SESSION.imports.reuse_tracks = SESSION.imports.reuse_tracks, False
         try:  # the target and its mapping are checked before the backend starts (milliseconds)
             check_target(import_options_from(context, None, ""))
         except (ImportProblem, MappingError) as exc:
@@ -232,12 +214,12 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         if job.state is RunState.FAILED:
             self._fail(job.message)
             return None
-        runtime.job = job
-        runtime.tell("INFO", "starting the backend...")
+        SESSION.imports.job = job
+        SESSION.imports.tell("INFO", "starting the backend...")
         return job
 
     def _fail(self, message: str) -> None:
-        runtime.tell("ERROR", message)
+        SESSION.imports.tell("ERROR", message)
         self.report({"ERROR"}, message)
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
@@ -252,11 +234,11 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        step = modal_step(runtime.job, event.type, event.value)
+        step = modal_step(SESSION.imports.job, event.type, event.value)
         if step is ModalStep.FINISH:
             return self._finish(context)
         if step is ModalStep.CANCELLING:
-            runtime.tell("INFO", "cancelling...")
+            SESSION.imports.tell("INFO", "cancelling...")
             tasks.redraw_ui()
             return {"RUNNING_MODAL"}
         if step is ModalStep.PROGRESS:
@@ -277,7 +259,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
 
     def cancel(self, context: bpy.types.Context) -> None:
         """Blender ends the operator (file load, quit): stop the child and wait for it."""
-        job = runtime.job
+        job = SESSION.imports.job
         if job is not None:
             job.cancel()
             job.wait()
@@ -287,7 +269,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         if self._timer is not None:
             context.window_manager.event_timer_remove(self._timer)
             self._timer = None
-        job, runtime.job = runtime.job, None
+        job, SESSION.imports.job = SESSION.imports.job, None
         tasks.redraw_ui()
         if job is None:
             return {"CANCELLED"}
@@ -295,12 +277,12 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
             self.report({"WARNING"}, warning)
         if job.state is RunState.READY and job.motion is not None:
             several = len(job.motion.people_ids) > 1 and job.save_motion_to is not None
-            runtime.last_tracks = str(job.save_motion_to) if several else ""
-            runtime.last_video = job.options.video if several else ""
-            runtime.last_people = people_line(job.motion.meta) if several else ""
+            SESSION.imports.last_tracks = str(job.save_motion_to) if several else ""
+            SESSION.imports.last_video = job.options.video if several else ""
+            SESSION.imports.last_people = people_line(job.motion.meta) if several else ""
             return apply_motion(self, context, job.motion, job.options.video)
         if job.state is RunState.CANCELLED:
-            runtime.tell("INFO", job.message)
+            SESSION.imports.tell("INFO", job.message)
             self.report({"INFO"}, job.message)
         else:
             self._fail(for_panel(job.message, job.error_code))
@@ -323,11 +305,11 @@ class VIDEO_MOCAP_OT_import_person(bpy.types.Operator):
 
     def _run(self, context: bpy.types.Context, mode: str) -> set[str]:
         context.scene.video_mocap.person_mode = "ID"
-        runtime.reuse_tracks = True
+        SESSION.imports.reuse_tracks = True
         try:
             result = bpy.ops.video_mocap.import_video(mode)
         finally:
-            runtime.reuse_tracks = False
+            SESSION.imports.reuse_tracks = False
         return {"FINISHED"} if result & {"FINISHED", "RUNNING_MODAL"} else {"CANCELLED"}
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
@@ -346,11 +328,11 @@ class VIDEO_MOCAP_OT_cancel_import(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return runtime.job is not None and not runtime.job.finished
+        return SESSION.imports.job is not None and not SESSION.imports.job.finished
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        runtime.job.cancel()
-        runtime.tell("INFO", "cancelling...")
+        SESSION.imports.job.cancel()
+        SESSION.imports.tell("INFO", "cancelling...")
         return {"FINISHED"}
 
 
@@ -396,7 +378,7 @@ class VIDEO_MOCAP_OT_import_motion_file(_FileOperator, bpy.types.Operator):
         try:
             motion = load_motion(bpy.path.abspath(self.filepath))
         except MotionFileError as exc:
-            runtime.tell("ERROR", str(exc))
+            SESSION.imports.tell("ERROR", str(exc))
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         return apply_motion(self, context, motion, self.filepath)
@@ -410,7 +392,7 @@ class VIDEO_MOCAP_OT_refresh_models(bpy.types.Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        catalog.refresh()
+        SESSION.catalog.refresh()
         return {"FINISHED"}
 
 
@@ -423,7 +405,7 @@ class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        task = tasks.get("install")
+        task = SESSION.tasks.get("install")
         return task is None or not task.running
 
     def execute(self, context: bpy.types.Context) -> set[str]:
@@ -437,15 +419,15 @@ class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
         argv = install_argv(sys.executable, source, locations.user_dir(), extra)  # makes <user dir>/venv
         env = {key: value for key, value in os.environ.items() if key != "PYTHONHOME"}
         env["PYTHONUNBUFFERED"] = "1"
-        tasks.start(tasks.BackgroundTask("install", argv, env=env, cwd=locations.user_dir(),
+        SESSION.tasks.start(tasks.BackgroundTask("install", argv, env=env, cwd=locations.user_dir(),
                                          on_finish=_after_install))
         self.report({"INFO"}, "installing the backend in the background...")
         return {"FINISHED"}
 
 
 def _after_install(_task: tasks.BackgroundTask) -> None:
-    catalog.refresh()
-    health_cache.refresh()
+    SESSION.catalog.refresh()
+    SESSION.health.refresh()
 
 
 class VIDEO_MOCAP_OT_cancel_install(bpy.types.Operator):
@@ -457,11 +439,11 @@ class VIDEO_MOCAP_OT_cancel_install(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        task = tasks.get("install")
+        task = SESSION.tasks.get("install")
         return task is not None and task.running
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        tasks.get("install").stop()  # waits for the process group: the grace period at most, then a kill
+        SESSION.tasks.get("install").stop()  # waits for the process group: the grace period at most, then a kill
         tasks.redraw_ui()
         self.report({"INFO"}, "backend install cancelled")
         return {"FINISHED"}
@@ -486,8 +468,8 @@ class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
                               ("--smpl-dir", getattr(prefs, "smpl_dir", ""))):
             if value:
                 argv += [option, bpy.path.abspath(value)]
-        tasks.start(tasks.BackgroundTask("doctor", argv, env=backend_env(source)))
-        health_cache.refresh()
+        SESSION.tasks.start(tasks.BackgroundTask("doctor", argv, env=backend_env(source)))
+        SESSION.health.refresh()
         return {"FINISHED"}
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import bpy
 
 from ..blender import locations
-from ..blender.backend_health import health_cache
-from ..blender.model_catalog import catalog
-from .operators import reusable_tracks, runtime
+from ..blender.session import SESSION
+from .operators import reusable_tracks
 from .preferences import text_width, wrapped_label
 
 _LEVEL_ICONS = {"INFO": "INFO", "WARNING": "ERROR", "ERROR": "CANCEL"}
@@ -23,12 +22,12 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         settings = context.scene.video_mocap
-        catalog.ensure_attempted()  # starts one background query, never waits for it
-        job = runtime.job
+        SESSION.catalog.ensure_attempted()  # starts one background query, never waits for it
+        job = SESSION.imports.job
         running = job is not None and not job.finished
 
         width = text_width(context)
-        health = health_cache.current()
+        health = SESSION.health.current()
         if locations.installed_backend() is None or (health is not None and not health.ready):
             box = layout.box()
             if health is None:
@@ -53,14 +52,14 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         row = source.row(align=True)
         row.prop(settings, "model")
         row.operator("video_mocap.refresh_models", text="", icon="FILE_REFRESH")
-        model = catalog.get(settings.model)
+        model = SESSION.catalog.get(settings.model)
         if model is not None and not model.ready:
             missing = ", ".join(model.missing) or model.status or "weights"
             wrapped_label(source, f"Missing: {missing}", width, icon="ERROR")
         if model is not None and model.has_window:
             source.prop(settings, "window")
-        if catalog.message and not catalog.loaded:
-            wrapped_label(source, catalog.message, width, icon="INFO")
+        if SESSION.catalog.message and not SESSION.catalog.loaded:
+            wrapped_label(source, SESSION.catalog.message, width, icon="INFO")
 
         options = layout.column()
         options.enabled = not running
@@ -110,15 +109,15 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
             layout.operator("video_mocap.cancel_import", text="Cancel", icon="CANCEL")
         else:
             layout.operator("video_mocap.import_video", icon="IMPORT")
-            if runtime.last_people and reusable_tracks(context) is not None:
+            if SESSION.imports.last_people and reusable_tracks(context) is not None:
                 box = layout.box()
-                wrapped_label(box, f"Last run: {runtime.last_people}", width, icon="COMMUNITY")
+                wrapped_label(box, f"Last run: {SESSION.imports.last_people}", width, icon="COMMUNITY")
                 row = box.row(align=True)
                 row.prop(settings, "person_id", text="Person")
                 row.operator("video_mocap.import_person", icon="IMPORT")
             layout.operator("video_mocap.import_motion_file", text="Import Motion File...", icon="FILE")
-        if runtime.message:
-            wrapped_label(layout, runtime.message, width, icon=_LEVEL_ICONS.get(runtime.level, "INFO"))
+        if SESSION.imports.message:
+            wrapped_label(layout, SESSION.imports.message, width, icon=_LEVEL_ICONS.get(SESSION.imports.level, "INFO"))
 
 
 def _draw_mapping(layout: bpy.types.UILayout, settings: bpy.types.PropertyGroup) -> None:

@@ -7,7 +7,7 @@ from bpy.props import EnumProperty, StringProperty
 
 from ..backend_client.messages import chars_for, for_panel, wrap
 from ..blender import locations, tasks
-from ..blender.backend_health import health_cache
+from ..blender.session import SESSION
 
 MAX_SHOWN_LINES = 30
 DEVICE_ITEMS = [
@@ -64,14 +64,14 @@ class VIDEO_MOCAP_AP_preferences(bpy.types.AddonPreferences):
         wrapped_label(col, f"User data: {locations.user_dir()}", width, icon="FILE_FOLDER")
 
         row = layout.row()
-        install = tasks.get("install")
+        install = SESSION.tasks.get("install")
         if install is not None and install.running:
             row.operator("video_mocap.cancel_install", icon="CANCEL")
         else:
             row.operator("video_mocap.install_backend", icon="IMPORT")
         row.operator("video_mocap.check_backend", icon="CHECKMARK")
         _draw_task(layout, install, "Install", width)
-        _draw_task(layout, tasks.get("doctor"), "Check", width)
+        _draw_task(layout, SESSION.tasks.get("doctor"), "Check", width)
 
 
 def draw_backend_state(layout: bpy.types.UILayout, width: int) -> None:
@@ -86,7 +86,7 @@ def draw_backend_state(layout: bpy.types.UILayout, width: int) -> None:
                            "existing backend venv above.", width)
         box.operator("video_mocap.install_backend", icon="IMPORT")
         return
-    health = health_cache.current()
+    health = SESSION.health.current()
     if health is None:
         wrapped_label(layout, f"Checking the backend at {python}...", width, icon="SORTTIME")
     elif health.ready:

@@ -15,34 +15,23 @@ from bpy.props import (
 )
 
 from ..backend_client.backend_paths import IMAGE_SUFFIXES
-from ..blender.model_catalog import catalog
+from ..blender.session import SESSION
 from ..core.rig_presets import BODY_JOINTS, presets
 
 _NO_WINDOW = [("NONE", "n/a", "This model has no window setting", 0)]
-_window_items_cache: list[tuple[str, str, str, int]] = []
 
 
 def _model_items(_self: bpy.types.PropertyGroup, _context: bpy.types.Context) -> list:
-    return catalog.enum_items
+    return SESSION.catalog.enum_items
 
 
 def _window_items(self: bpy.types.PropertyGroup, _context: bpy.types.Context) -> list:
-    global _window_items_cache
-    model = catalog.get(self.model)
-    if model is None or not model.windows:
-        return _NO_WINDOW
-    # Each item's number is the window itself, so a stored value survives a change of the list.
-    _window_items_cache = [
-        (str(window), str(window), f"{window} frames per window" + (" (default)" if window == model.default_window
-                                                                    else ""), window)
-        for window in model.windows
-    ]
-    return _window_items_cache
+    return SESSION.catalog.window_items(self.model) or _NO_WINDOW
 
 
 def normalise_window(settings: bpy.types.PropertyGroup) -> None:
     """Set the window to the model's default when the stored one is not allowed for the model."""
-    model = catalog.get(settings.model)
+    model = SESSION.catalog.get(settings.model)
     allowed = {str(window) for window in model.windows} if model is not None else set()
     if allowed and settings.window not in allowed and model.default_window is not None:
         settings.window = str(model.default_window)
@@ -50,7 +39,7 @@ def normalise_window(settings: bpy.types.PropertyGroup) -> None:
 
 def _on_model_changed(self: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
     """Each model has its own allowed windows: reset to its default on every change."""
-    model = catalog.get(self.model)
+    model = SESSION.catalog.get(self.model)
     if model is not None and model.default_window is not None:
         self.window = str(model.default_window)
 
@@ -207,7 +196,7 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
 
     def window_argument(self) -> int | None:
         """The chosen window if the model allows it, else the model's default (None: no window)."""
-        model = catalog.get(self.model)
+        model = SESSION.catalog.get(self.model)
         if model is None or not model.windows:
             return None
         chosen = int(self.window) if self.window.isdigit() else None

@@ -6,7 +6,7 @@ import atexit
 
 import bpy
 
-from ..blender import model_catalog, tasks
+from ..blender.session import SESSION
 from . import operators, panel, preferences, properties
 
 CLASSES = (*preferences.CLASSES, *properties.CLASSES, *operators.CLASSES, *panel.CLASSES)
@@ -21,20 +21,15 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     properties.register_properties()
-    model_catalog.catalog.on_loaded = _normalise_windows
-    atexit.register(tasks.stop_children_at_exit)  # quitting Blender must not leave pip installing
+    SESSION.catalog.on_loaded = _normalise_windows
+    atexit.register(SESSION.tasks.stop_children_at_exit)  # quitting Blender must not leave pip installing
 
 
 def unregister() -> None:
     """Leave nothing behind: stop children and timers, then remove properties and classes."""
-    job = operators.runtime.job
-    if job is not None:
-        job.cancel()
-        job.wait()
-        operators.runtime.job = None
-    tasks.stop_all()
-    atexit.unregister(tasks.stop_children_at_exit)
-    model_catalog.catalog.on_loaded = None
+    SESSION.stop()
+    atexit.unregister(SESSION.tasks.stop_children_at_exit)
+    SESSION.catalog.on_loaded = None
     properties.unregister_properties()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -50,7 +50,7 @@ def ext(extension_zip: Path) -> Iterator[ModuleType]:
 @pytest.fixture
 def clean_scene(ext: ModuleType) -> ModuleType:
     bpy.ops.wm.read_homefile(use_empty=True)
-    submodule(ext, "ui.operators").runtime.tell("INFO", "")
+    submodule(ext, "blender.session").SESSION.imports.tell("INFO", "")
     return ext
 
 

@@ -18,7 +18,8 @@ assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_de
                                                 enable_on_install=True) == {"FINISHED"}
 module = "bl_ext.user_default.video_mocap"
 tasks = importlib.import_module(f"{module}.blender.tasks")
-task = tasks.start(tasks.BackgroundTask("install", [sys.executable, stand_in, pid_file]))
+session = importlib.import_module(f"{module}.blender.session").SESSION
+task = session.tasks.start(tasks.BackgroundTask("install", [sys.executable, stand_in, pid_file]))
 deadline = time.monotonic() + 30
 while not Path(pid_file).is_file() or len(Path(pid_file).read_text().split()) < 2:
     assert time.monotonic() < deadline, "the stand-in installer did not start its helpers"

@@ -27,7 +27,7 @@ def test_cancel_at_first_progress_line_leaves_nothing(clean_scene: ModuleType) -
     before = scene_snapshot()
     job = operators.new_import_job(bpy.context)
     job.start()
-    operators.runtime.job = job
+    operators.SESSION.imports.job = job
     tick_seconds = []
     try:
         deadline = time.monotonic() + 120
@@ -46,7 +46,7 @@ def test_cancel_at_first_progress_line_leaves_nothing(clean_scene: ModuleType) -
         assert bpy.ops.video_mocap.cancel_import() == {"FINISHED"}
         assert job.wait(timeout=60).name == "CANCELLED"
     finally:
-        operators.runtime.job = None
+        operators.SESSION.imports.job = None
     assert process_gone(job.process.pid)
     assert not run_dir.exists() and list(locations.runs_dir().iterdir()) == []
     assert scene_snapshot() == before
@@ -64,7 +64,8 @@ def test_missing_video_reports_the_backends_message(clean_scene: ModuleType, tmp
     set_video(missing)
     import_video_expecting_error(f"video not found: {missing}; check the path")
     operators = submodule(clean_scene, "ui.operators")
-    assert operators.runtime.level == "ERROR" and "video not found" in operators.runtime.message  # shown in panel
+    status = operators.SESSION.imports
+    assert status.level == "ERROR" and "video not found" in status.message  # shown in panel
 
 
 def test_backend_failure_reports_the_backends_message(clean_scene: ModuleType, tmp_path: Path) -> None:

@@ -60,7 +60,8 @@ def test_enabled_with_its_ui_and_preferences(ext: ModuleType) -> None:
 
 def test_unregister_leaves_no_classes_handlers_timers_or_children(ext: ModuleType) -> None:
     tasks = submodule(ext, "blender.tasks")
-    task = tasks.start(tasks.BackgroundTask("probe", [sys.executable, "-c", "import time; time.sleep(30)"]))
+    session = submodule(ext, "blender.session").SESSION
+    task = session.tasks.start(tasks.BackgroundTask("probe", [sys.executable, "-c", "import time; time.sleep(30)"]))
     assert bpy.app.timers.is_registered(task._timer)
     handlers_before = {name: len(getattr(bpy.app.handlers, name)) for name in dir(bpy.app.handlers)
                        if isinstance(getattr(bpy.app.handlers, name), list)}

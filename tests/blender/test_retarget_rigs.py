@@ -337,9 +337,10 @@ def test_missing_bones_refused_before_the_backend(clean_scene: ModuleType, tmp_p
         bpy.ops.video_mocap.import_video()
     elapsed = time.perf_counter() - started
     print(f"refused in {elapsed * 1000:.1f} ms")
-    assert operators.runtime.job is None  # no backend was started
+    assert operators.SESSION.imports.job is None  # no backend was started
     assert elapsed < 1.0
-    assert "mixamorig:LeftForeArm" in operators.runtime.message and "mixamorig:LeftHand" in operators.runtime.message
+    message = operators.SESSION.imports.message
+    assert "mixamorig:LeftForeArm" in message and "mixamorig:LeftHand" in message
 
 
 def test_partial_mapping_accepted_explicitly(clean_scene: ModuleType, real_motion_file: Path) -> None:

@@ -82,7 +82,7 @@ def test_panel_shows_progress_and_cancel_while_running(clean_scene: ModuleType, 
     bpy.context.scene.video_mocap.video_path = str(tmp_path / "slow.mp4")
     job = operators.new_import_job(bpy.context)
     job.start()
-    operators.runtime.job = job
+    operators.SESSION.imports.job = job
     try:
         while job.progress.done < 1:
             assert operators.modal_step(job, "MOUSEMOVE", "NOTHING") == "IDLE"  # non-timer events never poll
@@ -96,13 +96,13 @@ def test_panel_shows_progress_and_cancel_while_running(clean_scene: ModuleType, 
             time.sleep(0.01)
         assert job.state.name == "CANCELLED"
     finally:
-        operators.runtime.job = None
+        operators.SESSION.imports.job = None
 
 
 def test_models_list_and_window_control(clean_scene: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    catalog = submodule(clean_scene, "blender.model_catalog").catalog
+    catalog = submodule(clean_scene, "blender.session").SESSION.catalog
     catalog.refresh()  # the real backend
-    finish_task(submodule(clean_scene, "blender.tasks").get("models"))
+    finish_task(submodule(clean_scene, "blender.session").SESSION.tasks.get("models"))
     assert catalog.loaded and catalog.get("blazepose") is not None and catalog.get("blazepose").ready
     settings = bpy.context.scene.video_mocap
     settings.model = "blazepose"
@@ -110,7 +110,7 @@ def test_models_list_and_window_control(clean_scene: ModuleType, monkeypatch: py
 
     monkeypatch.setattr(submodule(clean_scene, "blender.locations"), "backend_source", lambda: STAND_IN)
     catalog.refresh()  # a stand-in that also lists a windowed model, missing its weights
-    finish_task(submodule(clean_scene, "blender.tasks").get("models"))
+    finish_task(submodule(clean_scene, "blender.session").SESSION.tasks.get("models"))
     tcmr = catalog.get("tcmr")
     assert tcmr is not None and not tcmr.ready and tcmr.windows == (16,)
     settings.model = "tcmr"
@@ -120,13 +120,13 @@ def test_models_list_and_window_control(clean_scene: ModuleType, monkeypatch: py
     settings.model = "blazepose"
     monkeypatch.undo()
     catalog.refresh()  # back to the real backend's list for the other tests
-    finish_task(submodule(clean_scene, "blender.tasks").get("models"))
+    finish_task(submodule(clean_scene, "blender.session").SESSION.tasks.get("models"))
     assert catalog.get("tcmr") is None or catalog.get("tcmr").title != "tcmr"
 
 
 def test_check_runs_doctor_and_shows_its_lines(clean_scene: ModuleType) -> None:
     assert bpy.ops.video_mocap.check_backend() == {"FINISHED"}
-    task = submodule(clean_scene, "blender.tasks").get("doctor")
+    task = submodule(clean_scene, "blender.session").SESSION.tasks.get("doctor")
     finish_task(task)
     assert task.succeeded and any(line.startswith("verdict:") for line in task.lines)
     prefs = bpy.context.preferences.addons[MODULE].preferences
@@ -163,7 +163,7 @@ def test_install_backend_runs_install_deps_with_the_user_prefix(clean_scene: Mod
         started = time.monotonic()
         assert bpy.ops.video_mocap.install_backend() == {"FINISHED"}
         assert time.monotonic() - started < 1.0  # started, not waited for
-        task = submodule(clean_scene, "blender.tasks").get("install")
+        task = submodule(clean_scene, "blender.session").SESSION.tasks.get("install")
         assert task.running
         finish_task(task)
         assert task.succeeded and (task.progress.stage, task.progress.total) == ("step 3", 3)

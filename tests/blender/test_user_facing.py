@@ -88,7 +88,7 @@ def test_a_text_file_picked_as_motion_says_so(clean_scene: ModuleType, tmp_path:
     text.write_text("these are my notes, not a motion file\n")
     with pytest.raises(RuntimeError, match="is not a motion file"):  # the operator's error report
         bpy.ops.video_mocap.import_motion_file(filepath=str(text))
-    message = submodule(clean_scene, "ui.operators").runtime.message
+    message = submodule(clean_scene, "blender.session").SESSION.imports.message
     assert message.startswith(f"{text} is not a motion file (a text file)") and "pickle" not in message
 
 
@@ -99,7 +99,7 @@ def test_relative_video_path_in_an_unsaved_file_says_so(clean_scene: ModuleType)
     with pytest.raises(RuntimeError, match="not saved yet"):
         bpy.ops.video_mocap.import_video()
     assert time.monotonic() - started < 1.0  # refused before any backend started
-    message = submodule(clean_scene, "ui.operators").runtime.message
+    message = submodule(clean_scene, "blender.session").SESSION.imports.message
     assert "relative to the .blend file, but this file is not saved yet" in message and "not found" not in message
 
 
@@ -114,7 +114,7 @@ def test_messages_are_in_the_panels_words_and_wrapped_to_its_width(clean_scene: 
     assert "--python" not in messages.for_panel(install)
 
     operators = submodule(clean_scene, "ui.operators")
-    operators.runtime.tell("ERROR", panel_text + " " + install)
+    operators.SESSION.imports.tell("ERROR", panel_text + " " + install)
     width = messages.chars_for(400)  # a background Blender has no region: the panel's default width
     labels = draw_panel(clean_scene)["labels"]
     assert max(len(label) for label in labels) <= width
@@ -122,7 +122,7 @@ def test_messages_are_in_the_panels_words_and_wrapped_to_its_width(clean_scene: 
 
     tasks = submodule(clean_scene, "blender.tasks")
     task = tasks.BackgroundTask("install", [sys.executable, "-c", f"import sys; sys.exit({install!r})"])
-    tasks.start(task)
+    submodule(clean_scene, "blender.session").SESSION.tasks.start(task)
     finish_task(task)
     labels = draw_preferences(clean_scene)["labels"]
     assert max(len(label) for label in labels) <= width
@@ -151,8 +151,8 @@ def test_a_half_installed_backend_is_not_installed(clean_scene: ModuleType, tmp_
     empty = make_empty_venv(backend_python(), tmp_path / "venv")
     prefs = bpy.context.preferences.addons[MODULE].preferences
     saved = prefs.backend_python
-    health = submodule(clean_scene, "blender.backend_health").health_cache
-    tasks = submodule(clean_scene, "blender.tasks")
+    health = submodule(clean_scene, "blender.session").SESSION.health
+    tasks = submodule(clean_scene, "blender.session").SESSION.tasks
     try:
         for python, ready in ((saved, True), (str(empty), False)):
             prefs.backend_python = python
@@ -168,7 +168,7 @@ def test_a_half_installed_backend_is_not_installed(clean_scene: ModuleType, tmp_
         bpy.context.scene.video_mocap.video_path = str(SINGLE_PERSON)
         with pytest.raises(RuntimeError, match="backend packages missing"):
             bpy.ops.video_mocap.import_video()
-        message = submodule(clean_scene, "ui.operators").runtime.message
+        message = submodule(clean_scene, "blender.session").SESSION.imports.message
         assert message.startswith("backend packages missing: press Install Backend"), message
         assert "internal" not in message and "report" not in message
     finally:
@@ -188,11 +188,11 @@ def test_people_found_are_listed_after_an_import(clean_scene: ModuleType, tmp_pa
     arrays["meta"] = np.str_(json.dumps({"person_id": 1, "people": people}))
     np.savez(tmp_path / "three.npz", **arrays)
     import_file(tmp_path / "three.npz")
-    message = submodule(clean_scene, "ui.operators").runtime.message
+    message = submodule(clean_scene, "blender.session").SESSION.imports.message
     assert "Person 1 of 3 people: 0 (40 frames, main), 1 (28), 2 (5)" in message
     older = write_motion_file(tmp_path / "older.npz", frames=12)  # files without the list still import
     import_file(older)
-    assert "people" not in submodule(clean_scene, "ui.operators").runtime.message
+    assert "people" not in submodule(clean_scene, "blender.session").SESSION.imports.message
 
 
 def test_another_person_imports_from_the_kept_tracks_without_detection(clean_scene: ModuleType) -> None:
@@ -207,8 +207,9 @@ def test_another_person_imports_from_the_kept_tracks_without_detection(clean_sce
     started = time.monotonic()
     assert bpy.ops.video_mocap.import_video() == {"FINISHED"}
     detect_s = time.monotonic() - started
-    assert operators.runtime.last_people.startswith("2 people: 0 (") and "main" in operators.runtime.last_people
-    kept = Path(operators.runtime.last_tracks)
+    last_people = operators.SESSION.imports.last_people
+    assert last_people.startswith("2 people: 0 (") and "main" in last_people
+    kept = Path(operators.SESSION.imports.last_tracks)
     first = json.loads(str(np.load(kept)["meta"]))
     other = next(p["person_id"] for p in first["people"] if not p["main"])
     assert first["tracks_from"] is None and first["person_id"] != other
