@@ -82,36 +82,19 @@ def addon_package() -> ModuleType:
     return importlib.import_module(here.name)
 
 
-def parse_args(args: list[str]) -> argparse.Namespace:
+def parse_args(args: list[str], run_options: ModuleType) -> argparse.Namespace:
+    """The batch's own options plus every `backend run` option of the add-on's run_options table."""
     parser = argparse.ArgumentParser(prog="batch.py", description="Video Mocap headless import")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--video", help="video to run the backend on")
     source.add_argument("--motion", help="existing motion file (.npz) to import instead of running the backend")
     source.add_argument("--input", help="a folder of clips or a .csv/.jsonl manifest (with --out-dir; batch_many.py)")
-    parser.add_argument("--model", default="blazepose")
-    parser.add_argument("--window", type=int, default=None)
-    parser.add_argument("--person", default="auto", help="'auto' or a person id")
-    parser.add_argument("--frames", type=frame_range, default=None, help="START:END source frames (END exclusive)")
-    parser.add_argument("--stride", type=int, default=1, help="use every STRIDE-th source frame")
-    parser.add_argument("--fps", type=float, default=None,
-                        help="frame rate of an image sequence (default 30); video files use their own timestamps")
-    parser.add_argument("--smooth", type=float, default=None)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--fit", default="on", choices=["on", "off"],
-                        help="whole-clip fitting (default on); off = the per-frame result")
-    parser.add_argument("--height", type=float, default=None, help="the person's stature in metres")
+    run_options.add_arguments(parser)
     parser.add_argument("--keep-undetected-ends", action="store_true",
                         help="also key the frames before the first and after the last detection")
-    parser.add_argument("--weights-dir", default="")
-    parser.add_argument("--smpl-dir", default="")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
     parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
-    parser.add_argument("--ground", default="auto", choices=["auto", "plane", "constant", "off"],
-                        help="auto: the floor found from the feet (else one constant lift); plane; constant; "
-                             "off (Z = 0 at the camera)")
     parser.add_argument("--no-ground", action="store_true", help="the same as --ground off")
-    parser.add_argument("--foot-lock", default="on", choices=["on", "off"],
-                        help="hold planted feet still (backend runs only; a --motion file keeps what it has)")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
     parser.add_argument("--whole-frames", action="store_true",
                         help="bake one key per whole scene frame when the rates differ")
@@ -125,20 +108,11 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--fbx", default=None, help="also export FBX here")
     parser.add_argument("--bvh", default=None, help="also export BVH here")
     parsed = parser.parse_args(args)
+    if parsed.no_ground:
+        parsed.ground = "off"
     if (parsed.input is None) == (parsed.out is None) or (parsed.input is None) != (parsed.out_dir is None):
         parser.error("give --out with --video/--motion, or --out-dir with --input")
     return parsed
-
-
-def _ground(args: argparse.Namespace) -> str:
-    return "off" if args.no_ground else args.ground
-
-
-def frame_range(text: str) -> tuple[int, int]:
-    start, sep, end = text.partition(":")
-    if not sep or not start.isdigit() or not end.isdigit():
-        raise argparse.ArgumentTypeError(f"expected START:END frame numbers, got {text!r}")
-    return int(start), int(end)
 
 
 def submodule(package: ModuleType, name: str) -> ModuleType:
@@ -153,14 +127,10 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: I
             return motion_data.load_motion(args.motion)
         except motion_data.MotionFileError as exc:
             _fail(str(exc))
-    locations, backend_paths, import_job = (
+    locations, run_options, import_job = (
         submodule(package, name)
-        for name in ("blender.locations", "backend_client.backend_paths", "backend_client.import_job"))
-    options = backend_paths.RunOptions(
-        video=str(Path(args.video).resolve()), out="", model=args.model, window=args.window, person=args.person,
-        frames=args.frames, stride=args.stride, fps=args.fps, smooth=args.smooth, device=args.device,
-        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, foot_lock=args.foot_lock == "on", ground=_ground(args),
-        fit=args.fit == "on", height=args.height)
+        for name in ("blender.locations", "backend_client.run_options", "backend_client.import_job"))
+    options = run_options.RunOptions(video=str(Path(args.video).resolve()), out="", **run_options.values_from(args))
     python = locations.backend_python(args.backend_python)
     if python is None or not python.is_file():
         where = f" at {python}" if python is not None else ""
@@ -173,7 +143,7 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: I
     reported: list[tuple[str, int]] = []
 
     def report_progress(progress: import_job.Progress) -> None:
-        if interrupts is not None and interrupts.received is not None and job.state is import_job.JobState.RUNNING:
+        if interrupts is not None and interrupts.received is not None and job.state is import_job.RunState.RUNNING:
             job.cancel()  # SIGTERM to the backend; killed after the grace period; the run folder goes
         step = (progress.stage, progress.done)
         if progress.stage and (not reported or reported[-1] != step):
@@ -185,7 +155,7 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: I
         interrupts.check()
     for warning in job.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if job.state is not import_job.JobState.READY:
+    if job.state is not import_job.RunState.READY:
         _fail(job.message)
     return job.motion
 
@@ -215,11 +185,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
-    args = parse_args(script_args(argv))
     package = addon_package()
+    args = parse_args(script_args(argv), submodule(package, "backend_client.run_options"))
     if args.input:  # a folder or manifest: the backend's batch, then one import per clip
         batch_many = importlib.import_module(".batch_many", package.__name__)
-        args.formats, args.ground_mode = batch_many.formats(args.formats), _ground(args)
+        args.formats, args.ground_mode = batch_many.formats(args.formats), args.ground
         return batch_many.run(args, package, lambda: interrupts.received is not None, export)
     scene_import = submodule(package, "blender.scene_import")
     motion = load_motion_for(args, package, interrupts)
@@ -228,7 +198,7 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         bpy.ops.wm.read_homefile(use_empty=True)
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
-    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=_ground(args).upper(),
+    options = scene_import.ImportOptions(root_motion=args.root_motion, ground=args.ground.upper(),
                                          start_at_detection=not args.keep_undetected_ends,
                                          match_scene_fps=args.match_scene_fps, whole_frames=args.whole_frames,
                                          keep_frame_range=args.keep_frame_range,

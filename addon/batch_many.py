@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import subprocess
@@ -43,27 +44,11 @@ def formats(text: str) -> list[str]:
     return kinds
 
 
-def backend_flags(args: argparse.Namespace) -> list[str]:
-    """The run options of batch.py's command line as `backend batch` flags (defaults left out)."""
-    flags = ["--model", args.model, "--person", str(args.person), "--stride", str(args.stride),
-             "--device", args.device, "--foot-lock", args.foot_lock, "--ground", args.ground_mode]
-    if getattr(args, "fit", None):
-        flags += ["--fit", args.fit]
-    if getattr(args, "height", None) is not None:
-        flags += ["--height", str(args.height)]
-    if args.window is not None:
-        flags += ["--window", str(args.window)]
-    if args.frames is not None:
-        flags += ["--frames", f"{args.frames[0]}:{args.frames[1]}"]
-    if args.fps is not None:
-        flags += ["--fps", str(args.fps)]
-    if args.smooth is not None:
-        flags += ["--smooth", str(args.smooth)]
-    if args.weights_dir:
-        flags += ["--weights-dir", args.weights_dir]
-    if args.smpl_dir:
-        flags += ["--smpl-dir", args.smpl_dir]
-    return flags
+def backend_flags(args: argparse.Namespace, package: ModuleType) -> list[str]:
+    """The run options of batch.py's command line as `backend batch` flags (defaults left out), by the
+    add-on's run-options table (the same rows `backend run` and `backend batch` parse)."""
+    run_options = importlib.import_module(".backend_client.run_options", package.__name__)
+    return run_options.option_argv(run_options.RunOptions(video="", out="", **run_options.values_from(args)))
 
 
 def run_backend_batch(python: Path, source: Path | None, input_path: str, motions: Path, flags: list[str],
@@ -137,7 +122,7 @@ def run(args: argparse.Namespace, package: ModuleType, stopped: Callable[[], boo
         print("error: no backend Python found; pass --backend-python or install the backend", file=sys.stderr)
         return 1
     code = run_backend_batch(python, locations.backend_source(), str(Path(args.input).resolve()), motions,
-                             backend_flags(args), stopped)
+                             backend_flags(args, package), stopped)
     if code not in (0, EXIT_SOME_FAILED):
         if stopped() or code == EXIT_CANCELLED:
             print("cancelled: the backend batch was stopped; finished clips stay; run again to resume",

@@ -42,13 +42,17 @@ from backend.body.smpl_model import load_smpl_layer, smpl_forward  # noqa: E402
 from backend.core.events import EventStream  # noqa: E402
 from backend.core.threads import auto_threads  # noqa: E402
 from backend.models.base import ModelRequest  # noqa: E402
-from backend.models.seed_runner import SETUPS, load_models, run_seed  # noqa: E402
+from backend.models.registry import all_cards  # noqa: E402
+from backend.models.seed_runner import load_models, run_seed  # noqa: E402
 from backend.models.windows import window_rows  # noqa: E402
 from backend.testing.smpl_synth import write_smpl_npz  # noqa: E402
 from backend.testing.weights_synth import load_layouts, write_model_weights  # noqa: E402
 from backend.tracking.crops import iter_crop_chunks  # noqa: E402
 from backend.tracking.track import Track  # noqa: E402
 from backend.tracking.video import FrameRange, probe  # noqa: E402
+
+#: The seed models: every card with official checkpoints.
+SEED_MODELS = {card.name: card for card in all_cards() if card.checkpoints}
 
 SAMPLE = REPO / "samples" / "single_person_demo.mp4"
 LAYOUTS = REPO / "tests" / "data" / "official_layouts.json"
@@ -102,7 +106,7 @@ def bench(args: argparse.Namespace) -> dict:
     layouts = load_layouts(LAYOUTS)
     weights, smpl = work / "weights", work / "smpl"
     write_smpl_npz(smpl)
-    for model in SETUPS:
+    for model in SEED_MODELS:
         write_model_weights(model, weights, layouts)
     video = looped_clip(work, args.loops)
     track = sample_track(args.loops)
@@ -117,7 +121,7 @@ def bench(args: argparse.Namespace) -> dict:
     layer = load_smpl_layer(smpl)
     smpl_verts = lambda rot, betas: smpl_forward(layer, rot, betas)[0]  # noqa: E731
 
-    for model, setup in SETUPS.items():
+    for model, setup in SEED_MODELS.items():
         if model not in args.models:
             continue
         backbone, temporal, _ = load_models(setup, weights, "cpu")
@@ -153,7 +157,7 @@ def bench(args: argparse.Namespace) -> dict:
             with torch.inference_mode():
                 for window in some:
                     feats = backbone(x[window].contiguous(memory_format=torch.channels_last))[None]
-                    temporal(feats, smpl_verts) if setup.model_uses_smpl else temporal(feats)
+                    temporal(feats, smpl_verts) if setup.smpl_in_forward else temporal(feats)
 
         wall, _, _ = timed(recompute, 1)
         per_frame_recompute = wall / len(some)
@@ -180,7 +184,7 @@ def temporal_per_window(model: str, temporal: torch.nn.Module, setup, crops: dic
     n = batch + length - 1
     feats = torch.relu(torch.randn((n, *setup.feature_shape), generator=gen)) * 0.5
     rows = torch.arange(batch)[:, None] + torch.arange(length)[None]
-    call = (lambda w: temporal(w, smpl_verts)) if setup.model_uses_smpl else temporal
+    call = (lambda w: temporal(w, smpl_verts)) if setup.smpl_in_forward else temporal
 
     def reference() -> None:
         with torch.inference_mode():
@@ -190,7 +194,7 @@ def temporal_per_window(model: str, temporal: torch.nn.Module, setup, crops: dic
         with torch.inference_mode():
             cache = temporal.frame_cache(feats)
             # per-frame work is shared by `length` windows in a long clip: charge it once per frame
-            args_ = (cache, rows, smpl_verts) if setup.model_uses_smpl else (cache, rows)
+            args_ = (cache, rows, smpl_verts) if setup.smpl_in_forward else (cache, rows)
             temporal.forward_cached(*args_)
 
     def cache_only() -> None:
@@ -260,7 +264,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = the cores actually free")
     parser.add_argument("--recompute-windows", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    parser.add_argument("--models", nargs="+", default=list(SEED_MODELS), choices=list(SEED_MODELS))
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
     figures = bench(args)

@@ -56,6 +56,39 @@ def run_backend(*args: str, env: dict[str, str] | None = None, timeout: float = 
     return BackendResult(proc.returncode, events, proc.stdout, proc.stderr)
 
 
+def signal_after_first_event(args: list[str], sig: int) -> tuple[dict, list[dict], int]:
+    """Start `python -m backend ARGS`, send `sig` once its first JSON event is out, and return
+    (first event, every later event, exit status). The child is killed if it outlives the test."""
+    proc = subprocess.Popen([sys.executable, "-m", "backend", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=backend_env())
+    try:
+        first = json.loads(proc.stdout.readline())
+        proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return first, [json.loads(line) for line in rest.splitlines()], proc.returncode
+
+
+def process_alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie waiting for a parent that never reaps it (Linux /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def process_gone(pid: int) -> bool:
+    """True once no process has this id (a cancelled child must not outlive its job)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 @pytest.fixture(scope="session")
 def samples() -> dict[str, Path]:
     for path in (SINGLE, MULTI):

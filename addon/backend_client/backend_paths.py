@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from .run_options import OPTION, RunOptions, option_argv
 
 BACKEND_PYTHON_ENV = "VIDEO_MOCAP_BACKEND_PYTHON"
 BUNDLED_SOURCE_DIR = "backend_src"
 USER_VENV_DIR = "venv"
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-#: Image files the backend reads as a sequence (mirrors backend/video.py IMAGE_SUFFIXES).
+DEVICES: tuple[str, ...] = OPTION["device"].choices
+#: Image files the backend reads as a sequence (mirrors backend/tracking/video.py IMAGE_SUFFIXES).
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -66,29 +68,6 @@ def find_backend_python(chosen: str, user_dir: Path | None, source_root: Path | 
     return None
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """Everything `backend run` takes; empty/None values are left to the backend's defaults."""
-
-    video: str
-    out: str
-    model: str = "blazepose"
-    window: int | None = None
-    person: str = "auto"
-    frames: tuple[int, int] | None = None  # source frames START:END (END exclusive)
-    stride: int = 1  # every STRIDE-th source frame
-    fps: float | None = None  # image sequences only: their frame rate (the backend's default is 30)
-    smooth: float | None = None
-    device: str = "auto"
-    weights_dir: str = ""
-    smpl_dir: str = ""
-    fit: bool = True  # whole-clip fitting (backend `--fit on`); False sends `--fit off`
-    height: float | None = None  # the person's stature in metres (`--height`); None = the backend's prior
-    foot_lock: bool = True
-    ground: str = "auto"  # auto | plane | constant | off (the backend's --ground)
-    extra: tuple[str, ...] = field(default_factory=tuple)
-
-
 def backend_argv(python: Path | str, *args: str) -> list[str]:
     """`python -P -m backend ...`: -P (Python 3.11+) keeps the working directory off sys.path, so a
     folder named `backend` wherever Blender was started cannot shadow the real one on PYTHONPATH."""
@@ -96,35 +75,8 @@ def backend_argv(python: Path | str, *args: str) -> list[str]:
 
 
 def run_argv(python: Path | str, options: RunOptions) -> list[str]:
-    """The `backend run` command for these options, as an argument list."""
-    args = ["run", options.video, "--model", options.model, "--out", options.out]
-    if options.window is not None:
-        args += ["--window", str(options.window)]
-    if options.person and options.person != "auto":
-        args += ["--person", str(options.person)]
-    if options.frames is not None:
-        args += ["--frames", f"{options.frames[0]}:{options.frames[1]}"]
-    if options.stride and options.stride != 1:
-        args += ["--stride", str(int(options.stride))]
-    if options.fps is not None:
-        args += ["--fps", f"{options.fps:g}"]
-    if options.smooth is not None:
-        args += ["--smooth", f"{options.smooth:g}"]
-    if options.device in DEVICES and options.device != "auto":
-        args += ["--device", options.device]
-    if options.weights_dir:
-        args += ["--weights-dir", options.weights_dir]
-    if options.smpl_dir:
-        args += ["--smpl-dir", options.smpl_dir]
-    if not options.fit:
-        args += ["--fit", "off"]
-    if options.height is not None:
-        args += ["--height", f"{options.height:g}"]
-    if not options.foot_lock:
-        args += ["--foot-lock", "off"]
-    if options.ground and options.ground != "auto":
-        args += ["--ground", options.ground]
-    return backend_argv(python, *args, *options.extra)
+    """The `backend run` command for these options, as an argument list (defaults are left out)."""
+    return backend_argv(python, "run", str(options.video), "--out", str(options.out), *option_argv(options))
 
 
 def backend_env(source_root: Path, temp_dir: Path | None = None,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import enum
 import json
 import os
 import queue
@@ -29,17 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .run_state import RunState
+
 DEFAULT_GRACE_S = 3.0
 #: After the child exits, how long to wait for its stdout to close (a grandchild may hold it).
 PIPE_DRAIN_S = 2.0
 _EOF = object()
-
-
-class RunState(str, enum.Enum):
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
 class BackendStartError(RuntimeError):
@@ -250,12 +244,16 @@ class BackendProcess:
             # No console (CREATE_NO_WINDOW), so no CTRL_BREAK: end the tree at once, while the leader
             # still exists for taskkill /T to walk from. The job removes the run folder itself.
             self._kill()
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-                os.killpg(self._proc.pid, signal.SIGTERM)
-        if self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, OSError):
-                self._proc.terminate()
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError, OSError):
+            # Not a group leader (or the group is gone): signal the child alone. Never both: a second
+            # SIGTERM that lands while the child's handler is exiting meets Python's restored default
+            # handler and kills it before it reports CANCELLED (exit 130).
+            if self._proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, OSError):
+                    self._proc.terminate()
 
     def group_alive(self) -> bool:
         """Whether the child or anything it started (same process group) still runs. POSIX only;

@@ -8,7 +8,6 @@ leave the scene exactly as it was.
 
 from __future__ import annotations
 
-import enum
 import shutil
 import time
 import uuid
@@ -24,22 +23,15 @@ from .backend_runner import (
     BackendStartError,
     Outcome,
     Progress,
-    RunState,
 )
+from .run_state import TERMINAL, RunState, advance
 
 MOTION_FILE_NAME = "motion.npz"
 
 
-class JobState(str, enum.Enum):
-    IDLE = "IDLE"
-    RUNNING = "RUNNING"
-    CANCELLING = "CANCELLING"
-    READY = "READY"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-TERMINAL_STATES = (JobState.READY, JobState.FAILED, JobState.CANCELLED)
+#: The job's states are the one run-state machine's (run_state.py); the old name stays for callers.
+JobState = RunState
+TERMINAL_STATES = TERMINAL
 
 
 def missing_backend_message(python: Path | None) -> str:
@@ -58,7 +50,7 @@ class VideoImportJob:
         self.options = options
         self.runs_dir = Path(runs_dir)
         self.grace_s = grace_s
-        self.state = JobState.IDLE
+        self.state = RunState.IDLE
         self.message = ""
         self.save_motion_to: Path | None = None  # also keep the backend's motion file here (batch --save-motion)
         self.error_code: str | None = None  # the backend's error code when it failed (PACKAGES_MISSING, ...)
@@ -79,7 +71,7 @@ class VideoImportJob:
 
     @property
     def finished(self) -> bool:
-        return self.state in TERMINAL_STATES
+        return self.state in TERMINAL
 
     def start(self) -> None:
         """Start the backend; on any problem the job is FAILED with a message (nothing raised)."""
@@ -105,9 +97,9 @@ class VideoImportJob:
         except BackendStartError as exc:
             self._fail(str(exc))
             return
-        self.state = JobState.RUNNING
+        self._move(RunState.RUNNING)
 
-    def poll(self) -> JobState:
+    def poll(self) -> RunState:
         """Advance: drain backend events; on success load and check the motion file."""
         if self.process is None or self.finished:
             return self.state
@@ -119,51 +111,59 @@ class VideoImportJob:
 
     def _finish(self, outcome: Outcome) -> None:
         if outcome.state is RunState.CANCELLED:
-            self.state, self.message = JobState.CANCELLED, "cancelled; the scene was not changed"
+            self._move(RunState.CANCELLED, "cancelled; the scene was not changed")
         elif outcome.state is RunState.FAILED:
-            self.state, self.message, self.error_code = JobState.FAILED, outcome.message, outcome.error_code
+            self.error_code = outcome.error_code
+            self._move(RunState.FAILED, outcome.message)
         else:
             path = Path(outcome.out) if outcome.out else (self.run_dir or Path()) / MOTION_FILE_NAME
             try:
                 self.motion = load_motion(path)
             except MotionFileError as exc:
                 detail = str(exc).removeprefix(f"{path}: ")  # the run folder is deleted: its path would mislead
-                self.state, self.message = JobState.FAILED, f"the backend wrote a bad motion file: {detail}"
+                self._move(RunState.FAILED, f"the backend wrote a bad motion file: {detail}")
             else:
-                self.state, self.message = JobState.READY, f"{self.motion.frame_count} frames from {self.options.model}"
                 if self.save_motion_to is not None:
                     try:
                         shutil.copyfile(path, self.save_motion_to)
                     except OSError as exc:
-                        self.state = JobState.FAILED
-                        self.message = f"cannot write {self.save_motion_to}: {exc.strerror or exc}"
+                        self._move(RunState.FAILED, f"cannot write {self.save_motion_to}: {exc.strerror or exc}")
+                        self._remove_run_dir()
+                        return
+                self._move(RunState.READY, f"{self.motion.frame_count} frames from {self.options.model}")
         self._remove_run_dir()
 
     def cancel(self) -> None:
         """Non-blocking: SIGTERM now, kill after the grace period (enforced by `poll`)."""
         if self.process is not None and not self.finished:
             self.process.cancel()
-            self.state = JobState.CANCELLING
-        elif self.state is JobState.IDLE:
-            self.state, self.message = JobState.CANCELLED, "cancelled"
+            self._move(RunState.CANCELLING)
+        elif self.state is RunState.IDLE:
+            self._move(RunState.CANCELLED, "cancelled")
 
     def wait(self, timeout: float | None = None, tick_s: float = 0.02,
-             on_progress: Callable[[Progress], None] | None = None) -> JobState:
+             on_progress: Callable[[Progress], None] | None = None) -> RunState:
         """Block until finished: headless runs and tests. Cancels (then waits for the child) on timeout."""
-        if self.state is JobState.IDLE:
+        if self.state is RunState.IDLE:
             raise RuntimeError("start() the job before waiting for it")
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() not in TERMINAL_STATES:
+        while self.poll() not in TERMINAL:
             if on_progress is not None:
                 on_progress(self.progress)
-            if deadline is not None and time.monotonic() > deadline and self.state is JobState.RUNNING:
+            if deadline is not None and time.monotonic() > deadline and self.state is RunState.RUNNING:
                 self.cancel()
             time.sleep(tick_s)
         return self.state
 
     def _fail(self, message: str) -> None:
-        self.state, self.message = JobState.FAILED, message
+        self._move(RunState.FAILED, message)
         self._remove_run_dir()
+
+    def _move(self, state: RunState, message: str | None = None) -> None:
+        """Every state change goes through the machine's transition table."""
+        self.state = advance(self.state, state)
+        if message is not None:
+            self.message = message
 
     def _remove_run_dir(self) -> None:
         if self.run_dir is not None:

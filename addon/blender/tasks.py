@@ -18,8 +18,8 @@ from ..backend_client.backend_runner import (
     BackendStartError,
     Outcome,
     Progress,
-    RunState,
 )
+from ..backend_client.run_state import RunState
 
 TICK_S = 0.2
 MAX_LINES = 400

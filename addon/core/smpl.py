@@ -1,25 +1,18 @@
 """SMPL's 24-joint tree and forward kinematics in numpy (no bpy).
 
-A private copy of the backend's definition: the add-on runs in Blender's Python and must
-not import the backend. Joints are posed the way smplx does it: each local rotation is
-applied about its joint, parent first, the root stays at `rest_joints[0]`, `transl` last.
+The joint order and parents are the contract's (`motion_schema.py`, shared with the backend byte
+for byte); the add-on runs in Blender's Python and must not import the backend. Joints are posed
+the way smplx does it: each local rotation is applied about its joint, parent first, the root
+stays at `rest_joints[0]`, `transl` last.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .motion_schema import JOINT_NAMES, PARENTS
 from .rotations import axis_angle_to_matrix
 
-JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck",
-    "left_collar", "right_collar", "head", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
-)
-PARENTS: tuple[int, ...] = (
-    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
-)
 NUM_JOINTS = len(JOINT_NAMES)
 ROOT = 0
 HEAD = JOINT_NAMES.index("head")

@@ -12,13 +12,14 @@ from bpy.props import StringProperty
 
 from ..backend_client.backend_paths import (
     IMAGE_SUFFIXES,
-    RunOptions,
     backend_argv,
     backend_env,
     install_argv,
 )
-from ..backend_client.import_job import JobState, VideoImportJob, missing_backend_message
+from ..backend_client.import_job import VideoImportJob, missing_backend_message
 from ..backend_client.messages import for_panel, people_line
+from ..backend_client.run_options import RunOptions, panel_values
+from ..backend_client.run_state import ModalStep, RunState
 from ..blender import locations, tasks
 from ..blender.backend_health import health_cache
 from ..blender.model_catalog import catalog
@@ -52,25 +53,10 @@ runtime = Runtime()
 
 
 def run_options_from(context: bpy.types.Context) -> RunOptions:
-    """The backend command's options from the panel's settings and the preferences."""
-    settings = context.scene.video_mocap
-    prefs = locations.preferences()
-    return RunOptions(
-        video=bpy.path.abspath(settings.video_path),
-        out="",
-        model=settings.model or "blazepose",
-        window=settings.window_argument(),
-        person=settings.person_argument(),
-        frames=(settings.frame_start, settings.frame_end) if settings.use_frame_range else None,
-        fps=settings.sequence_fps if settings.is_image_sequence() else None,
-        smooth=settings.smoothing if settings.use_smoothing else None,
-        device=getattr(prefs, "device", "auto"),
-        weights_dir=bpy.path.abspath(getattr(prefs, "weights_dir", "")) if prefs is not None else "",
-        smpl_dir=bpy.path.abspath(getattr(prefs, "smpl_dir", "")) if prefs is not None else "",
-        fit=settings.fit,
-        height=settings.height if settings.use_height else None,
-        foot_lock=settings.foot_lock, ground=settings.ground.lower(),
-    )
+    """The backend command's options: every row of `run_options.RUN_OPTIONS` that names a panel or
+    preferences source, read from the scene's settings and the add-on's preferences."""
+    sources = {"scene": context.scene.video_mocap, "prefs": locations.preferences()}
+    return RunOptions(video=bpy.path.abspath(context.scene.video_mocap.video_path), out="", **panel_values(sources))
 
 
 def import_options_from(context: bpy.types.Context, motion: Motion, source_path: str) -> ImportOptions:
@@ -97,7 +83,7 @@ def new_import_job(context: bpy.types.Context, tracks: str | None = None) -> Vid
     (an earlier motion file of this video) the backend reuses its people instead of detecting them."""
     options = run_options_from(context)
     if tracks:
-        options = replace(options, extra=(*options.extra, "--tracks", tracks))
+        options = replace(options, tracks=tracks)
     job = VideoImportJob(locations.backend_python(), locations.backend_source(), options, locations.runs_dir())
     job.save_motion_to = locations.runs_dir() / LAST_RUN_FILE
     return job
@@ -142,21 +128,21 @@ def unsaved_relative_path(raw: str, blend_path: str) -> str | None:
     return None
 
 
-def modal_step(job: VideoImportJob | None, event_type: str, event_value: str) -> str:
+def modal_step(job: VideoImportJob | None, event_type: str, event_value: str) -> ModalStep:
     """What one modal event does to the job: FINISH, CANCELLING (Esc), PROGRESS (a timer tick that
     changed the progress), or IDLE. Only timer ticks poll the job: a bounded queue drain, never a wait."""
     if job is None or job.finished:
-        return "FINISH"
+        return ModalStep.FINISH
     if event_type == "ESC" and event_value == "PRESS":
         job.cancel()
-        return "CANCELLING"
+        return ModalStep.CANCELLING
     if event_type != "TIMER":
-        return "IDLE"
+        return ModalStep.IDLE
     before = (job.progress.stage, job.progress.done, job.state)
     job.poll()
     if job.finished:
-        return "FINISH"
-    return "PROGRESS" if (job.progress.stage, job.progress.done, job.state) != before else "IDLE"
+        return ModalStep.FINISH
+    return ModalStep.PROGRESS if (job.progress.stage, job.progress.done, job.state) != before else ModalStep.IDLE
 
 
 class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
@@ -189,7 +175,7 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         reuse, runtime.reuse_tracks = runtime.reuse_tracks, False
         job = new_import_job(context, reusable_tracks(context) if reuse else None)
         job.start()
-        if job.state is JobState.FAILED:
+        if job.state is RunState.FAILED:
             self._fail(job.message)
             return None
         runtime.job = job
@@ -213,13 +199,13 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         step = modal_step(runtime.job, event.type, event.value)
-        if step == "FINISH":
+        if step is ModalStep.FINISH:
             return self._finish(context)
-        if step == "CANCELLING":
+        if step is ModalStep.CANCELLING:
             runtime.tell("INFO", "cancelling...")
             tasks.redraw_ui()
             return {"RUNNING_MODAL"}
-        if step == "PROGRESS":
+        if step is ModalStep.PROGRESS:
             tasks.redraw_ui()
         return {"PASS_THROUGH"}  # the UI stays fully usable while the backend works
 
@@ -253,13 +239,13 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
             return {"CANCELLED"}
         for warning in job.warnings:
             self.report({"WARNING"}, warning)
-        if job.state is JobState.READY and job.motion is not None:
+        if job.state is RunState.READY and job.motion is not None:
             several = len(job.motion.people_ids) > 1 and job.save_motion_to is not None
             runtime.last_tracks = str(job.save_motion_to) if several else ""
             runtime.last_video = job.options.video if several else ""
             runtime.last_people = people_line(job.motion.meta) if several else ""
             return apply_motion(self, context, job.motion, job.options.video)
-        if job.state is JobState.CANCELLED:
+        if job.state is RunState.CANCELLED:
             runtime.tell("INFO", job.message)
             self.report({"INFO"}, job.message)
         else:

@@ -46,6 +46,12 @@ class VIDEO_MOCAP_AP_preferences(bpy.types.AddonPreferences):
     device: EnumProperty(name="Device", default="auto", items=DEVICE_ITEMS,
                          description="Where the backend runs the models")
 
+    def weights_dir_argument(self) -> str | None:
+        return bpy.path.abspath(self.weights_dir) if self.weights_dir else None
+
+    def smpl_dir_argument(self) -> str | None:
+        return bpy.path.abspath(self.smpl_dir) if self.smpl_dir else None
+
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         width = text_width(context)

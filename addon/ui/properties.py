@@ -144,8 +144,30 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
         path = bpy.path.abspath(self.video_path).strip()
         return bool(path) and (os.path.isdir(path) or os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES)
 
-    def person_argument(self) -> str:
-        return "auto" if self.person_mode == "AUTO" else str(self.person_id)
+    # The `*_argument` methods give `backend run`'s values (run_options.py names them in its `panel` column).
+    def model_argument(self) -> str:
+        return self.model or "blazepose"
+
+    def person_argument(self) -> int | None:
+        """None = auto (the main person), else the chosen id."""
+        return None if self.person_mode == "AUTO" else self.person_id
+
+    def frames_argument(self) -> str | None:
+        return f"{self.frame_start}:{self.frame_end}" if self.use_frame_range else None
+
+    def smooth_argument(self) -> float | None:
+        return self.smoothing if self.use_smoothing else None
+
+    def fps_argument(self) -> float | None:
+        """An image sequence's rate; None for a video file (it carries its own timestamps)."""
+        return self.sequence_fps if self.is_image_sequence() else None
+
+    def ground_argument(self) -> str:
+        return self.ground.lower()
+
+    def height_argument(self) -> float | None:
+        """The person's stature in metres when given, else None (the backend's population prior)."""
+        return float(self.height) if self.use_height else None
 
     def window_argument(self) -> int | None:
         """The chosen window if the model allows it, else the model's default (None: no window)."""

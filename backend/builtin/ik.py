@@ -9,10 +9,22 @@ arm. The spine shares the pelvis-to-chest rotation evenly among its three joints
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..body import landmarks_def as lm
-from ..geometry.skeleton import NUM_JOINTS, PARENTS, axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
+from ..geometry.skeleton import (
+    JOINT_INDEX as J,
+)
+from ..geometry.skeleton import (
+    NUM_JOINTS,
+    PARENTS,
+    axis_angle_to_matrix,
+    local_from_global,
+    matrix_to_axis_angle,
+    rotation_between,
+)
 from .rest_skeleton import RestSkeleton
 
 #: Flexion limits (degrees): knees and elbows never bend backwards past the human range.
@@ -94,91 +106,124 @@ def _scale_rotation(rot: np.ndarray, fraction: float) -> np.ndarray:
     return axis_angle_to_matrix(matrix_to_axis_angle(rot) * fraction)
 
 
+#: SMPL knees flex about +x; elbows flex the forearm forward: about -y on the left arm, +y on the right.
+KNEE_AXIS = np.array([1.0, 0.0, 0.0])
+ELBOW_AXIS = {"left": np.array([0.0, -1.0, 0.0]), "right": np.array([0.0, 1.0, 0.0])}
+
+
+@dataclass
+class _Solve:
+    """The state one solve builds up: landmarks by name, global rotations and posed positions by joint name."""
+
+    world: np.ndarray  # [N, 33, 3]
+    rest: RestSkeleton
+    glob: np.ndarray  # [N, 24, 3, 3] global rotations, filled parent first
+    pos: np.ndarray  # [N, 24, 3] posed joint positions (torso only: the collars need them)
+
+    def lm(self, name: str) -> np.ndarray:
+        """[N, 3] one landmark by name ("left_hip", ...)."""
+        return self.world[:, lm.LANDMARK_INDEX[name]]
+
+    def mid(self, name: str) -> np.ndarray:
+        """[N, 3] midpoint of the left and right landmark of that name ("hip", "shoulder", "ear")."""
+        return (self.lm(f"left_{name}") + self.lm(f"right_{name}")) / 2
+
+    def rest_bone(self, parent: str, child: str) -> np.ndarray:
+        """[3] rest vector from one SMPL joint to another."""
+        return self.rest.joints[J[child]] - self.rest.joints[J[parent]]
+
+    def set(self, joint: str, rotation: np.ndarray) -> None:
+        self.glob[:, J[joint]] = rotation
+
+    def get(self, joint: str) -> np.ndarray:
+        return self.glob[:, J[joint]]
+
+
 def solve(world: np.ndarray, rest: RestSkeleton) -> np.ndarray:
-    """[N, 33, 3] world landmarks (camera-aligned, y down) -> [N, 24, 3, 3] local rotations."""
+    """[N, 33, 3] world landmarks (camera-aligned, y down) -> [N, 24, 3, 3] local rotations.
+
+    Torso first (the limbs hang from it), then the head, then each leg and arm.
+    """
     world = np.asarray(world, dtype=np.float64)
     n = world.shape[0]
-    rj = rest.joints
-    glob = np.tile(np.eye(3), (n, NUM_JOINTS, 1, 1))
-    p = {k: world[:, k] for k in range(world.shape[1])}
-    mid_hip = (p[lm.LEFT_HIP] + p[lm.RIGHT_HIP]) / 2
-    mid_shoulder = (p[lm.LEFT_SHOULDER] + p[lm.RIGHT_SHOULDER]) / 2
-    mid_ear = (p[lm.LEFT_EAR] + p[lm.RIGHT_EAR]) / 2
-    up = mid_shoulder - mid_hip
+    state = _Solve(world, rest, np.tile(np.eye(3), (n, NUM_JOINTS, 1, 1)), np.zeros((n, NUM_JOINTS, 3)))
+    _torso(state)
+    _head(state)
+    for side in ("left", "right"):
+        _leg(state, side)
+        _arm(state, side)
+    return local_from_global(state.glob)
 
-    # Torso: pelvis from the hip line, chest from the shoulder line, both about the same up axis.
-    rest_up = rj[12] - rj[0]
-    glob[:, 0] = _align(rest_up, rj[1] - rj[2], up, p[lm.LEFT_HIP] - p[lm.RIGHT_HIP])
-    chest = _align(rest_up, rj[16] - rj[17], up, p[lm.LEFT_SHOULDER] - p[lm.RIGHT_SHOULDER])
-    spine_step = _scale_rotation(np.swapaxes(glob[:, 0], -1, -2) @ chest, 1.0 / 3.0)
-    for joint in (3, 6, 9):
-        glob[:, joint] = glob[:, PARENTS[joint]] @ spine_step
 
+def _torso(s: _Solve) -> None:
+    """Pelvis from the hip line, chest from the shoulder line, both about the same up axis; the spine
+    shares the pelvis-to-chest rotation evenly among its three joints."""
+    up = s.mid("shoulder") - s.mid("hip")
+    rest_up = s.rest_bone("pelvis", "neck")
+    s.set("pelvis", _align(rest_up, s.rest_bone("right_hip", "left_hip"), up, s.lm("left_hip") - s.lm("right_hip")))
+    chest = _align(rest_up, s.rest_bone("right_shoulder", "left_shoulder"), up,
+                   s.lm("left_shoulder") - s.lm("right_shoulder"))
+    spine_step = _scale_rotation(np.swapaxes(s.get("pelvis"), -1, -2) @ chest, 1.0 / 3.0)
+    for joint in ("spine1", "spine2", "spine3"):
+        s.set(joint, s.glob[:, PARENTS[J[joint]]] @ spine_step)
     # Posed positions along the spine, anchored so the rest hip midpoint lands on the landmarks'.
-    pos = np.zeros((n, NUM_JOINTS, 3))
-    pos[:, 0] = mid_hip - _apply(glob[:, 0], (rj[1] + rj[2]) / 2 - rj[0])
-    for joint in (3, 6, 9, 12, 13, 14):
-        parent = PARENTS[joint]
-        pos[:, joint] = pos[:, parent] + _apply(glob[:, parent], rj[joint] - rj[parent])
+    rj = s.rest.joints
+    s.pos[:, J["pelvis"]] = s.mid("hip") - _apply(s.get("pelvis"), (rj[J["left_hip"]] + rj[J["right_hip"]]) / 2
+                                                  - rj[J["pelvis"]])
+    for joint in ("spine1", "spine2", "spine3", "neck", "left_collar", "right_collar"):
+        index, parent = J[joint], PARENTS[J[joint]]
+        s.pos[:, index] = s.pos[:, parent] + _apply(s.glob[:, parent], rj[index] - rj[parent])
 
-    # Neck and head: neck aims at the ears' midpoint, head takes its frame from ears and nose.
-    glob[:, 12] = _align(rj[15] - rj[12], rest.marker_offset("left_ear") - rest.marker_offset("right_ear"),
-                         mid_ear - mid_shoulder, p[lm.LEFT_EAR] - p[lm.RIGHT_EAR])
-    rest_ears = (rest.marker_offset("left_ear"), rest.marker_offset("right_ear"))
-    glob[:, 15] = _align(rest_ears[0] - rest_ears[1], rest.marker_offset("nose") - (rest_ears[0] + rest_ears[1]) / 2,
-                         p[lm.LEFT_EAR] - p[lm.RIGHT_EAR], p[lm.NOSE] - mid_ear)
 
-    for side, name in ((0, "left"), (1, "right")):
-        # Legs: thigh aimed at the knee, twisted so the knee hinge lies in the leg's plane.
-        hip_lm, knee_lm, ankle_lm = (lm.LEFT_HIP, lm.LEFT_KNEE, lm.LEFT_ANKLE) if side == 0 else (
-            lm.RIGHT_HIP, lm.RIGHT_KNEE, lm.RIGHT_ANKLE)
-        heel_lm, toe_lm = (lm.LEFT_HEEL, lm.LEFT_TOE) if side == 0 else (lm.RIGHT_HEEL, lm.RIGHT_TOE)
-        hip, knee, ankle, foot = 1 + side, 4 + side, 7 + side, 10 + side
-        thigh = p[knee_lm] - p[hip_lm]
-        shin = p[ankle_lm] - p[knee_lm]
-        rest_thigh, rest_shin = rj[knee] - rj[hip], rj[ankle] - rj[knee]
-        knee_axis = np.array([1.0, 0.0, 0.0])  # SMPL knees flex about +x
-        foot_forward = p[toe_lm] - p[heel_lm]
-        hinge = _hinge_target(thigh, shin, np.cross(foot_forward, thigh))
-        glob[:, hip] = _align(rest_thigh, knee_axis, thigh, hinge)
-        flex = _hinge_angle(glob[:, hip], rest_shin, knee_axis, shin, KNEE_RANGE)
-        glob[:, knee] = _with_play(glob[:, hip] @ axis_angle_to_matrix(flex[:, None] * knee_axis), rest_shin,
-                                   knee_axis, shin)
-        # Feet: aimed at the toe, rolled so heel and toe stay in the foot's plane.
-        heel_off, toe_off = rest.marker_offset(f"{name}_heel"), rest.marker_offset(f"{name}_toe")
-        glob[:, ankle] = _align(rj[foot] - rj[ankle], np.cross(heel_off, toe_off),
-                                p[toe_lm] - p[ankle_lm],
-                                np.cross(p[heel_lm] - p[ankle_lm], p[toe_lm] - p[ankle_lm]))
-        glob[:, foot] = glob[:, ankle]
+def _head(s: _Solve) -> None:
+    """Neck aims at the ears' midpoint; the head takes its frame from ears and nose."""
+    left_ear, right_ear = s.rest.marker_offset("left_ear"), s.rest.marker_offset("right_ear")
+    ear_line = s.lm("left_ear") - s.lm("right_ear")
+    s.set("neck", _align(s.rest_bone("neck", "head"), left_ear - right_ear, s.mid("ear") - s.mid("shoulder"),
+                         ear_line))
+    s.set("head", _align(left_ear - right_ear, s.rest.marker_offset("nose") - (left_ear + right_ear) / 2,
+                         ear_line, s.lm("nose") - s.mid("ear")))
 
-        # Arms: collar aims the shoulder joint at the shoulder landmark (shrugs), then a hinge elbow.
-        sh_lm, el_lm, wr_lm = (lm.LEFT_SHOULDER, lm.LEFT_ELBOW, lm.LEFT_WRIST) if side == 0 else (
-            lm.RIGHT_SHOULDER, lm.RIGHT_ELBOW, lm.RIGHT_WRIST)
-        idx_lm, pk_lm = (lm.LEFT_INDEX, lm.LEFT_PINKY) if side == 0 else (lm.RIGHT_INDEX, lm.RIGHT_PINKY)
-        collar, shoulder, elbow, wrist, hand = 13 + side, 16 + side, 18 + side, 20 + side, 22 + side
-        rest_collar = rj[shoulder] - rj[collar]
-        glob[:, collar] = rotation_between(_apply(glob[:, 9], rest_collar), p[sh_lm] - pos[:, collar]) @ glob[:, 9]
-        upper = p[el_lm] - p[sh_lm]
-        fore = p[wr_lm] - p[el_lm]
-        rest_upper, rest_fore = rj[elbow] - rj[shoulder], rj[wrist] - rj[elbow]
-        # SMPL elbows flex the forearm forward: about -y on the left arm, +y on the right.
-        elbow_axis = np.array([0.0, -1.0, 0.0]) if side == 0 else np.array([0.0, 1.0, 0.0])
-        # Straight arm: keep the upper arm's twist as the collar carries it (least surprising default).
-        default_hinge = _apply(glob[:, collar], elbow_axis)
-        hinge = _hinge_target(upper, fore, default_hinge)
-        glob[:, shoulder] = _align(rest_upper, elbow_axis, upper, hinge)
-        flex = _hinge_angle(glob[:, shoulder], rest_fore, elbow_axis, fore, ELBOW_RANGE)
-        glob[:, elbow] = _with_play(glob[:, shoulder] @ axis_angle_to_matrix(flex[:, None] * elbow_axis),
-                                    rest_fore, elbow_axis, fore)
-        # Hands: aimed between index and pinky knuckles, palm plane from the two.
-        idx_off, pk_off = rest.marker_offset(f"{name}_index"), rest.marker_offset(f"{name}_pinky")
-        glob[:, wrist] = _align(rj[hand] - rj[wrist], np.cross(idx_off, pk_off),
-                                (p[idx_lm] + p[pk_lm]) / 2 - p[wr_lm],
-                                np.cross(p[idx_lm] - p[wr_lm], p[pk_lm] - p[wr_lm]))
-        glob[:, hand] = glob[:, wrist]
 
-    local = np.empty_like(glob)
-    local[:, 0] = glob[:, 0]
-    for joint in range(1, NUM_JOINTS):
-        local[:, joint] = np.swapaxes(glob[:, PARENTS[joint]], -1, -2) @ glob[:, joint]
-    return local
+def _leg(s: _Solve, side: str) -> None:
+    """Thigh aimed at the knee, twisted so the knee hinge lies in the leg's plane; a hinge knee with
+    a little play; the foot aimed at the toe, rolled so heel and toe stay in the foot's plane."""
+    hip, knee, ankle, foot = (f"{side}_{joint}" for joint in ("hip", "knee", "ankle", "foot"))
+    thigh = s.lm(f"{side}_knee") - s.lm(f"{side}_hip")
+    shin = s.lm(f"{side}_ankle") - s.lm(f"{side}_knee")
+    rest_thigh, rest_shin = s.rest_bone(hip, knee), s.rest_bone(knee, ankle)
+    foot_forward = s.lm(f"{side}_toe") - s.lm(f"{side}_heel")
+    hinge = _hinge_target(thigh, shin, np.cross(foot_forward, thigh))
+    s.set(hip, _align(rest_thigh, KNEE_AXIS, thigh, hinge))
+    flex = _hinge_angle(s.get(hip), rest_shin, KNEE_AXIS, shin, KNEE_RANGE)
+    s.set(knee, _with_play(s.get(hip) @ axis_angle_to_matrix(flex[:, None] * KNEE_AXIS), rest_shin, KNEE_AXIS, shin))
+    heel_off, toe_off = s.rest.marker_offset(f"{side}_heel"), s.rest.marker_offset(f"{side}_toe")
+    to_toe, to_heel = s.lm(f"{side}_toe") - s.lm(f"{side}_ankle"), s.lm(f"{side}_heel") - s.lm(f"{side}_ankle")
+    s.set(ankle, _align(s.rest_bone(ankle, foot), np.cross(heel_off, toe_off), to_toe, np.cross(to_heel, to_toe)))
+    s.set(foot, s.get(ankle))
+
+
+def _arm(s: _Solve, side: str) -> None:
+    """The collar aims the shoulder joint at the shoulder landmark (shrugs); the upper arm is twisted
+    so the elbow hinge lies in the arm's plane; a hinge elbow with a little play; the hand aimed
+    between the index and pinky knuckles, palm plane from the two."""
+    collar, shoulder, elbow, wrist, hand = (f"{side}_{joint}" for joint in ("collar", "shoulder", "elbow", "wrist",
+                                                                            "hand"))
+    spine3 = s.get("spine3")
+    s.set(collar, rotation_between(_apply(spine3, s.rest_bone(collar, shoulder)),
+                                   s.lm(f"{side}_shoulder") - s.pos[:, J[collar]]) @ spine3)
+    upper = s.lm(f"{side}_elbow") - s.lm(f"{side}_shoulder")
+    fore = s.lm(f"{side}_wrist") - s.lm(f"{side}_elbow")
+    rest_upper, rest_fore = s.rest_bone(shoulder, elbow), s.rest_bone(elbow, wrist)
+    axis = ELBOW_AXIS[side]
+    # Straight arm: keep the upper arm's twist as the collar carries it (least surprising default).
+    hinge = _hinge_target(upper, fore, _apply(s.get(collar), axis))
+    s.set(shoulder, _align(rest_upper, axis, upper, hinge))
+    flex = _hinge_angle(s.get(shoulder), rest_fore, axis, fore, ELBOW_RANGE)
+    s.set(elbow, _with_play(s.get(shoulder) @ axis_angle_to_matrix(flex[:, None] * axis), rest_fore, axis, fore))
+    index_off, pinky_off = s.rest.marker_offset(f"{side}_index"), s.rest.marker_offset(f"{side}_pinky")
+    knuckles = (s.lm(f"{side}_index") + s.lm(f"{side}_pinky")) / 2 - s.lm(f"{side}_wrist")
+    palm = np.cross(s.lm(f"{side}_index") - s.lm(f"{side}_wrist"), s.lm(f"{side}_pinky") - s.lm(f"{side}_wrist"))
+    s.set(wrist, _align(s.rest_bone(wrist, hand), np.cross(index_off, pinky_off), knuckles, palm))
+    s.set(hand, s.get(wrist))
+

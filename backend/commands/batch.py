@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
+from ..core.run_options import OPTION
 from ..core.threads import usable_cores
 
 #: `run` flags that a batch sets itself (per clip), so they are not copied onto `batch`.
@@ -66,10 +67,11 @@ def run_flags(args: argparse.Namespace) -> list[str]:
         if value == action.default:
             continue
         flag = action.option_strings[-1]
+        option = OPTION.get(action.dest)  # the run-options table spells its values (on/off, 0.5, ...)
         if isinstance(action, argparse._StoreTrueAction):
             argv.append(flag)
         else:
-            argv += [flag, _flag_text(value)]
+            argv += [flag, option.to_text(value) if option is not None and value is not None else _flag_text(value)]
     return argv
 
 

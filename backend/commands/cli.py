@@ -7,6 +7,7 @@ Exit status is 0 only after `done`; each error code has its own status (errors.E
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..core import cancel
+from ..core import cancel, run_options
 from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
 
@@ -29,18 +30,6 @@ class _Parser(argparse.ArgumentParser):
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"{self.prog}: {message} (see --help)")
 
 
-def _person(text: str) -> int | None:
-    if text == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a person id (0, 1, ...), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"person id must be >= 0, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m backend", description="Video Mocap backend: video -> SMPL motion file.")
     parser.add_argument("--version", action="version", version=f"video-mocap backend {__version__}")
@@ -52,42 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Convert a video into an SMPL motion file. Progress is printed as JSON lines.")
     run.add_argument("video", help="video file (anything FFmpeg decodes), or an image sequence: a folder of "
                                    "images, a pattern such as frames/%%04d.png, or its first image")
-    run.add_argument("--model", default="blazepose", help="model name (see `models`); default: blazepose")
-    run.add_argument("--window", type=int, default=None, help="temporal window length; default: the model's")
+    run_options.add_arguments(run)
     run.add_argument("--out", default=None, help="output motion file (.npz); default: VIDEO with .npz")
-    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    run.add_argument("--person", type=_person, default=None, help="'auto' (main person) or a person id")
-    run.add_argument("--frames", default=None, help="START:END source frames (END exclusive)")
-    run.add_argument("--stride", type=int, default=1, help="use every STRIDE-th source frame")
-    run.add_argument("--fps", type=float, default=None,
-                     help="frame rate of an image sequence (folder, %%04d pattern or first image); default 30. "
-                          "Video files carry their own timestamps")
-    run.add_argument("--smooth", type=float, default=None,
-                     help="smoothing strength: 0 off, 1 normal, 2 stronger; default 1 for blazepose, "
-                          "0 for the seed models (their windows already smooth)")
-    run.add_argument("--weights-dir", default=None, help="folder with the model's files under official names")
-    run.add_argument("--smpl-dir", default=None, help="folder with SMPL_NEUTRAL.npz")
-    run.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = the cores actually free")
-    run.add_argument("--focal-length", type=float, default=None,
-                     help="camera focal length in pixels; default max(width, height)")
-    run.add_argument("--fit", choices=["on", "off"], default="on",
-                     help="whole-clip fitting of rotations, root and one skeleton to the 2D landmarks (built-in "
-                          "model); off = the per-frame result, as before")
-    run.add_argument("--height", type=float, default=None,
-                     help="the person's stature in metres (sets the skeleton's size and so the root's depth); "
-                          "default: a population prior of 1.70 m")
-    run.add_argument("--max-people", type=int, default=4, help="people followed per frame (tracking)")
-    run.add_argument("--tracks", default=None, metavar="MOTION.npz",
-                     help="reuse the people tracked by an earlier run of this video (its motion file), "
-                          "skipping detection: convert another --person in seconds")
-    run.add_argument("--foot-lock", default="on", choices=["on", "off"],
-                     help="hold planted feet still (leg IK; the upper body is untouched); default on")
-    run.add_argument("--ground", default="auto", choices=["auto", "plane", "constant", "off"],
-                     help="floor and gravity: auto = the floor plane found from the feet when the contacts "
-                          "allow it, else one constant lift; plane = any plane found; constant = today's lift "
-                          "along the camera's up; off = Z = 0 at the camera. Default auto")
-    run.add_argument("--official-batching", action="store_true",
-                     help="reproduce the official MPS-Net/STAF batching quirk (published numbers only)")
 
     models = sub.add_parser("models", help="list models, their windows and whether their weights are present")
     models.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -98,29 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--weights-dir", default=None)
     doctor.add_argument("--smpl-dir", default=None)
 
-    _register_optional(sub)
+    _register_subcommands(sub)
     return parser
 
 
-def _register_optional(sub: argparse._SubParsersAction) -> None:
-    """Subcommands living in their own modules register their arguments themselves."""
-    import importlib
-
+def _register_subcommands(sub: argparse._SubParsersAction) -> None:
+    """Subcommands living in their own modules register their arguments themselves (`register(sub)`)."""
     for module_name, command in ((".commands.preview", "preview"), (".models.checkpoints", "convert-checkpoint"),
                                  (".commands.smpl_convert", "convert-smpl"), (".commands.batch", "batch"),
                                  (".commands.export", "export"), (".training.cli", "train")):
         try:
             module = importlib.import_module(module_name, package="backend")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("backend."):
-                continue  # that part of the product is not installed in this checkout
+        except ImportError as exc:  # a third-party package: the command says so when run; our own bug: raised
             _register_unavailable(sub, command, exc)
             continue
-        except ImportError as exc:
-            _register_unavailable(sub, command, exc)
-            continue
-        if hasattr(module, "register"):
-            module.register(sub)
+        module.register(sub)
 
 
 def _register_unavailable(sub: argparse._SubParsersAction, command: str, exc: ImportError) -> None:
@@ -139,19 +86,11 @@ def _register_unavailable(sub: argparse._SubParsersAction, command: str, exc: Im
 
 
 def _run(args: argparse.Namespace, events: EventStream) -> int:
-    from ..pipeline.run import RunOptions, run
+    from ..core.run_options import RunOptions
+    from ..pipeline.run import run
 
     out = args.out or str(Path(args.video).with_suffix(".npz"))
-    options = RunOptions(
-        video=Path(args.video), out=Path(out), model=args.model, window=args.window, device=args.device,
-        person=args.person, frames=args.frames, stride=args.stride, smooth=args.smooth,
-        weights_dir=args.weights_dir, smpl_dir=args.smpl_dir, threads=args.threads,
-        focal_length=args.focal_length, max_people=args.max_people, official_batching=args.official_batching,
-        fit=args.fit == "on", height=args.height,
-        foot_lock=args.foot_lock == "on", ground=args.ground,
-        fps=args.fps,
-        tracks=Path(args.tracks) if args.tracks else None,
-    )
+    options = RunOptions(video=Path(args.video), out=Path(out), **run_options.values_from(args))
     if options.max_people < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--max-people {options.max_people}: must be at least 1")
     written = run(options, events)
@@ -161,16 +100,16 @@ def _run(args: argparse.Namespace, events: EventStream) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from ..core import config
-    from ..models.registry import all_specs
+    from ..models.registry import all_cards
 
     weights_dir = config.weights_dir(args.weights_dir)
     rows = []
-    for spec in all_specs():
-        missing = spec.missing_weights(weights_dir)
-        rows.append({"name": spec.name, "title": spec.title, "paper": spec.paper, "windows": list(spec.windows),
-                     "default_window": spec.default_window, "backbone": spec.backbone, "needs_smpl": spec.needs_smpl,
-                     "ready": not missing and spec.finished, "default_smooth": spec.default_smooth, "missing": missing,
-                     "status": spec.status})
+    for card in all_cards():
+        missing = card.missing_weights(weights_dir)
+        rows.append({"name": card.name, "title": card.title, "paper": card.paper, "windows": list(card.windows),
+                     "default_window": card.default_window, "backbone": card.backbone, "needs_smpl": card.needs_smpl,
+                     "ready": not missing and card.finished, "default_smooth": card.default_smooth, "missing": missing,
+                     "status": card.status})
     if args.json:
         print(json.dumps({"models": rows, "weights_dir": str(weights_dir)}))
         return 0

@@ -86,7 +86,8 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
     checks = [Check("python", sys.version_info[:2] == (3, 11),
                     f"Python {sys.version.split()[0]} at {sys.executable}"
                     + ("" if sys.version_info[:2] == (3, 11) else " (mediapipe 0.10.21 needs 3.11)"))]
-    checks += [_import(name) for name in ("numpy", "scipy", "cv2", "av", "mediapipe", "torch", "smplx")]
+    packages = [_import(name) for name in ("numpy", "scipy", "cv2", "av", "mediapipe", "torch", "smplx")]
+    checks += packages
     checks.append(_ray())
     checks.append(_mediapipe_models())
     checks.append(_cuda())
@@ -94,7 +95,11 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
     cache_ok = cache.is_dir() and os.access(cache, os.W_OK)
     checks.append(Check("cache", cache_ok, f"cache folder {cache}" + ("" if cache_ok else " is not writable")))
 
-    from ..models.registry import WEIGHTS_HELP, all_specs
+    if not all(c.ok for c in packages if c.required):
+        checks.append(Check("models", False, "the models cannot be listed until the missing packages above are "
+                            "installed (`python3 install_deps.py`; in Blender: Install Backend)"))
+        return checks
+    from ..models.registry import WEIGHTS_HELP, all_cards
 
     weights_dir = config.weights_dir(weights_dir_arg)
     smpl_dir = config.smpl_dir(smpl_dir_arg)
@@ -105,17 +110,17 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
                         "Register at https://smpl.is.tue.mpg.de, download SMPL for Python, then "
                         "`python -m backend convert-smpl basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl "
                         f"--out {smpl_file}` ({WEIGHTS_HELP})", required=False))
-    for spec in all_specs():
-        missing = [w for w in spec.weight_files if not (weights_dir / w.name).is_file()]
-        if not spec.weight_files:
-            checks.append(Check(f"model {spec.name}", True, f"{spec.name}: {spec.status}", required=False))
+    for card in all_cards():
+        missing = [w for w in card.weight_files if not (weights_dir / w.name).is_file()]
+        if not card.weight_files:
+            checks.append(Check(f"model {card.name}", True, f"{card.name}: {card.status}", required=False))
             continue
         if missing:
             lines = "; ".join(f"{w.name} (get it from {w.source})" for w in missing)
-            checks.append(Check(f"model {spec.name}", False,
-                                f"{spec.name}: missing in {weights_dir}: {lines}; {WEIGHTS_HELP}", required=False))
+            checks.append(Check(f"model {card.name}", False,
+                                f"{card.name}: missing in {weights_dir}: {lines}; {WEIGHTS_HELP}", required=False))
         else:
-            checks.append(Check(f"model {spec.name}", True, f"{spec.name}: all files present; {spec.status}",
+            checks.append(Check(f"model {card.name}", True, f"{card.name}: all files present; {card.status}",
                                 required=False))
     return checks
 

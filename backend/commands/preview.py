@@ -18,10 +18,7 @@ interpolated (`valid` false) get an amber border and an "interpolated" label.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +30,7 @@ from ..core import cancel
 from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
 from ..core.motion_file import load_motion_file
-from ..core.outputs import check_output_path, ordinary_file_mode
+from ..core.outputs import atomic_path, check_output_path
 from ..geometry import camera
 from ..geometry.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, forward_kinematics
 from ..tracking.video import FrameRange, VideoInfo, iter_frames, probe
@@ -220,27 +217,6 @@ def _read_frames(info: VideoInfo, ids: np.ndarray, check_cancel: Callable[[], No
             yield frame_id, frame
 
 
-class _AtomicOutput:
-    """A temp file beside `out` (same suffix, so encoders pick the right container) renamed on success."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent if str(out.parent)
-                                    else ".")
-        os.close(fd)
-        self.temp = Path(name)
-
-    def commit(self) -> None:
-        with open(self.temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(self.temp, ordinary_file_mode())
-        os.replace(self.temp, self.out)
-
-    def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self.temp.unlink()
-
-
 def _header(width: int, text: str) -> np.ndarray:
     bar = np.empty((HEADER_HEIGHT, width, 3), np.uint8)
     bar[:] = BACKGROUND_RGB
@@ -284,13 +260,8 @@ def _write_sheet(out: Path, info: VideoInfo, motion: dict[str, np.ndarray], rows
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise BackendError(ErrorCode.INTERNAL, f"OpenCV could not encode the PNG for {out}")
-    target = _AtomicOutput(out)
-    try:
-        target.temp.write_bytes(encoded.tobytes())
-        target.commit()
-    except BaseException:
-        target.discard()
-        raise
+    with atomic_path(out, suffix=out.suffix) as temp:
+        temp.write_bytes(encoded.tobytes())
     return PreviewResult(out, tuple(t.frame_id for t in tiles), (sheet_w, sheet_h), tiles=tuple(tiles))
 
 
@@ -304,39 +275,35 @@ def _write_video(out: Path, info: VideoInfo, motion: dict[str, np.ndarray], rows
     step = float(np.median(np.diff(ids))) if len(ids) > 1 else 1.0
     fps = info.fps / max(step, 1.0)
     row_of = {int(frame_ids[r]): int(r) for r in rows}
-    target = _AtomicOutput(out)
-    writer = cv2.VideoWriter(str(target.temp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     written = []
-    try:
-        if not writer.isOpened():
-            raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                               f"cannot write {out}: OpenCV has no MPEG-4 encoder here; use --out with .png")
-        for frame_id, frame in _read_frames(info, ids, check_cancel):
-            row = row_of[frame_id]
-            valid = bool(motion["valid"][row])
-            image = render_frame(frame, projection.pixels[row], projection.visible[row], valid, size)
-            text = _label(frame_id, valid)
-            scale = _fit_text(text, size[0] // 2, 0.5 + size[1] / 1200)
-            weight = 1 if scale < 1 else 2
-            (text_w, text_h), base = cv2.getTextSize(text, FONT, scale, weight)
-            pad = 6
-            cv2.rectangle(image, (0, 0), (text_w + 2 * pad, text_h + base + 2 * pad), BACKGROUND_RGB, -1)
-            cv2.putText(image, text, (pad, pad + text_h), FONT, scale, TEXT_RGB if valid else INVALID_RGB,
-                        weight, cv2.LINE_AA)
-            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            written.append(frame_id)
-            if events is not None:
-                events.progress("preview", len(written), len(rows))
-        writer.release()
-        if not written:
-            raise _no_frames(info, ids)
-        if check_cancel is not None:
-            check_cancel()
-        target.commit()
-    except BaseException:
-        writer.release()
-        target.discard()
-        raise
+    with atomic_path(out, suffix=out.suffix) as temp:
+        writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        try:
+            if not writer.isOpened():
+                raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
+                                   f"cannot write {out}: OpenCV has no MPEG-4 encoder here; use --out with .png")
+            for frame_id, frame in _read_frames(info, ids, check_cancel):
+                row = row_of[frame_id]
+                valid = bool(motion["valid"][row])
+                image = render_frame(frame, projection.pixels[row], projection.visible[row], valid, size)
+                text = _label(frame_id, valid)
+                scale = _fit_text(text, size[0] // 2, 0.5 + size[1] / 1200)
+                weight = 1 if scale < 1 else 2
+                (text_w, text_h), base = cv2.getTextSize(text, FONT, scale, weight)
+                pad = 6
+                cv2.rectangle(image, (0, 0), (text_w + 2 * pad, text_h + base + 2 * pad), BACKGROUND_RGB, -1)
+                cv2.putText(image, text, (pad, pad + text_h), FONT, scale, TEXT_RGB if valid else INVALID_RGB,
+                            weight, cv2.LINE_AA)
+                writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                written.append(frame_id)
+                if events is not None:
+                    events.progress("preview", len(written), len(rows))
+            if not written:
+                raise _no_frames(info, ids)
+            if check_cancel is not None:
+                check_cancel()
+        finally:
+            writer.release()
     return PreviewResult(out, tuple(written), size, fps=fps)
 
 

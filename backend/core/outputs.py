@@ -38,21 +38,31 @@ def ordinary_file_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(dst: Path) -> Iterator[BinaryIO]:
-    """Write `dst` through a temp file in the same folder, renamed into place only when complete.
+def atomic_path(dst: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temp file beside `dst` to write by name; when the block ends it is fsynced and renamed onto
+    `dst`, and on any failure (including cancellation) removed. The one atomic writer of the backend.
 
-    A reader never sees half a file, and on any failure (including cancellation) nothing is left.
+    `suffix` lets writers that pick a container from the name (OpenCV's encoders) see `dst`'s.
+    A reader never sees half a file.
     """
     dst = Path(dst)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=suffix, dir=dst.parent if str(dst.parent) else ".")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
+        yield tmp
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, ordinary_file_mode())
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            tmp.unlink()
         raise
+
+
+@contextlib.contextmanager
+def atomic_output(dst: Path) -> Iterator[BinaryIO]:
+    """`atomic_path` with the temp file open for binary writing."""
+    with atomic_path(dst) as tmp, open(tmp, "wb") as handle:
+        yield handle

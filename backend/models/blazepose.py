@@ -14,8 +14,18 @@ from ..builtin import ik, rest_skeleton
 from ..geometry import camera
 from ..geometry.skeleton import matrix_to_axis_angle
 from .base import ModelOutput, ModelRequest
+from .registry import ModelCard, register_model
+
+CARD = ModelCard(
+    name="blazepose",
+    title="Built-in (MediaPipe BlazePose, offline)",
+    paper="MediaPipe Pose (BlazePose GHUM) landmarks turned into SMPL rotations by inverse kinematics",
+    status="ready: bundled with mediapipe 0.10.21, no download",
+    default_smooth=1.0,  # per-frame landmarks jitter; the seed models smooth over their windows
+)
 
 
+@register_model(CARD)
 def run(request: ModelRequest) -> ModelOutput:
     track = request.track
     n = len(track)

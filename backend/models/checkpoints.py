@@ -35,16 +35,6 @@ ALLOWED_NUMPY_GLOBALS: list[Any] = [
     *[getattr(np.dtypes, name) for name in ("Float64DType", "Float32DType") if hasattr(np, "dtypes")],
 ]
 
-#: Key prefixes that identify each official checkpoint, for "this looks like X" messages.
-_SIGNATURES = (
-    ("encoder.gru_cur.", "TCMR (tcmr_demo_model.pth.tar)"),
-    ("nonlocalblock.conv_mask_forR.", "MPS-Net (mpsnet_model_best.pth.tar)"),
-    ("tcfm.nonlocalblock.", "STAF (3dpw_model_best.pth.tar)"),
-    ("feature_extractor.layer4.", "the STAF/PyMAF backbone (base_model.pt)"),
-    ("layer4.2.bn3.", "the SPIN backbone (spin_model_checkpoint.pth.tar)"),
-)
-
-
 def convert_hint(path: Path) -> str:
     return (f"if you trust this file, convert it once with `python -m backend convert-checkpoint {path} "
             f"{path.with_name(path.name + '.converted')}` and use the converted file under the official name")
@@ -83,10 +73,14 @@ def _short(exc: BaseException) -> str:
 
 
 def guess_kind(keys: Iterable[str]) -> str | None:
+    """Which official checkpoint these keys look like (the cards' key signatures), for error messages."""
+    from .registry import all_cards
+
     keys = list(keys)
-    for prefix, name in _SIGNATURES:
-        if any(k.startswith(prefix) for k in keys):
-            return name
+    # temporal models first: a training checkpoint may also hold its backbone's keys
+    for spec in [c for card in all_cards() for c in reversed(card.checkpoints)]:
+        if spec.signature and any(k.startswith(spec.signature) for k in keys):
+            return spec.describes
     return None
 
 

@@ -1,19 +1,35 @@
-"""The model registry: name -> builder, backbone, windows, weight files and checkpoint adapter.
+"""The model registry: one card per model, declared beside its runner with `@register_model(card)`.
 
-`backend models`, `backend doctor`, the CLI's window check and the add-on's model list all read
-this one table. Runners are imported lazily so listing models never imports torch.
+A card holds every fact about a model that the rest of the backend needs: windows, weight files
+(official names and where to get them), crop scale, backbone, checkpoint key prefixes, batch sizes,
+default smoothing, whether it is finished, and the layout its synthetic test weights are written in.
+`backend models`, `backend doctor`, the CLI's window check, the add-on's model list, the checkpoint
+loader's messages, the seed runner and the tests all read the cards.
+
+Adding a model = one module `backend/models/<name>.py` that declares its card and decorates its
+runner, plus its name in MODEL_MODULES. Model modules are imported on the first look-up and must
+not import torch at module level (listing models stays fast). A model module that fails to import
+is a loud error (naming it), never a silently missing model.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import BackendError, ErrorCode
+from .base import ModelOutput, ModelRequest
 
 WEIGHTS_HELP = "see README.md, section 'Models and weights'"
+
+#: backend/models/<name>.py for each module that registers models, in listing order.
+MODEL_MODULES: tuple[str, ...] = ("blazepose", "tcmr", "mpsnet", "staf", "str_model", "unreleased")
+
+Runner = Callable[[ModelRequest], ModelOutput]
 
 
 @dataclass(frozen=True)
@@ -25,27 +41,50 @@ class WeightFile:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class Checkpoint:
+    """One official checkpoint file and how its weights go into our network (`checkpoints.load_into`)."""
+
+    file: str  # the official file name in the weights folder
+    source: str  # where the official README says to download it
+    describes: str  # for messages: "a TCMR checkpoint (tcmr_demo_model.pth.tar)"
+    wrapper: str  # the top-level key the state dict sits under ("model", "gen_state_dict")
+    signature: str  # a key prefix only this checkpoint has, for "it looks like ..." hints
+    build: Callable[..., Any]  # (official_pairing=False) -> torch.nn.Module; imports torch when called
+    only: str = ""  # keep only keys with this prefix (STAF's base_model.pt holds all of PyMAF)
+    layout: str = ""  # its entry in tests/data/official_layouts.json (synthetic test weights)
+    legacy_format: bool = False  # the official file is in torch's pre-1.6 format (SPIN), as is its test copy
+    load: Callable[[Path], tuple[Any, str]] | None = None  # (model, sha256 prefix) when the layout is ours (STR)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything the backend knows about one model; `run` is set by `register_model`."""
+
     name: str
     title: str
     paper: str
-    windows: tuple[int, ...]  # allowed window lengths; () = no temporal window
-    default_window: int | None
-    backbone: str | None
-    weight_files: tuple[WeightFile, ...]
-    needs_smpl: bool
-    runner: str  # "module:function" relative to the backend package
-    status: str  # one line: what works, or what is not finished yet
+    status: str  # one line: what works, or "not finished: ..." (then `run` refuses)
+    windows: tuple[int, ...] = ()  # allowed window lengths; () = no temporal window
+    default_window: int | None = None
+    backbone: str | None = None  # None = not a torch model (runs on the CPU, no --device)
+    needs_smpl: bool = False
     default_smooth: float = 0.0  # --smooth when the user gives none (temporal models already smooth)
+    checkpoints: tuple[Checkpoint, ...] = ()  # seed models: (backbone, temporal model)
+    crop_scale: float | None = None  # box side x this = the square crop the network sees (its demo's value)
+    feature_shape: tuple[int, ...] = ()  # one frame's backbone features
+    feature_batch: int = 8  # frames per backbone forward on the CPU (x8 on CUDA)
+    window_batch: int = 0  # windows per temporal forward on the CPU (x4 on CUDA)
+    official_batch: int = 0  # the official demo's window batch (used with --official-batching)
+    smpl_in_forward: bool = False  # the temporal model calls SMPL inside its forward (STAF)
+    run: Runner | None = None
 
     @property
     def finished(self) -> bool:
         return not self.status.startswith("not finished")
 
-    def load_runner(self) -> Callable:
-        module_name, function_name = self.runner.split(":")
-        module = importlib.import_module(module_name, package="backend")
-        return getattr(module, function_name)
+    @property
+    def weight_files(self) -> tuple[WeightFile, ...]:
+        return tuple(WeightFile(c.file, c.source) for c in self.checkpoints)
 
     def missing_weights(self, weights_dir: Path) -> list[str]:
         return [w.name for w in self.weight_files if not (weights_dir / w.name).is_file()]
@@ -61,7 +100,7 @@ class ModelSpec:
 
     def require_finished(self) -> None:
         if not self.finished:
-            ready = ", ".join(s.name for s in all_specs() if s.finished)
+            ready = ", ".join(s.name for s in all_cards() if s.finished)
             raise BackendError(ErrorCode.BAD_ARGUMENT,
                                f"model '{self.name}' cannot run: {self.status}. Models that run: {ready}")
 
@@ -83,51 +122,66 @@ class ModelSpec:
         return window
 
 
-BLAZEPOSE = ModelSpec(
-    name="blazepose",
-    title="Built-in (MediaPipe BlazePose, offline)",
-    paper="MediaPipe Pose (BlazePose GHUM) landmarks turned into SMPL rotations by inverse kinematics",
-    windows=(),
-    default_window=None,
-    backbone=None,
-    weight_files=(),
-    needs_smpl=False,
-    runner=".models.blazepose:run",
-    status="ready: bundled with mediapipe 0.10.21, no download",
-    default_smooth=1.0,  # per-frame landmarks jitter; the seed models smooth over their windows
-)
-
-REGISTRY: dict[str, ModelSpec] = {BLAZEPOSE.name: BLAZEPOSE}
+REGISTRY: dict[str, ModelCard] = {}
+_ORIGIN: dict[str, str] = {}  # card name -> the module that registered it
+_loaded = False
 
 
-def register(spec: ModelSpec) -> ModelSpec:
-    REGISTRY[spec.name] = spec
-    return spec
+def register_model(card: ModelCard) -> Callable[[Runner], Runner]:
+    """Decorator: `@register_model(CARD)` on a model's runner registers the card with that runner."""
+    module = sys._getframe(1).f_globals.get("__name__", "")  # the model module calling us: its listing place
+
+    def decorate(run: Runner) -> Runner:
+        if card.name in REGISTRY:
+            raise ValueError(f"model {card.name!r} is registered twice (the second time by {module})")
+        REGISTRY[card.name] = replace(card, run=run)
+        _ORIGIN[card.name] = module
+        return run
+
+    return decorate
 
 
-def get_spec(name: str) -> ModelSpec:
-    _load_seed_models()
+def unregister_model(name: str) -> None:
+    """Remove a card (tests that register a toy model)."""
+    REGISTRY.pop(name, None)
+    _ORIGIN.pop(name, None)
+
+
+def get_card(name: str) -> ModelCard:
+    load_models()
     try:
         return REGISTRY[name]
     except KeyError:
-        known = ", ".join(all_specs_names())
+        known = ", ".join(REGISTRY)
         raise BackendError(ErrorCode.BAD_ARGUMENT,
                            f"--model {name!r} is not a known model; choose one of: {known}") from None
 
 
-def all_specs() -> list[ModelSpec]:
-    _load_seed_models()
-    return list(REGISTRY.values())
+def all_cards() -> list[ModelCard]:
+    """Every card, in MODEL_MODULES order (then any registered from elsewhere, e.g. a test's toy model)."""
+    load_models()
+    place = {f"{__package__}.{name}": index for index, name in enumerate(MODEL_MODULES)}
+    return sorted(REGISTRY.values(), key=lambda card: place.get(_ORIGIN.get(card.name, ""), len(place)))
 
 
-def all_specs_names() -> list[str]:
-    return [s.name for s in all_specs()]
-
-
-def _load_seed_models() -> None:
-    """Seed models register themselves from `models/seed_registry.py` (no torch import there)."""
-    try:
-        importlib.import_module(".models.seed_registry", package="backend")
-    except ModuleNotFoundError as exc:
-        if exc.name != "backend.models.seed_registry":
-            raise
+def load_models() -> None:
+    """Import every module of MODEL_MODULES once; each registers its cards. A module that fails to
+    import is an INTERNAL error naming it, so a broken model cannot silently vanish from the list."""
+    global _loaded
+    if _loaded:
+        return
+    for name in MODEL_MODULES:
+        try:
+            importlib.import_module(f"{__package__}.{name}")
+        except ImportError as exc:
+            if exc.name and exc.name.split(".")[0] != "backend":
+                raise  # a third-party package is missing: the CLI reports PACKAGES_MISSING, doctor lists it
+            raise BackendError(ErrorCode.INTERNAL, f"model module backend/models/{name}.py cannot be imported "
+                               f"({type(exc).__name__}: {exc}); the backend's files are broken or incomplete, "
+                               "reinstall them") from exc
+        except Exception as exc:
+            raise BackendError(ErrorCode.INTERNAL,
+                               f"model module backend/models/{name}.py cannot be imported "
+                               f"({type(exc).__name__}: {exc}); the backend's files are broken or incomplete, "
+                               "reinstall them") from exc
+    _loaded = True

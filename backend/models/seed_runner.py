@@ -7,8 +7,10 @@ What every run does, and why:
 - the backbone runs once per frame, in batches; window-independent per-frame work of the
   temporal model is cached and reused by every window (`windows.RollingCache`);
 - all windows run in batches, each window independent of its batch neighbours, unless
-  `options['official_batching']` asks for the official MoCA/TCFM batch pairing (published
-  numbers only), which also uses the demos' batch sizes (64 MPS-Net, 16 STAF);
+  `options['official_batching']` asks for the official MoCA/TCFM batch pairing with the demos'
+  batch sizes (64 MPS-Net, 16 STAF), which reproduces the official demo's output (not the papers'
+  evaluation: MPS-Net's `evaluate.py` runs 8 windows per forward, STAF's batches 16 over sliding
+  windows only);
 - edge frames get static windows as in the demos, and row i is always frame i;
 - one betas for the clip (median over detected frames), rest joints from it, posed joints from
   the SMPL layer built from the user's SMPL_NEUTRAL.npz;
@@ -21,8 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,87 +32,45 @@ import torch
 from ..body.smpl_model import load_smpl_layer, require_smpl, rest_joints, smpl_forward
 from ..core.threads import auto_threads
 from ..geometry import camera
-from .backbones.hmr import SpinHMR
-from .backbones.pymaf import PyMAFBackbone
 from .base import ModelOutput, ModelRequest
 from .checkpoints import load_into
 from .features import extract_features
 from .heads.rotation import rot6d_to_rotmat, rotmat_to_axis_angle
-from .registry import get_spec
-from .temporal.mpsnet import MPSNet
-from .temporal.staf import STAF
-from .temporal.str_net import FILE_NAME as STR_FILE
-from .temporal.str_net import STR, load_str_checkpoint
-from .temporal.tcmr import TCMR
+from .registry import ModelCard
 from .windows import RollingCache, batches, window_rows
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SeedSetup:
-    """How one seed model is assembled from its official files."""
-
-    name: str
-    title: str
-    backbone_file: str
-    backbone_title: str
-    backbone_only: str  # key prefix of the backbone inside its checkpoint
-    model_file: str
-    build_backbone: Callable[[], torch.nn.Module]
-    build_model: Callable[[bool], torch.nn.Module]
-    feature_shape: tuple[int, ...]
-    crop_scale: float
-    window_batch: int  # windows per batch on the CPU
-    official_batch: int  # the demo's window batch size (matters only with the official pairing)
-    model_uses_smpl: bool = False
-    #: builds the temporal model from its file when the layout is not an official one (STR: ours, with its sizes)
-    load_model: Callable[[Path], tuple[torch.nn.Module, str]] | None = None
-
-
-SETUPS: dict[str, SeedSetup] = {
-    "tcmr": SeedSetup("tcmr", "a TCMR checkpoint (tcmr_demo_model.pth.tar)", "spin_model_checkpoint.pth.tar",
-                      "the SPIN backbone (spin_model_checkpoint.pth.tar)", "", "tcmr_demo_model.pth.tar",
-                      SpinHMR, lambda official: TCMR(), (2048,), TCMR.crop_scale, 64, 64),
-    "mpsnet": SeedSetup("mpsnet", "an MPS-Net checkpoint (mpsnet_model_best.pth.tar)",
-                        "spin_model_checkpoint.pth.tar", "the SPIN backbone (spin_model_checkpoint.pth.tar)", "",
-                        "mpsnet_model_best.pth.tar", SpinHMR, MPSNet, (2048,), MPSNet.crop_scale, 64, 64),
-    "staf": SeedSetup("staf", "a STAF checkpoint (3dpw_model_best.pth.tar)", "base_model.pt",
-                      "the STAF/PyMAF backbone (base_model.pt)", "feature_extractor.", "3dpw_model_best.pth.tar",
-                      PyMAFBackbone, STAF, (2048, 7, 7), STAF.crop_scale, 16, 16, model_uses_smpl=True),
-    "str": SeedSetup("str", f"an STR checkpoint written by `backend train str` ({STR_FILE})",
-                     "spin_model_checkpoint.pth.tar", "the SPIN backbone (spin_model_checkpoint.pth.tar)", "",
-                     STR_FILE, SpinHMR, lambda official: STR(), (2048,), STR.crop_scale, 64, 64,
-                     load_model=load_str_checkpoint),
-}
-
-
-def load_backbone(setup: SeedSetup, weights_dir, device: str) -> tuple[torch.nn.Module, str]:
+def load_backbone(card: ModelCard, weights_dir: Path, device: str) -> tuple[torch.nn.Module, str]:
     """The backbone from its official file (strict), in eval mode with channels-last weights."""
-    backbone = setup.build_backbone()
-    digest = load_into(backbone, weights_dir / setup.backbone_file, "model", setup.backbone_title, setup.backbone_only)
+    spec = card.checkpoints[0]
+    backbone = spec.build()
+    digest = load_into(backbone, weights_dir / spec.file, spec.wrapper, spec.describes, spec.only)
     return backbone.to(device).eval().to(memory_format=torch.channels_last), digest
 
 
-def load_temporal(setup: SeedSetup, weights_dir, device: str,
+def load_temporal(card: ModelCard, weights_dir: Path, device: str,
                   official_pairing: bool = False) -> tuple[torch.nn.Module, str]:
-    """The temporal model from the official `gen_state_dict` (strict, SMPL-layer keys dropped), or its own loader."""
-    if setup.load_model is not None:
-        model, digest = setup.load_model(weights_dir / setup.model_file)
+    """The temporal model from the official `gen_state_dict` (strict, SMPL-layer keys dropped), or from
+    the checkpoint's own loader when its layout is ours (STR)."""
+    spec = card.checkpoints[1]
+    if spec.load is not None:
+        model, digest = spec.load(weights_dir / spec.file)
         return model.to(device).eval(), digest
-    model = setup.build_model(official_pairing)
-    digest = load_into(model, weights_dir / setup.model_file, "gen_state_dict", setup.title)
+    model = spec.build(official_pairing)
+    digest = load_into(model, weights_dir / spec.file, spec.wrapper, spec.describes, spec.only)
     return model.to(device).eval().to(memory_format=torch.channels_last), digest
 
 
-def load_models(setup: SeedSetup, weights_dir, device: str,
+def load_models(card: ModelCard, weights_dir: Path, device: str,
                 official_pairing: bool = False) -> tuple[torch.nn.Module, torch.nn.Module, dict[str, str]]:
-    backbone, backbone_digest = load_backbone(setup, weights_dir, device)
-    model, model_digest = load_temporal(setup, weights_dir, device, official_pairing)
-    return backbone, model, {setup.backbone_file: backbone_digest, setup.model_file: model_digest}
+    backbone, backbone_digest = load_backbone(card, weights_dir, device)
+    model, model_digest = load_temporal(card, weights_dir, device, official_pairing)
+    return backbone, model, {card.checkpoints[0].file: backbone_digest, card.checkpoints[1].file: model_digest}
 
 
-def run_windows(model: torch.nn.Module, setup: SeedSetup, features, n: int, window: int, batch: int,
+def run_windows(model: torch.nn.Module, card: ModelCard, features, n: int, window: int, batch: int,
                 smpl: Callable | None, device: str, progress: Callable[[int, int], None] | None = None,
                 check_cancel: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every frame's window through the temporal model, `batch` windows at a time, in frame order.
@@ -130,7 +90,7 @@ def run_windows(model: torch.nn.Module, setup: SeedSetup, features, n: int, wind
         with torch.inference_mode():
             data = cache.span(lo, hi)
             local = torch.as_tensor(rows[part] - lo, device=device)
-            args = (data, local, smpl) if setup.model_uses_smpl else (data, local)
+            args = (data, local, smpl) if card.smpl_in_forward else (data, local)
             pose, shape, cam = model.forward_cached(*args)
         out_pose[part], out_shape[part], out_cam[part] = (t.float().cpu().numpy() for t in (pose, shape, cam))
         done = part.stop
@@ -145,41 +105,68 @@ def clip_betas(shapes: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.median(use, axis=0).astype(np.float32)
 
 
-def run_seed(request: ModelRequest, setup: SeedSetup) -> ModelOutput:
+def run_seed(request: ModelRequest, card: ModelCard) -> ModelOutput:
+    """One seed model (its card) on the request's track, stage by stage: load, features, windows,
+    outputs. Every field of the output is filled in; `meta` records the stages' timings."""
     started = time.monotonic()
-    spec = get_spec(setup.name)
-    window = spec.resolve_window(request.window)
+    window = card.resolve_window(request.window)
+    official = bool(request.options.get("official_batching", False))
     threads = request.threads or auto_threads()
     torch.set_num_threads(threads)
-    weights_dir = request.weights_dir
-    spec.require_weights(weights_dir)
-    require_smpl(request.smpl_dir)
-    official = bool(request.options.get("official_batching", False))
-    device = request.device
-    track, events, n = request.track, request.events, len(request.track)
+    batch = card.official_batch if official else (card.window_batch * (4 if request.device == "cuda" else 1))
 
-    backbone, model, digests = load_models(setup, weights_dir, device, official)
-    layer = load_smpl_layer(request.smpl_dir, device)
+    backbone, model, layer, digests = load(request, card, official)
     timings = {"load_s": time.monotonic() - started}
-
     tick = time.monotonic()
-    store = extract_features(request, backbone, setup.crop_scale, setup.feature_shape,
-                             batch=64 if device == "cuda" else 8)
+    store = features(request, card, backbone)
     del backbone
     timings["features_s"] = time.monotonic() - tick
     try:
         tick = time.monotonic()
-        smpl_verts = (lambda rot, betas: smpl_forward(layer, rot, betas)[0]) if setup.model_uses_smpl else None
-        batch = setup.official_batch if official else (setup.window_batch * (4 if device == "cuda" else 1))
-        events.progress("temporal", 0, n)
-        pose6d, shapes, cam = run_windows(model, setup, lambda lo, hi: store.get(lo, hi), n, window, batch,
-                                          smpl_verts, device, lambda d, t: events.progress("temporal", d, t),
-                                          request.check_cancel)
+        pose6d, shapes, cam = windows(request, card, model, store, layer, window, batch)
         timings["temporal_s"] = time.monotonic() - tick
     finally:
         store.close()
-
     tick = time.monotonic()
+    output = outputs(request, card, layer, pose6d, shapes, cam)
+    timings["smpl_s"] = time.monotonic() - tick
+    output.meta = {"crop_scale": card.crop_scale, "threads": threads, "weights_sha256": digests,
+                   "view_ray_root": True, "official_batching": official, "window_batch": batch,
+                   "timings": {k: round(v, 3) for k, v in timings.items()}}
+    return output
+
+
+def load(request: ModelRequest, card: ModelCard,
+         official: bool) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module, dict[str, str]]:
+    """Backbone, temporal model and SMPL layer from the user's files; (backbone, model, layer, sha256 prefixes).
+    Checks the files again so the runner is safe to call on its own (the pipeline checked them already)."""
+    card.require_weights(request.weights_dir)
+    require_smpl(request.smpl_dir)
+    backbone, model, digests = load_models(card, request.weights_dir, request.device, official)
+    return backbone, model, load_smpl_layer(request.smpl_dir, request.device), digests
+
+
+def features(request: ModelRequest, card: ModelCard, backbone: torch.nn.Module) -> Any:
+    """The backbone's features of every frame's crop, computed once (a store with `get(lo, hi)` and `close()`)."""
+    return extract_features(request, backbone, card.crop_scale, card.feature_shape,
+                            batch=card.feature_batch * (8 if request.device == "cuda" else 1))
+
+
+def windows(request: ModelRequest, card: ModelCard, model: torch.nn.Module, store: Any, layer: torch.nn.Module,
+            window: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every frame's window through the temporal model: pose6d [N, 144], betas [N, 10], crop camera [N, 3]."""
+    n, events = len(request.track), request.events
+    smpl_verts = (lambda rot, betas: smpl_forward(layer, rot, betas)[0]) if card.smpl_in_forward else None
+    events.progress("temporal", 0, n)
+    return run_windows(model, card, lambda lo, hi: store.get(lo, hi), n, window, batch, smpl_verts, request.device,
+                       lambda d, t: events.progress("temporal", d, t), request.check_cancel)
+
+
+def outputs(request: ModelRequest, card: ModelCard, layer: torch.nn.Module, pose6d: np.ndarray,
+            shapes: np.ndarray, cam: np.ndarray) -> ModelOutput:
+    """Rotations in the full-image camera frame, one betas for the clip, translation from the crop
+    camera, rest and posed joints from the SMPL layer."""
+    track, events, n, device = request.track, request.events, len(request.track), request.device
     events.progress("smpl", 0, n)
     with torch.inference_mode():
         rotmats = rot6d_to_rotmat(torch.from_numpy(pose6d)).view(n, 24, 3, 3).numpy().astype(np.float64)
@@ -187,7 +174,7 @@ def run_seed(request: ModelRequest, setup: SeedSetup) -> ModelOutput:
     rotmats[:, 0] = camera.view_ray_rotation(centres, request.focal_length, track.image_size) @ rotmats[:, 0]
     betas = clip_betas(shapes, track.valid)
     transl = camera.weak_perspective_to_translation(cam.astype(np.float64), track.bboxes.astype(np.float64),
-                                                    setup.crop_scale, request.focal_length, track.image_size)
+                                                    card.crop_scale, request.focal_length, track.image_size)
     joints = np.zeros((n, 24, 3), np.float32)
     with torch.inference_mode():
         b = torch.from_numpy(betas).to(device)
@@ -196,33 +183,12 @@ def run_seed(request: ModelRequest, setup: SeedSetup) -> ModelOutput:
             _, j = smpl_forward(layer, rot, b.expand(len(rot), -1))
             joints[part] = j.cpu().numpy()
             events.progress("smpl", part.stop, n)
-    rest = rest_joints(layer, betas)
-    timings["smpl_s"] = time.monotonic() - tick
     return ModelOutput(
         poses=rotmat_to_axis_angle(rotmats),
         betas=betas,
         transl=transl.astype(np.float32),
         cam=cam,
-        rest_joints=rest,
+        rest_joints=rest_joints(layer, betas),
         focal_length=request.focal_length,
         joints3d=(joints + transl[:, None]).astype(np.float32),
-        meta={"crop_scale": setup.crop_scale, "threads": threads, "weights_sha256": digests, "view_ray_root": True,
-              "official_batching": official, "window_batch": batch,
-              "timings": {k: round(v, 3) for k, v in timings.items()}},
     )
-
-
-def run_tcmr(request: ModelRequest) -> ModelOutput:
-    return run_seed(request, SETUPS["tcmr"])
-
-
-def run_mpsnet(request: ModelRequest) -> ModelOutput:
-    return run_seed(request, SETUPS["mpsnet"])
-
-
-def run_staf(request: ModelRequest) -> ModelOutput:
-    return run_seed(request, SETUPS["staf"])
-
-
-def run_str(request: ModelRequest) -> ModelOutput:
-    return run_seed(request, SETUPS["str"])

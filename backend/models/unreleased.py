@@ -1,9 +1,11 @@
-"""Runners for registered papers without a public release not yet built here (TAR): they say plainly they cannot run."""
+"""TAR: a registered paper without a public release, not built here. Its runner says plainly it cannot run."""
 
 from __future__ import annotations
 
 from ..core.errors import BackendError, ErrorCode
 from .base import ModelOutput, ModelRequest
+from .registry import ModelCard, register_model
+from .seed import SPIN_BACKBONE
 
 
 def _refuse(name: str) -> ModelOutput:
@@ -13,5 +15,16 @@ def _refuse(name: str) -> ModelOutput:
                        "staf, str or blazepose (`python -m backend models`)")
 
 
+@register_model(ModelCard(
+    name="tar",
+    title="TAR (2023)",
+    paper="Temporal-aware refinement for video-based human pose and shape recovery",
+    status="not finished: no public code or weights; the architecture (window 9, local window 5) exists only in "
+           "the paper and is not implemented or trained here, so it cannot produce motion",
+    windows=(9,),
+    default_window=9,
+    backbone=SPIN_BACKBONE,
+    needs_smpl=True,
+))
 def run_tar(request: ModelRequest) -> ModelOutput:
     return _refuse("tar")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..body.landmarks_def import SMPL_TO_LANDMARK
@@ -37,15 +39,17 @@ def translation_from_landmarks(poses: np.ndarray, rest_joints: np.ndarray, track
 
 
 def finish(output: ModelOutput, track: Track, fps: float, strength: float, focal_length: float) -> ModelOutput:
-    """Smooth, fill in translation and crop camera, and pose the joints in the camera frame."""
-    output.poses = smooth_poses(output.poses, fps, strength)
-    if output.transl is None:
-        output.transl = translation_from_landmarks(output.poses, output.rest_joints, track, focal_length)
-    output.transl = smoothing.smooth_translation(np.asarray(output.transl, np.float64), fps, strength)
-    if output.focal_length is None:
-        output.focal_length = focal_length
-    if output.cam is None:
-        output.cam = camera.translation_to_weak_perspective(output.transl, track.bboxes, output.focal_length,
-                                                            track.image_size)
-    output.joints3d = forward_kinematics(output.poses, output.rest_joints, output.transl).astype(np.float32)
-    return output
+    """A new, finished output: poses and translation smoothed, translation solved from the 2D
+    landmarks when the model left it to the pipeline, the crop camera derived when missing, and
+    the posed joints (camera frame) from the smoothed motion. The model's output is not changed."""
+    poses = smooth_poses(output.poses, fps, strength)
+    transl = output.transl
+    if transl is None:
+        transl = translation_from_landmarks(poses, output.rest_joints, track, focal_length)
+    transl = smoothing.smooth_translation(np.asarray(transl, np.float64), fps, strength)
+    focal = focal_length if output.focal_length is None else output.focal_length
+    cam = output.cam
+    if cam is None:
+        cam = camera.translation_to_weak_perspective(transl, track.bboxes, focal, track.image_size)
+    joints3d = forward_kinematics(poses, output.rest_joints, transl).astype(np.float32)
+    return replace(output, poses=poses, transl=transl, focal_length=focal, cam=cam, joints3d=joints3d)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,11 @@ from ..core import cancel, config
 from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
 from ..core.motion_file import Motion, check_writable, write_motion_file
+from ..core.run_options import RunOptions
 from ..geometry import camera
 from ..geometry.skeleton import forward_kinematics
 from ..models.base import ModelOutput, ModelRequest
-from ..models.registry import ModelSpec, get_spec
+from ..models.registry import ModelCard, get_card
 from ..tracking.track import Track, Tracker, build_track, choose_person
 from ..tracking.video import DecodeReport, FrameRange, VideoInfo, decode, probe
 from . import grounding, post
@@ -26,34 +26,9 @@ from . import grounding, post
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RunOptions:
-    video: Path
-    out: Path
-    model: str = "blazepose"
-    window: int | None = None
-    device: str = "auto"
-    person: int | None = None
-    frames: str | None = None
-    stride: int = 1
-    smooth: float | None = None  # None = the model's default (ModelSpec.default_smooth)
-    weights_dir: str | None = None
-    smpl_dir: str | None = None
-    threads: int = 0
-    focal_length: float | None = None
-    max_people: int = 4
-    official_batching: bool = False
-    fit: bool = True  # whole-clip fitting (fit.py) after the model; False = the model's per-frame result
-    height: float | None = None  # the person's stature in metres; None = fit.STATURE_PRIOR_M
-    foot_lock: bool = True
-    ground: str = "auto"  # grounding.GROUND_MODES
-    fps: float | None = None  # rate of an image sequence (video files carry their own timestamps)
-    tracks: Path | None = None  # reuse the people tracked in this earlier motion file: no detection
-
-
-def resolve_device(requested: str, spec: ModelSpec) -> str:
+def resolve_device(requested: str, card: ModelCard) -> str:
     """auto -> cuda when torch sees a GPU (torch models only); cuda without a GPU is an error."""
-    if spec.backbone is None:
+    if card.backbone is None:
         return "cpu"  # MediaPipe's Python package runs on the CPU only
     import torch
 
@@ -65,13 +40,13 @@ def resolve_device(requested: str, spec: ModelSpec) -> str:
     return requested
 
 
-def check_inputs(spec: ModelSpec, weights_dir: Path, smpl_dir: Path) -> None:
+def check_inputs(card: ModelCard, weights_dir: Path, smpl_dir: Path) -> None:
     """Fail in a second, before decoding anything, when the model cannot run or a file is missing."""
-    spec.require_finished()
-    spec.require_weights(weights_dir)
-    if spec.needs_smpl and not (smpl_dir / "SMPL_NEUTRAL.npz").is_file():
+    card.require_finished()
+    card.require_weights(weights_dir)
+    if card.needs_smpl and not (smpl_dir / "SMPL_NEUTRAL.npz").is_file():
         raise BackendError(ErrorCode.SMPL_MISSING,
-                           f"model '{spec.name}' needs the SMPL body model: {smpl_dir / 'SMPL_NEUTRAL.npz'} not found; "
+                           f"model '{card.name}' needs the SMPL body model: {smpl_dir / 'SMPL_NEUTRAL.npz'} not found; "
                            "register at smpl.is.tue.mpg.de, then run `python -m backend convert-smpl "
                            "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl --out SMPL_NEUTRAL.npz` into that folder, "
                            "or pass --smpl-dir")
@@ -276,9 +251,9 @@ def ground_stage(output: ModelOutput, fps: float, options: RunOptions,
 
 def run(options: RunOptions, events: EventStream) -> Path:
     started = time.monotonic()
-    spec = get_spec(options.model)
-    window = spec.resolve_window(options.window)
-    smooth = spec.default_smooth if options.smooth is None else options.smooth
+    card = get_card(options.model)
+    window = card.resolve_window(options.window)
+    smooth = card.default_smooth if options.smooth is None else options.smooth
     if smooth < 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"--smooth {smooth}: must be 0 (off) or positive")
     if options.ground not in grounding.GROUND_MODES:
@@ -289,8 +264,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
     out = Path(options.out).expanduser().absolute()
     check_writable(out)
     weights_dir, smpl_dir = config.weights_dir(options.weights_dir), config.smpl_dir(options.smpl_dir)
-    check_inputs(spec, weights_dir, smpl_dir)
-    device = resolve_device(options.device, spec)
+    check_inputs(card, weights_dir, smpl_dir)
+    device = resolve_device(options.device, card)
     frames = FrameRange.parse(options.frames, options.stride)
     info = probe(Path(options.video).expanduser(), options.fps)
     if options.fps is not None and not info.is_sequence:
@@ -306,7 +281,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     everyone: list[Track] = []
     if options.tracks is not None:
         events.progress("tracks", 0, 1)
-        track, times = tracks_from_file(options.tracks, options.person, info, frames, people, everyone)
+        track, times = tracks_from_file(Path(options.tracks), options.person, info, frames, people, everyone)
         events.progress("tracks", 1, 1)
     else:
         track, times = detect_and_track(info, frames, events, options.max_people, options.person, people,
@@ -328,7 +303,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
                            smpl_dir=smpl_dir, threads=options.threads, focal_length=focal, events=events,
                            check_cancel=cancel.check, options={"official_batching": options.official_batching})
-    output = spec.load_runner()(request)
+    output = card.run(request)
     cancel.check()
 
     rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters and the fit
@@ -368,7 +343,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     motion = Motion(
         poses=output.poses, betas=output.betas, transl=output.transl, valid=track.valid,
         frame_ids=track.frame_ids, times=times, fps=info.fps, bboxes=track.bboxes, cam=output.cam,
-        rest_joints=output.rest_joints, model=spec.name, window=window or 0, meta=meta,
+        rest_joints=output.rest_joints, model=card.name, window=window or 0, meta=meta,
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,
         landmarks_world=output.landmarks_world if output.landmarks_world is not None else track.world,

@@ -18,8 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-#: registry model name -> (manifest entry of the temporal model, manifest entry of its backbone)
-MODEL_LAYOUTS = {"tcmr": ("tcmr", "spin_hmr"), "mpsnet": ("mpsnet", "spin_hmr"), "staf": ("staf", "staf_backbone")}
 DTYPES = {"int64": torch.int64, "float32": torch.float32, "float64": torch.float64}
 
 
@@ -131,16 +129,20 @@ def write_str_weights(weights_dir: Path, layouts: dict[str, Any], seed: int = 0,
 
 
 def write_model_weights(model: str, weights_dir: Path, layouts: dict[str, Any], seed: int = 0) -> list[Path]:
-    """Both files a registry model needs (backbone + temporal model) under their official names."""
-    if model == "str":
+    """Every checkpoint file a model's card lists, under its official name, in the card's test layout.
+
+    A checkpoint whose card keeps only a key prefix (STAF's base_model.pt is a whole PyMAF file) gets
+    a few keys outside that prefix too, so the loader's filter is exercised.
+    """
+    from ..models.registry import get_card
+
+    if model == "str":  # no official layout exists: a random STR written the way training writes it
         return write_str_weights(weights_dir, layouts, seed)
-    model_key, backbone_key = MODEL_LAYOUTS[model]
     paths = []
-    backbone = layouts[backbone_key]
-    extra = None
-    if backbone_key == "staf_backbone":  # base_model.pt is a whole PyMAF checkpoint; only the trunk is ours
-        extra = {"regressor.0.fc1.weight": torch.zeros(4, 4), "deconv_layers.0.weight": torch.zeros(4, 4, 4, 4)}
-    paths.append(write_checkpoint(Path(weights_dir) / backbone["file"], backbone, seed + 1,
-                                  legacy=backbone_key == "spin_hmr", extra_keys=extra))
-    paths.append(write_checkpoint(Path(weights_dir) / layouts[model_key]["file"], layouts[model_key], seed + 2))
+    for index, spec in enumerate(get_card(model).checkpoints, start=1):
+        extra = None
+        if spec.only:
+            extra = {"regressor.0.fc1.weight": torch.zeros(4, 4), "deconv_layers.0.weight": torch.zeros(4, 4, 4, 4)}
+        paths.append(write_checkpoint(Path(weights_dir) / spec.file, layouts[spec.layout], seed + index,
+                                      legacy=spec.legacy_format, extra_keys=extra))
     return paths

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from backend.core.errors import EXIT_STATUS, ErrorCode
-from tests.conftest import REPO, SINGLE, backend_env, run_backend
+from tests.conftest import REPO, SINGLE, backend_env, run_backend, signal_after_first_event
 
 
 def assert_failed(result, code: ErrorCode, *needles: str, out_dir: Path | None = None) -> None:
@@ -93,9 +93,9 @@ def test_person_not_in_clip(tmp_path: Path) -> None:
 
 
 def _seed_model_with_weights() -> str:
-    from backend.models.registry import all_specs
+    from backend.models.registry import all_cards
 
-    specs = [s for s in all_specs() if s.weight_files and s.finished]
+    specs = [s for s in all_cards() if s.weight_files and s.finished]
     if not specs:
         pytest.skip("no seed model with weight files is registered in this checkout")
     return specs[0].name
@@ -103,12 +103,12 @@ def _seed_model_with_weights() -> str:
 
 def weights_folder(tmp_path: Path, model: str, content: bytes | None) -> Path:
     """A weights folder holding each of the model's files with `content` (None: the folder stays empty)."""
-    from backend.models.registry import get_spec
+    from backend.models.registry import get_card
 
     weights = tmp_path / "weights"
     weights.mkdir()
     if content is not None:
-        for weight in get_spec(model).weight_files:
+        for weight in get_card(model).weight_files:
             (weights / weight.name).write_bytes(content)
     return weights
 
@@ -160,20 +160,10 @@ def test_internal_error_when_cache_is_unusable(tmp_path: Path) -> None:
 def test_cancelled_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "backend", "run", str(SINGLE), "--out", str(out_dir / "m.npz")],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=backend_env())
-    try:
-        first = json.loads(proc.stdout.readline())
-        assert first["event"] == "progress"
-        proc.send_signal(sig)
-        rest, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    events = [json.loads(line) for line in rest.splitlines()]
+    first, events, status = signal_after_first_event(["run", str(SINGLE), "--out", str(out_dir / "m.npz")], sig)
+    assert first["event"] == "progress"
     assert events[-1]["event"] == "error" and events[-1]["code"] == "CANCELLED", events[-3:]
-    assert proc.returncode == EXIT_STATUS[ErrorCode.CANCELLED]
+    assert status == EXIT_STATUS[ErrorCode.CANCELLED]
     time.sleep(0.1)
     assert list(out_dir.iterdir()) == []
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.core.motion_file import Motion, load_motion_file, validate_arrays, write_motion_file
+from backend.core.motion_file import Motion, load_motion_file, write_motion_file
+from backend.core.motion_schema import check_arrays
 
 
 def _addon_motion_data():
@@ -56,7 +57,7 @@ def test_broken_new_keys_are_refused_by_both_readers(tmp_path: Path, key: str, v
     arrays = _motion().to_arrays()
     arrays[key] = value
     with pytest.raises(ValueError, match=message):
-        validate_arrays(arrays, "bad.npz")
+        check_arrays(arrays, "bad.npz")
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
     reader = _addon_motion_data()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from types import ModuleType
@@ -13,13 +12,7 @@ import pytest
 from blender_helpers import MODULE, SINGLE_PERSON, scene_snapshot, submodule
 from synthetic_motion import motion_arrays
 
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+from tests.conftest import process_gone
 
 
 def set_video(path: Path | str) -> None:
@@ -106,7 +99,7 @@ def test_malformed_motion_file_is_reported(clean_scene: ModuleType, tmp_path: Pa
 def test_malformed_motion_file_from_a_backend_run_is_reported(clean_scene: ModuleType, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The video import checks the backend's file too: a stand-in backend that writes a broken one."""
-    stand_in = Path(__file__).resolve().parents[1] / "addon_unit" / "stand_in"
+    stand_in = Path(__file__).resolve().parents[1] / "addon" / "stand_in"
     monkeypatch.setattr(submodule(clean_scene, "blender.locations"), "backend_source", lambda: stand_in)
     monkeypatch.setenv("STAND_IN_HELPERS", str(Path(__file__).resolve().parent))
     set_video(tmp_path / "malformed.mp4")

@@ -11,16 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import process_alive
+
 HERE = Path(__file__).resolve().parent
-STAND_IN = HERE.parent / "addon_unit" / "stand_in" / "installer.py"
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
+STAND_IN = HERE.parent / "addon" / "stand_in" / "installer.py"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and /proc: POSIX")
@@ -37,4 +31,4 @@ def test_no_installer_process_left_2s_after_stop(extension_zip: Path, tmp_path: 
     pids = [int(pid) for pid in pid_file.read_text().split()]
     assert len(pids) == 3  # install_deps.py stand-in, pip stand-in, pip's child
     time.sleep(2.0)
-    assert [pid for pid in pids if alive(pid)] == [], f"still running 2 s after '{mode}'"
+    assert [pid for pid in pids if process_alive(pid)] == [], f"still running 2 s after '{mode}'"

@@ -12,7 +12,7 @@ import bpy
 import pytest
 from blender_helpers import MODULE, submodule
 
-STAND_IN = Path(__file__).resolve().parents[1] / "addon_unit" / "stand_in"
+STAND_IN = Path(__file__).resolve().parents[1] / "addon" / "stand_in"
 
 
 class RecordingLayout:
@@ -173,3 +173,27 @@ def test_install_backend_runs_install_deps_with_the_user_prefix(clean_scene: Mod
     finally:
         prefs.backend_python = saved
         shutil.rmtree(venv, ignore_errors=True)
+
+
+def test_panel_and_preferences_feed_the_run_options_table(clean_scene: ModuleType, tmp_path: Path) -> None:
+    """Every row of run_options.py with a panel source is read from the real settings and preferences."""
+    operators = submodule(clean_scene, "ui.operators")
+    table = submodule(clean_scene, "backend_client.run_options")
+    settings = bpy.context.scene.video_mocap
+    prefs = bpy.context.preferences.addons[clean_scene.__name__].preferences
+    settings.video_path = str(tmp_path / "clip.mp4")
+    settings.person_mode, settings.person_id = "ID", 3
+    settings.use_frame_range, settings.frame_start, settings.frame_end = True, 5, 60
+    settings.use_smoothing, settings.smoothing = True, 0.25
+    prefs.weights_dir, prefs.device = str(tmp_path / "weights"), "cpu"
+    try:
+        options = operators.run_options_from(bpy.context)
+    finally:
+        prefs.weights_dir, prefs.device = "", "auto"
+    assert options.video == str(tmp_path / "clip.mp4") and options.model == "blazepose"
+    assert (options.person, options.frames, options.smooth) == (3, "5:60", 0.25)
+    assert (options.device, options.weights_dir, options.smpl_dir) == ("cpu", str(tmp_path / "weights"), None)
+    assert table.option_argv(options) == ["--person", "3", "--frames", "5:60", "--smooth", "0.25", "--device", "cpu",
+                                          "--weights-dir", str(tmp_path / "weights")]
+    panel_rows = [option for option in table.RUN_OPTIONS if option.panel]
+    assert {option.name for option in panel_rows} >= {"model", "window", "person", "frames", "smooth", "device"}

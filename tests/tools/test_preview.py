@@ -10,8 +10,6 @@ import argparse
 import io
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -23,7 +21,7 @@ from backend.core.errors import EXIT_STATUS, BackendError, Cancelled, ErrorCode
 from backend.core.events import EventStream
 from backend.core.motion_file import Motion, write_motion_file
 from backend.geometry.skeleton import JOINT_INDEX, forward_kinematics
-from tests.conftest import REPO, backend_env, run_backend
+from tests.conftest import run_backend, signal_after_first_event
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = ROOT / "samples" / "single_person_demo.mp4"  # 40 frames, 1080x1920, 12 fps
@@ -234,7 +232,7 @@ def test_cli_entry_parses_runs_and_reports_done(motion_path: Path, tmp_path: Pat
     ({"out": "overlay.gif"}, ErrorCode.BAD_ARGUMENT, ".png (contact sheet) or .mp4"),
     ({"video": "missing.mp4"}, ErrorCode.VIDEO_NOT_FOUND, "missing.mp4"),
     ({"motion": "missing.npz"}, ErrorCode.BAD_ARGUMENT, "motion file not found"),
-    ({"motion": "garbage.npz"}, ErrorCode.BAD_ARGUMENT, "not a readable motion file"),
+    ({"motion": "garbage.npz"}, ErrorCode.BAD_ARGUMENT, "is not a motion file (a text file)"),
     ({"video": "garbage.npz"}, ErrorCode.VIDEO_UNREADABLE, "garbage.npz"),
     ({"out": "no_such_dir/overlay.png"}, ErrorCode.OUT_NOT_WRITABLE, "does not exist"),
     ({"frames": "100:200"}, ErrorCode.BAD_ARGUMENT, "no rows"),
@@ -298,19 +296,10 @@ def test_through_the_real_cli(motion_path: Path, tmp_path: Path) -> None:
 def test_sigterm_stops_an_mp4_and_leaves_nothing(motion_path: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    command = [sys.executable, "-m", "backend", "preview", str(motion_path), "--video", str(VIDEO),
-               "--out", str(out_dir / "o.mp4"), "--max-side", "0"]
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=backend_env())
-    try:
-        first = json.loads(proc.stdout.readline())
-        assert first["event"] == "progress" and first["stage"] == "preview"
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    events = [json.loads(line) for line in rest.splitlines()]
+    first, events, status = signal_after_first_event(
+        ["preview", str(motion_path), "--video", str(VIDEO), "--out", str(out_dir / "o.mp4"), "--max-side", "0"],
+        signal.SIGTERM)
+    assert first["event"] == "progress" and first["stage"] == "preview"
     assert events[-1]["event"] == "error" and events[-1]["code"] == "CANCELLED", events[-3:]
-    assert proc.returncode == EXIT_STATUS[ErrorCode.CANCELLED]
+    assert status == EXIT_STATUS[ErrorCode.CANCELLED]
     assert list(out_dir.iterdir()) == []

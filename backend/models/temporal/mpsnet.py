@@ -14,7 +14,9 @@ Where the official code is wrong, and what this module does instead:
   which gives window i the maps of windows 2i and 2i+1 (or the attention maps of other windows
   for i >= B/2): a frame's output depends on its batch neighbours. Here each window is paired
   with its own maps, which equals the official model run one window at a time (B = 1).
-  `official_pairing=True` reproduces the official batching, for matching published numbers.
+  `official_pairing=True` reproduces the official pairing; with the demo's batches of 64 windows
+  it reproduces the official demo's output. (The published numbers come from `evaluate.py`, which
+  batches 8 windows per forward, so they are not reproduced by the demo's batching.)
 - The official eval forward also runs the regressor and SMPL on every frame of `out_` reshaped
   without a transpose (the unused `smpl_output_Dm`), 8-10x the cost of the encoder. Skipped.
 
@@ -105,8 +107,6 @@ class MoCAHAFI(MoCA):
 
 class MPSNet(nn.Module):
     """State dict = the official `gen_state_dict` minus `regressor.smpl.*`."""
-
-    crop_scale = 1.1
 
     def __init__(self, official_pairing: bool = False) -> None:
         super().__init__()

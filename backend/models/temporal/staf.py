@@ -168,8 +168,6 @@ def _deconv_layers() -> nn.Sequential:
 class STAF(nn.Module):
     """State dict = the official `gen_state_dict` of STAF(seqlen=9) minus `regressor.i.smpl.*`."""
 
-    crop_scale = 1.1
-
     def __init__(self, official_pairing: bool = False) -> None:
         super().__init__()
         self.register_buffer("points_grid", grid_points())

@@ -113,8 +113,6 @@ class PoseForecast(nn.Module):
 class TCMR(nn.Module):
     """State dict = the official `gen_state_dict` minus `regressor.smpl.*` (SMPL comes from the user's files)."""
 
-    crop_scale = 1.2
-
     def __init__(self) -> None:
         super().__init__()
         self.encoder = PoseForecast()

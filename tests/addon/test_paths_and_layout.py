@@ -36,14 +36,14 @@ def test_pure_folders_do_not_import_bpy() -> None:
 
 
 def test_run_argv_is_a_list_with_every_option() -> None:
-    options = bp.RunOptions(video="/v/my clip; rm -rf ~.mp4", out="/o/m.npz", model="tcmr", window=16, person="2",
-                            frames=(10, 50), smooth=0.5, device="cuda", weights_dir="/w", smpl_dir="/s")
+    options = bp.RunOptions(video="/v/my clip; rm -rf ~.mp4", out="/o/m.npz", model="tcmr", window=16, person=2,
+                            frames="10:50", smooth=0.5, device="cuda", weights_dir="/w", smpl_dir="/s")
     argv = bp.run_argv("/venv/bin/python", options)
-    assert argv == ["/venv/bin/python", "-P", "-m", "backend", "run", "/v/my clip; rm -rf ~.mp4", "--model", "tcmr",
-                    "--out", "/o/m.npz", "--window", "16", "--person", "2", "--frames", "10:50", "--smooth", "0.5",
+    assert argv == ["/venv/bin/python", "-P", "-m", "backend", "run", "/v/my clip; rm -rf ~.mp4", "--out", "/o/m.npz",
+                    "--model", "tcmr", "--window", "16", "--person", "2", "--frames", "10:50", "--smooth", "0.5",
                     "--device", "cuda", "--weights-dir", "/w", "--smpl-dir", "/s"]
     defaults = bp.run_argv("py", bp.RunOptions(video="v.mp4", out="o.npz"))
-    assert defaults == ["py", "-P", "-m", "backend", "run", "v.mp4", "--model", "blazepose", "--out", "o.npz"]
+    assert defaults == ["py", "-P", "-m", "backend", "run", "v.mp4", "--out", "o.npz"]
 
 
 def make_python(path: Path) -> Path:

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from backend.body.smpl_model import smpl_forward
-from backend.models.seed_runner import SETUPS, load_temporal, run_windows
+from backend.models.registry import get_card
+from backend.models.seed_runner import load_temporal, run_windows
 from backend.models.windows import window_rows
 
 N_FRAMES = {"tcmr": 19, "mpsnet": 19, "staf": 12}  # a few sliding windows plus static edges
@@ -22,7 +23,7 @@ WINDOW = {"tcmr": 16, "mpsnet": 16, "staf": 9}
 
 def _features(model: str) -> torch.Tensor:
     gen = torch.Generator().manual_seed(3)
-    shape = (N_FRAMES[model], *SETUPS[model].feature_shape)
+    shape = (N_FRAMES[model], *get_card(model).feature_shape)
     return torch.relu(torch.randn(shape, generator=gen)) * 0.5
 
 
@@ -32,13 +33,13 @@ _LOADED: dict[tuple[str, bool], torch.nn.Module] = {}
 def _model(model: str, weights_dir: Path, official: bool = False) -> torch.nn.Module:
     key = (model, official)
     if key not in _LOADED:
-        _LOADED[key] = load_temporal(SETUPS[model], weights_dir, "cpu", official_pairing=official)[0]
+        _LOADED[key] = load_temporal(get_card(model), weights_dir, "cpu", official_pairing=official)[0]
     return _LOADED[key]
 
 
 def _run(model: str, net: torch.nn.Module, feats: torch.Tensor, batch: int, smpl) -> list[np.ndarray]:
-    setup = SETUPS[model]
-    uses = smpl if setup.model_uses_smpl else None
+    setup = get_card(model)
+    uses = smpl if setup.smpl_in_forward else None
     return list(run_windows(net, setup, lambda lo, hi: feats[lo:hi], len(feats), WINDOW[model], batch, uses, "cpu"))
 
 
@@ -69,7 +70,7 @@ def test_cached_path_equals_reference_forward(model: str, weights_dir: Path, smp
     net, feats = _model(model, weights_dir), _features(model)
     rows = torch.from_numpy(window_rows(len(feats), WINDOW[model]))
     with torch.inference_mode():
-        args = (feats[rows], _smpl(smpl_layer)) if SETUPS[model].model_uses_smpl else (feats[rows],)
+        args = (feats[rows], _smpl(smpl_layer)) if get_card(model).smpl_in_forward else (feats[rows],)
         ref = net(*args)
     cached = _run(model, net, feats, batch=len(feats), smpl=_smpl(smpl_layer))
     _close([t.numpy() for t in ref], cached)
@@ -78,7 +79,7 @@ def test_cached_path_equals_reference_forward(model: str, weights_dir: Path, smp
 @pytest.mark.parametrize("model", ["mpsnet", "staf"])
 def test_official_pairing_switch(model: str, weights_dir: Path) -> None:
     """MoCA (MPS-Net) and TCFM (STAF): with the switch, batch 1 is right and a batch mixes windows."""
-    net = load_temporal(SETUPS[model], weights_dir, "cpu")[0]  # its own copy: the switch is flipped below
+    net = load_temporal(get_card(model), weights_dir, "cpu")[0]  # its own copy: the switch is flipped below
     block = net.nonlocalblock if model == "mpsnet" else net.tcfm.nonlocalblock
     channels = block.conv_theta.weight.shape[1]
     x = torch.relu(torch.randn(4, WINDOW[model], channels, generator=torch.Generator().manual_seed(5)))

@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from backend.core.threads import auto_threads
+from backend.models.registry import all_cards
 from backend.testing.smpl_synth import write_smpl_npz
 from backend.testing.weights_synth import load_layouts, write_model_weights
 
-LAYOUTS_PATH = Path(__file__).resolve().parents[1] / "data" / "official_layouts.json"
-SEED_MODELS = ("tcmr", "mpsnet", "staf")
+LAYOUTS_PATH = Path(__file__).resolve().parents[2] / "data" / "official_layouts.json"
+#: Every model whose card lists official checkpoints (the seed models).
+SEED_MODELS = tuple(card.name for card in all_cards() if card.checkpoints)
 
 torch.set_num_threads(auto_threads())  # shared CI machines: never oversubscribe
 

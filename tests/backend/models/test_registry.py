@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from backend.core.errors import BackendError, ErrorCode
-from backend.models.registry import get_spec
+from backend.models.registry import get_card
 from tests.conftest import REPO, backend_env
 
 EXPECTED = {
@@ -23,7 +24,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_seed_entries(name: str, layouts: dict[str, Any]) -> None:
-    spec = get_spec(name)
+    spec = get_card(name)
     windows, default, files = EXPECTED[name]
     assert (spec.windows, spec.default_window) == (windows, default)
     assert tuple(w.name for w in spec.weight_files) == files
@@ -31,11 +32,11 @@ def test_seed_entries(name: str, layouts: dict[str, Any]) -> None:
     official_names = {entry["file"] for key, entry in layouts.items() if key != "_about"}
     assert set(files) <= official_names
     assert all("README" in w.source and "Google Drive" in w.source for w in spec.weight_files)
-    assert callable(spec.load_runner())
+    assert spec.run is importlib.import_module(f"backend.models.{name}").run
 
 
 def test_registry_import_does_not_load_torch() -> None:
-    code = ("import sys; from backend.models.registry import all_specs; names = [s.name for s in all_specs()]; "
+    code = ("import sys; from backend.models.registry import all_cards; names = [s.name for s in all_cards()]; "
             "assert 'torch' not in sys.modules, 'torch imported'; print(','.join(names))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip().split(",")[1:] == ["tcmr", "mpsnet", "staf", "str", "tar"]
@@ -44,27 +45,27 @@ def test_registry_import_does_not_load_torch() -> None:
 @pytest.mark.parametrize("name, window, allowed", [("mpsnet", 9, "16"), ("staf", 16, "9"), ("tcmr", 12, "8, 16, 32")])
 def test_disallowed_window_lists_the_allowed_ones(name: str, window: int, allowed: str) -> None:
     with pytest.raises(BackendError) as info:
-        get_spec(name).resolve_window(window)
+        get_card(name).resolve_window(window)
     assert info.value.code == ErrorCode.BAD_ARGUMENT and f"accepts window lengths {allowed}" in info.value.message
 
 
 def test_str_entry_says_how_to_get_its_file() -> None:
     """No official STR weights exist: the entry names our file and the exact commands that make it."""
-    spec = get_spec("str")
+    spec = get_card("str")
     assert (spec.windows, spec.default_window) == ((16,), 16) and spec.finished and spec.needs_smpl
     assert [w.name for w in spec.weight_files] == ["spin_model_checkpoint.pth.tar", "str_model.pth.tar"]
     source = spec.weight_files[1].source
     assert "no official weights" in source and "train str --data" in source and "convert-dataset" in source
     assert "weights folder" in source and "train str" in spec.status
-    assert callable(spec.load_runner())
+    assert spec.run is importlib.import_module("backend.models.str_model").run
 
 
 @pytest.mark.parametrize("name", ["tar"])
 def test_unreleased_models_say_so(name: str) -> None:
-    spec = get_spec(name)
+    spec = get_card(name)
     assert spec.status.startswith("not finished")
     with pytest.raises(BackendError) as info:
-        spec.load_runner()(None)
+        spec.run(None)
     assert f"model '{name}' is not finished" in info.value.message
 
 
@@ -75,6 +76,6 @@ def test_doctor_names_each_missing_file(tmp_path: Path) -> None:
     messages = {c["name"]: c["message"] for c in report["checks"]}
     for name in (*EXPECTED, "str"):
         message = messages[f"model {name}"]
-        for weight in get_spec(name).weight_files:
+        for weight in get_card(name).weight_files:
             assert weight.name in message and weight.source in message
         assert "README" in message

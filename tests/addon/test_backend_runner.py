@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from addon.backend_client.backend_paths import RunOptions, backend_argv, backend_env
-from addon.backend_client.backend_runner import BackendProcess, BackendStartError, RunState, parse_line
-from addon.backend_client.import_job import JobState, VideoImportJob
+from addon.backend_client.backend_runner import BackendProcess, BackendStartError, parse_line
+from addon.backend_client.import_job import VideoImportJob
+from addon.backend_client.run_state import RunState
+from tests.conftest import process_alive, process_gone
 
 STAND_IN = Path(__file__).resolve().parent / "stand_in"
 HELPERS = Path(__file__).resolve().parents[1] / "blender"
@@ -28,14 +30,6 @@ def run_stand_in(tmp_path: Path, kind: str, grace_s: float = 2.0) -> BackendProc
     process = BackendProcess(argv, env=stand_in_env(tmp_path), grace_s=grace_s)
     process.start()
     return process
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def wait_for_progress(process: BackendProcess, timeout: float = 20.0) -> None:
@@ -116,7 +110,7 @@ def job(tmp_path: Path, kind: str, python: Path | None = Path(sys.executable)) -
 def test_job_loads_and_checks_the_motion_and_removes_its_folder(tmp_path: Path) -> None:
     ok = job(tmp_path, "ok")
     ok.start()
-    assert ok.wait(timeout=30) is JobState.READY and ok.motion is not None and ok.motion.frame_count == 3
+    assert ok.wait(timeout=30) is RunState.READY and ok.motion is not None and ok.motion.frame_count == 3
     assert ok.warnings == ["frame 1 interpolated"]
     assert list((tmp_path / "runs").iterdir()) == []
 
@@ -124,7 +118,7 @@ def test_job_loads_and_checks_the_motion_and_removes_its_folder(tmp_path: Path) 
 def test_job_reports_a_malformed_motion_file(tmp_path: Path) -> None:
     bad = job(tmp_path, "malformed")
     bad.start()
-    assert bad.wait(timeout=30) is JobState.FAILED and bad.motion is None
+    assert bad.wait(timeout=30) is RunState.FAILED and bad.motion is None
     assert "bad motion file" in bad.message and "'poses' has shape [3, 23, 3]" in bad.message
 
 
@@ -133,24 +127,15 @@ def test_job_cancel_leaves_no_files_and_no_process(tmp_path: Path) -> None:
     slow.start()
     wait_for_progress(slow.process)
     slow.cancel()
-    assert slow.wait(timeout=30) is JobState.CANCELLED
+    assert slow.wait(timeout=30) is RunState.CANCELLED
     assert process_gone(slow.process.pid) and list((tmp_path / "runs").iterdir()) == []
 
 
 def test_job_without_backend_python_fails_with_instructions(tmp_path: Path) -> None:
     missing = job(tmp_path, "ok", python=tmp_path / "venv" / "bin" / "python")
     missing.start()
-    assert missing.state is JobState.FAILED and "backend Python not found at" in missing.message
+    assert missing.state is RunState.FAILED and "backend Python not found at" in missing.message
     assert "Install backend" in missing.message
-
-
-def alive(pid: int) -> bool:
-    """Running (not gone and not a zombie waiting for a parent that never reaps it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and /proc: POSIX")
@@ -166,11 +151,35 @@ def test_stopping_the_installer_stops_pip_and_its_children(tmp_path: Path) -> No
         process.poll()
         time.sleep(0.05)
     pids = [process.pid, *map(int, pid_file.read_text().split())]
-    assert all(alive(pid) for pid in pids)
+    assert all(process_alive(pid) for pid in pids)
     stopping = time.monotonic()
     outcome = process.stop()
     stop_s = time.monotonic() - stopping
     assert outcome is not None and outcome.state is RunState.CANCELLED
     assert stop_s < process.grace_s + 3.0, f"stop() took {stop_s:.1f} s (waited for the helpers to end by themselves)"
     time.sleep(2.0)
-    assert [pid for pid in pids if alive(pid)] == []
+    assert [pid for pid in pids if process_alive(pid)] == []
+
+
+def test_the_run_state_machine_allows_only_its_transitions() -> None:
+    from addon.backend_client.run_state import TERMINAL, TRANSITIONS, InvalidTransition, advance
+
+    assert RunState.READY is RunState.SUCCEEDED and set(TRANSITIONS) == set(RunState)
+    assert advance(RunState.IDLE, RunState.RUNNING) is RunState.RUNNING
+    assert advance(RunState.CANCELLING, RunState.CANCELLED) is RunState.CANCELLED
+    for state in TERMINAL:
+        for new in RunState:
+            with pytest.raises(InvalidTransition, match=f"{state.name} cannot become {new.name}"):
+                advance(state, new)
+    with pytest.raises(InvalidTransition):
+        advance(RunState.IDLE, RunState.CANCELLING)  # nothing to cancel before the start
+
+
+def test_a_job_walks_the_machine(tmp_path: Path) -> None:
+    """Cancel before the start ends the job at once; a second cancel of a finished job changes nothing."""
+    job = VideoImportJob(None, STAND_IN, RunOptions(video=str(tmp_path / "ok.mp4"), out=""), tmp_path / "runs")
+    assert job.state is RunState.IDLE
+    job.cancel()
+    assert job.state is RunState.CANCELLED and job.finished
+    job.cancel()
+    assert job.state is RunState.CANCELLED

@@ -13,7 +13,8 @@ import torch
 
 from backend.core.errors import BackendError, ErrorCode
 from backend.models.checkpoints import convert_checkpoint, load_checkpoint, load_into
-from backend.models.seed_runner import SETUPS, load_models
+from backend.models.registry import get_card
+from backend.models.seed_runner import load_models
 from tests.conftest import run_backend
 
 
@@ -26,9 +27,9 @@ class TrainerConfig:
 
 @pytest.mark.parametrize("model", ["tcmr", "mpsnet", "staf"])
 def test_official_layout_loads_strict(model: str, weights_dir: Path) -> None:
-    backbone, temporal, digests = load_models(SETUPS[model], weights_dir, "cpu")
-    assert set(digests) == {SETUPS[model].backbone_file, SETUPS[model].model_file}
-    ckpt = load_checkpoint(weights_dir / SETUPS[model].model_file)
+    backbone, temporal, digests = load_models(get_card(model), weights_dir, "cpu")
+    assert set(digests) == {get_card(model).checkpoints[0].file, get_card(model).checkpoints[1].file}
+    ckpt = load_checkpoint(weights_dir / get_card(model).checkpoints[1].file)
     assert isinstance(ckpt["performance"], np.floating)  # the numpy scalar of the training checkpoints
     state = ckpt["gen_state_dict"]
     for key, value in temporal.state_dict().items():
@@ -49,7 +50,7 @@ def test_wrong_model_names_the_file(weights_dir: Path) -> None:
     with pytest.raises(BackendError) as info:
         load_into(MPSNet(), path, "gen_state_dict", "an MPS-Net checkpoint (mpsnet_model_best.pth.tar)")
     assert info.value.code == ErrorCode.WEIGHTS_INVALID
-    assert str(path) in info.value.message and "looks like TCMR" in info.value.message
+    assert str(path) in info.value.message and "looks like a TCMR checkpoint" in info.value.message
 
 
 def test_backbone_file_in_place_of_the_model(tmp_path: Path, weights_dir: Path) -> None:

@@ -9,14 +9,12 @@ import pytest
 import torch
 
 from backend.models.backbones.hmr import SpinHMR
-from backend.models.backbones.pymaf import PyMAFBackbone
-from backend.models.temporal.mpsnet import MPSNet
-from backend.models.temporal.staf import STAF
-from backend.models.temporal.tcmr import TCMR
+from backend.models.checkpoints import guess_kind
+from backend.models.registry import all_cards
 
-BUILDERS: dict[str, Callable[[], torch.nn.Module]] = {
-    "tcmr": TCMR, "mpsnet": MPSNet, "staf": STAF, "spin_hmr": SpinHMR, "staf_backbone": PyMAFBackbone,
-}
+#: manifest entry -> the network its card builds, for every official checkpoint of every card (STR's is ours)
+CHECKPOINTS = {spec.layout: spec for card in all_cards() for spec in card.checkpoints if spec.layout}
+BUILDERS: dict[str, Callable[[], torch.nn.Module]] = {layout: spec.build for layout, spec in CHECKPOINTS.items()}
 SMPLX_PARAMS_PER_LAYER = 5248  # the batch-64 betas/global_orient/body_pose nn.Parameters of smplx's SMPL
 PAPER = {"tcmr": 108.89e6, "mpsnet": 39.63e6}
 
@@ -61,3 +59,13 @@ def test_parameter_counts_beside_the_papers(name: str) -> None:
     print(f"\n{name}: temporal model {model:,} + SMPL layer params {SMPLX_PARAMS_PER_LAYER:,} + SPIN HMR {backbone:,} "
           f"= {total:,} = {total / 1e6:.2f} M (paper: {PAPER[name] / 1e6:.2f} M)")
     assert round(total / 1e6, 2) == round(PAPER[name] / 1e6, 2)
+
+
+@pytest.mark.parametrize("layout", list(CHECKPOINTS))
+def test_card_checkpoint_facts_match_the_manifest(layout: str, layouts: dict[str, Any]) -> None:
+    """File name, wrapper and key signature on each card are the official file's."""
+    spec, entry = CHECKPOINTS[layout], layouts[layout]
+    assert spec.file == entry["file"] and spec.wrapper == entry["wrapper"]
+    keys = [spec.only + k for k in entry["keys"]] if spec.only and not any(
+        k.startswith(spec.only) for k in entry["keys"]) else list(entry["keys"])
+    assert guess_kind(keys) == spec.describes

@@ -12,8 +12,10 @@ import torch
 from backend.core.errors import BackendError, ErrorCode
 from backend.models.backbones.hmr import SpinHMR
 from backend.models.checkpoints import load_checkpoint
-from backend.models.seed_runner import SETUPS, load_temporal, run_windows
-from backend.models.temporal.str_net import STR, STRConfig, load_str_checkpoint, parameter_count
+from backend.models.registry import get_card
+from backend.models.seed_runner import load_temporal, run_windows
+from backend.models.str_model import load_str as load_str_checkpoint
+from backend.models.temporal.str_net import STR, STRConfig, parameter_count
 from backend.models.windows import window_rows
 from backend.training.str_task import init_regressor_from_spin, save_str
 
@@ -54,9 +56,9 @@ def str_weights(tmp_path_factory: pytest.TempPathFactory, weights_dir: Path) -> 
 
 
 def test_batched_windows_equal_single_windows_and_the_reference_forward(str_weights: Path) -> None:
-    net, _ = load_temporal(SETUPS["str"], str_weights, "cpu")
+    net, _ = load_temporal(get_card("str"), str_weights, "cpu")
     feats = torch.relu(torch.randn(21, 2048, generator=torch.Generator().manual_seed(3))) * 0.5
-    setup = SETUPS["str"]
+    setup = get_card("str")
 
     def run(batch: int) -> list[np.ndarray]:
         return list(run_windows(net, setup, lambda lo, hi: feats[lo:hi], len(feats), 16, batch, None, "cpu"))

@@ -12,7 +12,7 @@ from backend.core.errors import BackendError, ErrorCode
 from backend.core.events import EventStream
 from backend.core.motion_file import REQUIRED_KEYS, load_motion_file
 from backend.models.base import ModelRequest
-from backend.models.seed_runner import run_mpsnet
+from backend.models.mpsnet import run as run_mpsnet
 from backend.tracking.track import Track
 from backend.tracking.video import probe
 from tests.conftest import SINGLE, run_backend
@@ -125,9 +125,10 @@ def test_runner_refuses_missing_weights(tmp_path: Path, smpl_dir: Path) -> None:
 
 @pytest.mark.parametrize("model, window, n", [("tcmr", 8, 12), ("tcmr", 32, 12), ("staf", 9, 3), ("mpsnet", 16, 1)])
 def test_runner_windows_and_short_clips(model: str, window: int, n: int, weights_dir: Path, smpl_dir: Path) -> None:
-    from backend.models.seed_runner import SETUPS, run_seed
+    from backend.models.registry import get_card
+    from backend.models.seed_runner import run_seed
 
     request = _request(weights_dir, smpl_dir, n=n)
     request.window = window
-    out = run_seed(request, SETUPS[model])
+    out = run_seed(request, get_card(model))
     assert out.poses.shape == (n, 24, 3) and np.isfinite(out.poses).all() and np.isfinite(out.transl).all()
