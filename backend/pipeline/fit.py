@@ -130,15 +130,14 @@ class Weights:
     length_prior: float = 0.05  # pull of each bone group's scale towards the measured proportions
     #: Extra weight of the acceleration along the viewing ray (joints and root). The 2D sees a step
     #: sideways as f*dx/z px but a step away only as a change of size, f*H*dz/z^2 px: depth is seen z/H
-    #: times less sharply (H: stature). (z/H)^2 equalises the weight per pixel of evidence; it is 3-4 at
-    #: z = 1.7-2H (2.9-3.4 m for 1.7 m), the near end of usual filming distances. Growing it with
-    #: distance over-smoothed the far run of the harness (bench/bench_accuracy.py, run_circle_far
-    #: PA-MPJPE 82 against 72 mm), so a near-end value is used at every distance. 3 and 4 gave the same
-    #: harness figures within 1 mm; with 3 the samples' reprojection onto MediaPipe's 2D stays below the
-    #: previous (tests/backend/test_blazepose_quality.py: 1.29 -> 1.16 %, 0.96 -> 0.94 % of the box),
-    #: with 4 the single-person one rose by 0.01 point. With it the harness's dance and squat
-    #: accelerations fell from 1.61x / 1.64x to 1.46x / 1.41x the truth's.
-    depth_smoothing: float = 3.0
+    #: times less sharply (H: stature). (z/H)^2 equalises the weight per pixel of evidence; it is 4 at
+    #: z = 2H (3.4 m for 1.7 m), the near end of usual filming distances. Growing it with distance
+    #: over-smoothed the far run of the harness (bench/bench_accuracy.py, run_circle_far PA-MPJPE 82
+    #: against 72 mm), so the near-end value is used at every distance. With it the harness's dance and
+    #: squat accelerations fell from 1.61x / 1.64x to 1.43x / 1.37x the truth's; PA-MPJPE changed by
+    #: -0.9 to +1.6 mm per clip. (3 gave the same harness figures, but on the 40-frame sample the
+    #: grounding stage then found no floor plane and no contact, so nothing was locked.)
+    depth_smoothing: float = 4.0
 
 
 @dataclass
