@@ -211,3 +211,18 @@ def test_models_and_doctor_name_the_official_file_and_folder(tmp_path: Path) -> 
     message = checks["model refit"]
     assert "refit_all/checkpoint_best.pth.tar" in message and "19fWadMoAFwxjVVXqS6MkLbOqii22-eCx" in message
     assert CARD.crop_scale == 1.2 and CARD.windows == () and CARD.finished
+
+
+def test_marker_subset_poses_like_the_full_smpl_layer(smpl_layer: Any) -> None:
+    from backend.body.smpl_model import smpl_forward
+    from backend.body.smpl_subset import SmplVertexSubset
+    from backend.models.heads.rotation import rot6d_to_rotmat
+
+    gen = torch.Generator().manual_seed(3)
+    rot = rot6d_to_rotmat(torch.randn(3, 144, generator=gen)).view(3, 24, 3, 3)
+    betas = torch.randn(3, 10, generator=gen)
+    with torch.inference_mode():
+        full = smpl_forward(smpl_layer, rot, betas)[0][:, list(MARKER_VERTICES)]
+        part = SmplVertexSubset(smpl_layer, MARKER_VERTICES)(rot, betas)
+    assert part.shape == (3, 67, 3)
+    np.testing.assert_allclose(part.numpy(), full.numpy(), atol=2e-6)
