@@ -122,8 +122,9 @@ def crop_camera(bboxes: np.ndarray, focal: float, image_size: tuple[int, int], d
 
     bboxes = np.asarray(bboxes, np.float32)
     n = len(bboxes)
+    side = np.maximum(np.maximum(bboxes[:, 2], bboxes[:, 3]) * np.float32(CROP_SCALE), np.float32(1.0))  # never 0
     return CropCamera(center=torch.from_numpy(bboxes[:, :2].copy()).to(device),
-                      side=torch.from_numpy(np.maximum(bboxes[:, 2], bboxes[:, 3]) * np.float32(CROP_SCALE)).to(device),
+                      side=torch.from_numpy(side).to(device),
                       focal=torch.full((n,), float(focal), device=device),
                       principal=torch.tensor([[image_size[0] / 2.0, image_size[1] / 2.0]], device=device).expand(n, 2),
                       crop_size=CROP_SIZE)
