@@ -51,8 +51,8 @@ from backend.tracking.crops import iter_crop_chunks  # noqa: E402
 from backend.tracking.track import Track  # noqa: E402
 from backend.tracking.video import FrameRange, probe  # noqa: E402
 
-#: The seed models: every card with official checkpoints.
-SEED_MODELS = {card.name: card for card in all_cards() if card.checkpoints}
+#: The seed models: cards with checkpoints that run on per-frame backbone features (TAR: bench_tar.py).
+SEED_MODELS = {card.name: card for card in all_cards() if card.checkpoints and card.feature_shape}
 
 SAMPLE = REPO / "samples" / "single_person_demo.mp4"
 LAYOUTS = REPO / "tests" / "data" / "official_layouts.json"

@@ -29,6 +29,7 @@ from ..body.smpl_model import load_smpl_layer, smpl_forward
 from ..core.errors import BackendError, ErrorCode
 from ..core.outputs import atomic_output
 from ..models.heads.refit import CropCamera, Estimate
+from ..models.tar import REFIT_CHECKPOINT, refit_init
 from ..models.temporal.tar_net import FORMAT, FORMAT_VERSION, TAR, TARConfig, neutral_mean_
 from ..models.windows import batches
 from .image_sequences import ImageSequences
@@ -52,29 +53,6 @@ def camera_for(db: ImageSequences, rows: np.ndarray, crop_size: int, device: str
 def crop_coordinates(pixels: torch.Tensor, camera: CropCamera) -> torch.Tensor:
     """Full-image pixels [B, J, 2] -> the crop's [-1, 1] frame (x right, y down)."""
     return (pixels - camera.center[:, None]) / (camera.side[:, None, None] / 2)
-
-
-def init_from_refit(model: TAR, path: Path) -> list[str]:
-    """Load ReFit's official checkpoint into every ReFit-named part of TAR; returns the keys it does not
-    have (GTE's and LTE's, which keep their initialisation). Anything else missing or unexpected, or a
-    shape that differs, is WEIGHTS_INVALID naming the file."""
-    from ..models.checkpoints import load_checkpoint, unwrap
-
-    what = "ReFit's checkpoint (checkpoint_best.pth.tar)"
-    state = unwrap(load_checkpoint(path), "model", path, what)
-    state = {k: v for k, v in state.items() if not k.startswith(("smpl.", "smpl_male.", "smpl_female."))}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    foreign = [k for k in missing if not k.startswith(("gte.", "lte."))]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(v.shape)} (TAR: {tuple(own[k].shape)})" for k, v in state.items()
-             if k in own and tuple(v.shape) != tuple(own[k].shape)]
-    if foreign or unexpected or wrong:
-        raise BackendError(ErrorCode.WEIGHTS_INVALID,
-                           f"{path} is not {what} for TAR ({model.config.backbone}): missing {foreign[:3]}, "
-                           f"not TAR's {unexpected[:3]}, shapes {wrong[:3]}")
-    model.load_state_dict(state, strict=False)
-    return missing
 
 
 def save_tar(model: TAR, path: Path, epoch: int, metrics: dict[str, float], init: str) -> None:
@@ -107,11 +85,11 @@ class TARTask:
                 "refit_init": self.refit is not None}
 
     def build(self) -> TAR:
-        model = TAR(self.config)
         if self.refit is not None:
-            self.uninitialised = init_from_refit(model, self.refit)
-        else:
-            neutral_mean_(model)
+            model, self.uninitialised = refit_init(self.refit, self.config)
+            return model
+        model = TAR(self.config)
+        neutral_mean_(model)
         return model
 
     def n_windows(self) -> int:
@@ -195,3 +173,21 @@ class TARTask:
 
     def export(self, model: nn.Module, path: Path, epoch: int, metrics: dict[str, float]) -> None:
         save_tar(model, path, epoch, metrics, "refit" if self.refit is not None else "random")  # type: ignore[arg-type]
+
+
+def resolve_refit(value: str, weights_dir: Path, config: TARConfig) -> Path | None:
+    """'auto': ReFit's file in the weights folder (the paper's sizes; none for test sizes), 'none', or a path."""
+    if value == "none":
+        return None
+    if value == "auto" and config.backbone != "hrnet_w48":
+        return None
+    if config.backbone != "hrnet_w48":
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--refit {value}: ReFit's weights fit the hrnet_w48 backbone, "
+                                                   f"not --backbone {config.backbone}")
+    path = weights_dir / REFIT_CHECKPOINT.file if value == "auto" else Path(value).expanduser()
+    if not path.is_file():
+        raise BackendError(ErrorCode.WEIGHTS_MISSING,
+                           f"TAR starts from ReFit's weights: {path} is missing. It is {REFIT_CHECKPOINT.file} from "
+                           f"{REFIT_CHECKPOINT.source}; put it in the weights folder or pass --refit PATH "
+                           "(or --refit none to start from random weights)")
+    return path
