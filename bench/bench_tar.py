@@ -35,6 +35,7 @@ from backend.body.smpl_model import load_smpl_layer, smpl_forward  # noqa: E402
 from backend.core.events import EventStream  # noqa: E402
 from backend.core.threads import auto_threads  # noqa: E402
 from backend.models.base import ModelRequest  # noqa: E402
+from backend.models.refit import refit_focal  # noqa: E402
 from backend.models.registry import get_card  # noqa: E402
 from backend.models.tar_runner import cameras, run  # noqa: E402
 from backend.models.temporal.tar_net import FILE_NAME, TAR, neutral_mean_  # noqa: E402
@@ -92,7 +93,7 @@ def bench(args: argparse.Namespace) -> dict:
     gen = torch.Generator().manual_seed(1)
     z = torch.relu(torch.randn(batch, 9, 384, generator=gen))
     corr = torch.randn(batch, 5, 67, 64, 64, generator=gen)
-    camera = cameras(request, np.arange(batch), 256)
+    camera = cameras(request, np.arange(batch), 256, refit_focal(request)[0])
 
     def windows() -> None:
         with torch.inference_mode():

@@ -27,7 +27,7 @@ from .base import ModelOutput, ModelRequest
 WEIGHTS_HELP = "see README.md, section 'Models and weights'"
 
 #: backend/models/<name>.py for each module that registers models, in listing order.
-MODEL_MODULES: tuple[str, ...] = ("blazepose", "tcmr", "mpsnet", "staf", "str_model", "tar")
+MODEL_MODULES: tuple[str, ...] = ("blazepose", "tcmr", "mpsnet", "staf", "str_model", "refit", "tar")
 
 Runner = Callable[[ModelRequest], ModelOutput]
 

@@ -17,20 +17,11 @@ from typing import Any
 
 from ..core.errors import BackendError, ErrorCode
 from .base import ModelOutput, ModelRequest
-from .registry import Checkpoint, ModelCard, register_model
+from .refit import CARD as REFIT_CARD
+from .registry import ModelCard, register_model
 
+REFIT_CHECKPOINT = REFIT_CARD.checkpoints[0]  # refit_all/checkpoint_best.pth.tar (the `refit` card's file)
 
-def _build_refit(official_pairing: bool = False) -> Any:
-    from .temporal.refit import ReFit
-
-    return ReFit()
-
-
-# TEMPORARY until the `refit` card lands (helper refit): then this becomes `from .refit import ...`.
-REFIT_CHECKPOINT = Checkpoint("checkpoint_best.pth.tar", "ReFit's README 'ReFit weights' (Google Drive folder "
-                              "19fWadMoAFwxjVVXqS6MkLbOqii22-eCx), data/pretrain/refit_all/checkpoint_best.pth.tar",
-                              "ReFit's checkpoint (checkpoint_best.pth.tar)", wrapper="model",
-                              signature="corr_layer.", build=_build_refit)
 
 FILE_NAME = "tar_model.pth.tar"  # = temporal/tar_net.FILE_NAME (that module imports torch)
 TRAIN = (f"no official TAR weights exist (the authors never published them): convert 3DPW once with `python -m "
@@ -44,17 +35,17 @@ def refit_init(path: Path, config: Any = None) -> tuple[Any, list[str]]:
     """TAR (`config`, default the paper's) with every ReFit-named key from ReFit's official checkpoint at `path`.
 
     Returns (model, the keys ReFit does not have: GTE's and LTE's, which keep their initialisation).
-    Read with the safe loader; SMPL-layer buffers are dropped and the backbone's aliased keys load
-    under both names. WEIGHTS_INVALID names the file for any other missing or unexpected key or shape.
+    Read with the safe loader and prepared by the `refit` card's `official_state` (SMPL buffers dropped,
+    aliased keys under both names). WEIGHTS_INVALID names the file for any other missing or
+    unexpected key or shape.
     """
     from .checkpoints import guess_kind, load_checkpoint, unwrap
-    from .temporal.refit import SKIP_PREFIXES
+    from .refit import official_state
     from .temporal.tar_net import TAR, TARConfig
 
     model = TAR(config or TARConfig())
-    what = f"ReFit's checkpoint ({REFIT_CHECKPOINT.file})"
-    state = unwrap(load_checkpoint(path), REFIT_CHECKPOINT.wrapper, path, what)
-    state = {k: v for k, v in state.items() if not k.startswith(SKIP_PREFIXES)}
+    what = REFIT_CHECKPOINT.describes
+    state = official_state(unwrap(load_checkpoint(path), REFIT_CHECKPOINT.wrapper, path, what), path)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     foreign = [k for k in missing if not k.startswith(("gte.", "lte."))]

@@ -2,38 +2,39 @@
 
 - the model: our trained `tar_model.pth.tar` when the weights folder has it, else TAR initialised from
   ReFit's `checkpoint_best.pth.tar` (GTE and LTE untrained; a TAR_UNTRAINED warning says so);
-- crops as ReFit's demo cuts them (square of 1.2 x the box's longer side, `crop_size` px);
+- crops as ReFit's demo cuts them (`crops.crop_image_resized`: square of 1.2 x the box's longer side,
+  `crop_size` px), and ReFit's camera (`refit.crop_camera`, focal `refit.refit_focal`: sqrt(W^2 + H^2)
+  unless --focal-length is given, principal point at the image centre);
 - per-frame work once: the backbone and `corr_layer` of every frame (z [384] and the 67-channel map),
   kept in a `FeatureStore` (RAM, or a temporary file past its budget);
 - one window of T = 9 frames per output frame, stride 1, edge frames padded as every model here pads
   (`windows.window_rows`); the L = 5 local maps are the window's middle five; windows in batches,
   each independent of its batch neighbours;
-- cameras: the full-image pinhole the run states (`request.focal_length`, principal point at the image
-  centre); the result is already in that camera's frame (ReFit/CLIFF's full-image projection), so
-  the translation is the crop camera's exact full-image translation (`CropCamera.full_translation`),
-  not a weak-perspective conversion; one betas for the clip (median over detected frames).
+- outputs as ReFit's (`refit.to_output`): the result is already in the full-image camera's frame
+  (ReFit/CLIFF's full-image projection), the translation is the crop camera's exact full-image
+  translation (`CropCamera.full_translation`), not a weak-perspective conversion; one betas for the
+  clip (median over detected frames), the pelvis kept where the network put it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from ..body.smpl_model import load_smpl_layer, require_smpl, rest_joints, smpl_forward
+from ..body.smpl_model import load_smpl_layer, require_smpl, smpl_forward
 from ..core.threads import auto_threads
-from ..tracking.crops import iter_crop_chunks
+from ..tracking.crops import crop_image_resized, iter_crop_chunks
 from .base import ModelOutput, ModelRequest
 from .checkpoints import file_digest
 from .features import FeatureStore, prefetch
 from .heads.refit import CropCamera
-from .heads.rotation import rotmat_to_axis_angle
+from .refit import crop_camera, refit_focal, to_output
 from .registry import ModelCard
-from .seed_runner import clip_betas
 from .temporal.tar_net import FILE_NAME, GLOBAL_DIM, TAR
 from .windows import RollingCache, batches, window_rows
 
@@ -58,16 +59,10 @@ def load(request: ModelRequest, card: ModelCard) -> tuple[TAR, dict[str, str], s
     return model.to(request.device).eval(), digests, init
 
 
-def cameras(request: ModelRequest, rows: np.ndarray, crop_size: int) -> CropCamera:
-    """The crops of track rows `rows` in the run's full-image pinhole (pixels)."""
-    box = request.track.bboxes[rows].astype(np.float32)
-    width, height = request.track.image_size
-    n = len(rows)
-    device = request.device
-    return CropCamera(torch.from_numpy(box[:, :2]).to(device),
-                      torch.from_numpy(np.maximum(box[:, 2], box[:, 3]) * 1.2).to(device),
-                      torch.full((n,), float(request.focal_length), device=device),
-                      torch.tensor([[width / 2.0, height / 2.0]], device=device).repeat(n, 1), crop_size=crop_size)
+def cameras(request: ModelRequest, rows: np.ndarray, crop_size: int, focal: float) -> CropCamera:
+    """ReFit's crop cameras of track rows `rows` (full-image pixels), for crops of `crop_size` px."""
+    track = request.track
+    return replace(crop_camera(track.bboxes[rows], focal, track.image_size, request.device), crop_size=crop_size)
 
 
 def frame_features(request: ModelRequest, card: ModelCard, model: TAR) -> FeatureStore:
@@ -78,7 +73,8 @@ def frame_features(request: ModelRequest, card: ModelCard, model: TAR) -> Featur
     batch = card.feature_batch * (8 if request.device == "cuda" else 1)
     events.progress("features", 0, n)
     done = 0
-    chunks = prefetch(lambda: iter_crop_chunks(request.video, track, card.crop_scale or 1.2, chunk=batch, size=size))
+    chunks = prefetch(lambda: iter_crop_chunks(request.video, track, card.crop_scale or 1.2, chunk=batch, size=size,
+                                               cut=crop_image_resized))
     try:
         for rows, crops in chunks:
             request.check_cancel()
@@ -146,46 +142,27 @@ def run(request: ModelRequest, card: ModelCard) -> ModelOutput:
     timings["features_s"] = time.monotonic() - tick
     n, events, size = len(request.track), request.events, model.config.crop_size
     batch = card.window_batch * (4 if request.device == "cuda" else 1)
+    focal, focal_from = refit_focal(request)
     try:
         tick = time.monotonic()
         events.progress("temporal", 0, n)
         pose6d, shapes, cam = run_windows(
-            model, lambda lo, hi: store.get(lo, hi), lambda rows: cameras(request, rows, size),
+            model, lambda lo, hi: store.get(lo, hi), lambda rows: cameras(request, rows, size, focal),
             lambda rot, betas: smpl_forward(layer, rot, betas)[0], n, batch, request.device,
             lambda d, t: events.progress("temporal", d, t), request.check_cancel)
         timings["temporal_s"] = time.monotonic() - tick
     finally:
         store.close()
     tick = time.monotonic()
-    output = outputs(request, layer, pose6d, shapes, cam, size)
+    events.progress("smpl", 0, n)
+    with torch.inference_mode():
+        transl = cameras(request, np.arange(n), size, focal).full_translation(torch.from_numpy(cam).to(request.device))
+    frames = {"pose6d": pose6d, "shape": shapes, "cam": cam, "transl": transl.cpu().numpy()}
+    output = to_output(layer, frames, request.track.valid, focal, request.device)
+    events.progress("smpl", n, n)
     timings["smpl_s"] = time.monotonic() - tick
-    output.meta = {"crop_scale": card.crop_scale, "crop_size": size, "threads": threads, "weights_sha256": digests,
+    output.meta = {"crop_scale": card.crop_scale, "crop_size": size, "iterations": 5, "focal_from": focal_from,
+                   "view_ray_root": False, "threads": threads, "weights_sha256": digests,
                    "tar_init": init, "window_batch": batch, "config": model.config.to_dict(),
                    "timings": {k: round(v, 3) for k, v in timings.items()}}
     return output
-
-
-def outputs(request: ModelRequest, layer: Any, pose6d: np.ndarray, shapes: np.ndarray, cam: np.ndarray,
-            crop_size: int) -> ModelOutput:
-    """Rotations (already in the full-image camera frame), one betas for the clip, the crop camera's exact
-    full-image translation with that betas' body, rest and posed joints from the SMPL layer."""
-    from .heads.rotation import rot6d_to_rotmat
-
-    track, events, n = request.track, request.events, len(request.track)
-    events.progress("smpl", 0, n)
-    betas = clip_betas(shapes, track.valid)
-    joints = np.zeros((n, 24, 3), np.float32)
-    transl = np.zeros((n, 3), np.float32)
-    rotmats = np.zeros((n, 24, 3, 3), np.float64)
-    with torch.inference_mode():
-        b = torch.from_numpy(betas)
-        for part in batches(n, 256):
-            rot = rot6d_to_rotmat(torch.from_numpy(pose6d[part])).view(-1, 24, 3, 3)
-            t = cameras(request, np.arange(part.start, part.stop), crop_size).full_translation(
-                torch.from_numpy(cam[part]).to(request.device)).cpu()
-            _, j = smpl_forward(layer, rot.to(request.device), b.to(request.device).expand(len(rot), -1))
-            rotmats[part], transl[part], joints[part] = rot.double().numpy(), t.numpy(), j.cpu().numpy()
-            events.progress("smpl", part.stop, n)
-    return ModelOutput(poses=rotmat_to_axis_angle(rotmats), betas=betas, transl=transl, cam=None,
-                       rest_joints=rest_joints(layer, betas), focal_length=request.focal_length,
-                       joints3d=(joints + transl[:, None]).astype(np.float32))

@@ -150,7 +150,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
     focal = options.focal_length or camera.default_focal_length(info.width, info.height)
     request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
                            smpl_dir=smpl_dir, threads=options.threads, focal_length=focal, events=events,
-                           check_cancel=cancel.check, options={"official_batching": options.official_batching})
+                           check_cancel=cancel.check, options={"official_batching": options.official_batching,
+                                    "focal_length_given": options.focal_length is not None})
     output = card.run(request)
     cancel.check()
 

@@ -8,7 +8,7 @@ so memory does not grow with the clip length.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -41,6 +41,35 @@ def crop_image(frame: np.ndarray, bbox: np.ndarray, scale: float, size: int = CR
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
+def crop_image_resized(frame: np.ndarray, bbox: np.ndarray, scale: float, size: int = CROP_SIZE) -> np.ndarray:
+    """One RGB uint8 crop [size, size, 3] the way ReFit's demo cuts it (`lib/utils/imutils.py:crop`).
+
+    The square of side b = max(w, h) * scale around the box centre is cut at integer-truncated
+    corners into a zero-padded array, low-pass filtered when it shrinks (Gaussian, sigma =
+    (b/size - 1)/2, mirror borders, radius 4 sigma: skimage's `resize` anti-aliasing), resized
+    bilinearly with half-pixel centres (skimage order 1), then truncated to uint8 as ReFit does.
+    """
+    side = float(crop_side(np.asarray(bbox, np.float64), scale))
+    cx, cy = float(bbox[0]), float(bbox[1])
+    # imutils.transform maps crop pixel 0 and `size` back to the image and truncates with astype(int)
+    x0, y0 = int(cx - side / 2), int(cy - side / 2)
+    x1, y1 = int(cx + side / 2), int(cy + side / 2)
+    h, w = frame.shape[:2]
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((size, size, 3), np.uint8)
+    region = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if sx1 > sx0 and sy1 > sy0:
+        region[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+    sigma_x, sigma_y = max(0.0, (region.shape[1] / size - 1) / 2), max(0.0, (region.shape[0] / size - 1) / 2)
+    if sigma_x > 0 or sigma_y > 0:
+        kx, ky = 2 * int(4 * sigma_x + 0.5) + 1, 2 * int(4 * sigma_y + 0.5) + 1
+        region = cv2.GaussianBlur(region, (kx, ky), sigmaX=sigma_x or 1e-6, sigmaY=sigma_y or 1e-6,
+                                  borderType=cv2.BORDER_REFLECT_101)
+    out = cv2.resize(region, (size, size), interpolation=cv2.INTER_LINEAR)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def normalise(crops: np.ndarray) -> np.ndarray:
     """[B, H, W, 3] uint8 RGB -> [B, 3, H, W] float32, ImageNet mean/std (ToTensor + Normalize)."""
     x = crops.astype(np.float32) * np.float32(1.0 / 255.0)
@@ -57,10 +86,13 @@ def _frame_range(frame_ids: np.ndarray) -> FrameRange:
 
 
 def iter_crop_chunks(video: VideoInfo, track: Track, scale: float, chunk: int = 32,
-                     size: int = CROP_SIZE) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                     size: int = CROP_SIZE,
+                     cut: Callable[[np.ndarray, np.ndarray, float, int], np.ndarray] = crop_image,
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (rows, crops) with rows [b] indices into the track and crops [b, 3, size, size] float32.
 
-    Frames are decoded once, in order, and dropped as soon as they are cropped.
+    Frames are decoded once, in order, and dropped as soon as they are cropped. `cut` makes one
+    uint8 crop (`crop_image`: the seed models' affine warp; `crop_image_resized`: ReFit's).
     """
     frame_ids = np.asarray(track.frame_ids)
     if len(frame_ids) == 0:
@@ -74,7 +106,7 @@ def iter_crop_chunks(video: VideoInfo, track: Track, scale: float, chunk: int = 
         if row is None:
             continue
         rows.append(row)
-        crops.append(crop_image(frame, track.bboxes[row], scale, size))
+        crops.append(cut(frame, track.bboxes[row], scale, size))
         seen += 1
         if len(rows) == chunk:
             yield np.asarray(rows), normalise(np.stack(crops))

@@ -1,8 +1,9 @@
 """Image sequences with SMPL ground truth (`convert-dataset` of 3DPW), read for training and validation.
 
 Arrays are memory-mapped with `allow_pickle=False` (never unpickled); images are decoded with
-OpenCV only when a batch needs them and cropped as the model crops at inference (a square of side
-crop_scale x max(w, h) around the box centre, bilinear, black outside the image).
+OpenCV only when a batch needs them and cropped as TAR crops at inference: ReFit's demo crop
+(`crops.crop_image_resized`: a square of side crop_scale x max(w, h) around the box centre, integer
+corners, zero padding, anti-aliased resize).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import BackendError, ErrorCode
-from ..tracking.crops import crop_image, normalise
+from ..tracking.crops import crop_image_resized, normalise
 from .pw3d import FORMAT
 
 
@@ -75,5 +76,5 @@ class ImageSequences:
                 if frame is None:
                     raise BackendError(ErrorCode.BAD_ARGUMENT, f"cannot read the image {path} of {self.folder}")
                 cache[name] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            out[i] = crop_image(cache[name], boxes[i], scale, size)
+            out[i] = crop_image_resized(cache[name], boxes[i], scale, size)
         return normalise(out).reshape(*np.shape(index), 3, size, size)

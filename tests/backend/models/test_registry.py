@@ -39,7 +39,7 @@ def test_registry_import_does_not_load_torch() -> None:
     code = ("import sys; from backend.models.registry import all_cards; names = [s.name for s in all_cards()]; "
             "assert 'torch' not in sys.modules, 'torch imported'; print(','.join(names))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    assert out.stdout.strip().split(",")[1:] == ["tcmr", "mpsnet", "staf", "str", "tar"]
+    assert out.stdout.strip().split(",")[1:] == ["tcmr", "mpsnet", "staf", "str", "refit", "tar"]
 
 
 @pytest.mark.parametrize("name, window, allowed", [("mpsnet", 9, "16"), ("staf", 16, "9"), ("tcmr", 12, "8, 16, 32")])

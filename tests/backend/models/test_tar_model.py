@@ -3,10 +3,16 @@ ablation that proves TAR's shared parts are ReFit's.
 
 Weights are random (no official TAR or ReFit weights are downloadable here); the SMPL model is the
 synthetic one. The ablation test runs the real HRNet-W48 layout at a 128 px crop (the same network;
-a quarter of the pixels keeps it near 10 s on two CPU cores).
+a quarter of the pixels keeps it near 10 s on two CPU cores). The CLI run uses the real layout at
+ReFit's 256 px from the random ReFit-layout file (`weights_synth.write_refit_checkpoint`): the slow
+one, ~2-4 min on two shared cores (40 HRNet-W48 frames).
 """
 
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +20,13 @@ import torch
 import torch.nn.functional as nnf
 
 from backend.body.smpl_model import smpl_forward
+from backend.core.motion_file import REQUIRED_KEYS, load_motion_file
 from backend.models.heads.refit import CropCamera
+from backend.models.refit import WEIGHTS_PATH as REFIT_FILE
+from backend.models.tar import refit_init
 from backend.models.temporal.refit import ReFit
 from backend.models.temporal.tar_net import GTE, LTE, TAR, ConvGRUCell, TARConfig, neutral_mean_
+from tests.conftest import SINGLE, run_backend
 
 
 def _vertices(layer):
@@ -160,3 +170,40 @@ def test_without_gte_and_lte_tar_is_refit_per_frame(smpl_layer) -> None:
     assert worst <= 1e-5
     assert differs > 1e-3  # the switches matter: GTE and LTE do change the result
     assert np.isfinite(differs)
+
+
+def test_tar_initialises_from_the_official_refit_layout(weights_dir: Path) -> None:
+    """Random weights in the exact official ReFit layout (refit_layout.json): every ReFit key loads into TAR
+    under its own name; the keys left at their initialisation are listed, and they are exactly GTE's and LTE's."""
+    path = weights_dir / REFIT_FILE
+    model, untrained = refit_init(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    own = model.state_dict()
+    assert untrained and {k.split(".")[0] for k in untrained} == {"gte", "lte"}
+    assert set(untrained) == {k for k in own if k.startswith(("gte.", "lte."))}
+    shared = [k for k in own if k not in untrained]
+    assert all(torch.equal(own[k], state[k]) for k in shared)
+    n_new = sum(own[k].numel() for k in untrained)
+    print(f"\nTAR from ReFit's layout: {len(shared)} ReFit tensors loaded, {len(untrained)} GTE/LTE tensors "
+          f"({n_new / 1e6:.2f} M numbers) untrained")
+
+
+def test_run_tar_from_the_refit_file_through_the_cli(weights_dir: Path, smpl_dir: Path, tmp_path: Path) -> None:
+    """The real layout (HRNet-W48) on the 40-frame sample, initialised from the random ReFit-layout file."""
+    out = tmp_path / "tar.npz"
+    started = time.monotonic()
+    result = run_backend("run", str(SINGLE), "--model", "tar", "--out", str(out), "--weights-dir", str(weights_dir),
+                         "--smpl-dir", str(smpl_dir), timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    warnings = [e for e in result.events if e.get("event") == "warning" and e.get("code") == "TAR_UNTRAINED"]
+    assert len(warnings) == 1 and "61 GTE and LTE tensors untrained" in warnings[0]["message"]
+    motion = load_motion_file(out)
+    assert set(REQUIRED_KEYS) <= set(motion) and str(motion["model"]) == "tar" and int(motion["window"]) == 9
+    assert motion["poses"].shape == (40, 24, 3) and motion["transl"].shape == (40, 3)
+    assert np.isfinite(motion["poses"]).all() and np.isfinite(motion["transl"]).all()
+    assert np.isfinite(motion["joints3d"]).all()
+    meta = json.loads(str(motion["meta"]))
+    assert meta["tar_init"] == "refit" and REFIT_FILE in meta["weights_sha256"]
+    assert meta["config"] == {"seq_len": 9, "local_len": 5, "backbone": "hrnet_w48", "crop_size": 256}
+    print(f"\nrun --model tar (HRNet-W48, 40 frames) through the CLI: {time.monotonic() - started:.0f} s; "
+          f"timings {meta['timings']}")
