@@ -111,8 +111,8 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
             checks.append(Check(f"model {card.name}", True, f"{card.name}: {card.status}", required=False))
             continue
         if missing:
-            lines = "; ".join(f"{w.name} (get it from {w.source})" + (f", or instead {w.alternative}" if w.alternative
-                                                                       else "") for w in missing)
+            lines = "; ".join(f"{w.name} (get it from {w.source})" + (
+                f", or instead {w.alternative} ({card.status})" if w.alternative else "") for w in missing)
             checks.append(Check(f"model {card.name}", False,
                                 f"{card.name}: missing in {weights_dir}: {lines}; {WEIGHTS_HELP}", required=False))
         else:

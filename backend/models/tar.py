@@ -93,7 +93,7 @@ CARD = ModelCard(
     name="tar",
     title="TAR (2023)",
     paper="Chen et al., Temporal-aware refinement for video-based human pose and shape recovery",
-    status=f"complete: built from the paper (no public code) on ReFit's network. {TRAIN}. Without {FILE_NAME} "
+    status=f"complete: built from the paper (no public code) on ReFit's network; {TRAIN}. Without {FILE_NAME} "
            f"it runs initialised from ReFit's {REFIT_CHECKPOINT.file} with untrained GTE and LTE (a warning says so)",
     windows=(9,),
     default_window=9,

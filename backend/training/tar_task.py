@@ -8,7 +8,7 @@
 - loss: `losses.refinement_loss`, on the initial estimate and each of the 5 RRM updates, weighted
   gamma^(L-l), gamma = 0.85: L2 on rotation matrices and betas, pelvis-centred 3D joints, and 2D joints
   in the crop's [-1, 1] frame projected with the full-image camera (CLIFF/ReFit);
-- start: ReFit's checkpoint (`checkpoint_best.pth.tar`; every key but GTE's and LTE's, which are
+- start: ReFit's checkpoint (`refit_all/checkpoint_best.pth.tar`; every key but GTE's and LTE's, which are
   listed), or, for test sizes, random weights with a neutral mean pose;
 - optimiser (not in the paper): ReFit's, Adam at 1e-4 with the gradient norm clipped at 4.0
   (`configs/config.yaml` TRAIN.LR, CLIP_NORM); the shared loop does the rest (`loop.py`);

@@ -91,7 +91,7 @@ def test_tar_card_says_there_are_no_official_weights_and_how_to_train() -> None:
     assert spec.finished and (spec.windows, spec.default_window) == ((9,), 9) and spec.needs_smpl
     assert "no official TAR weights" in spec.status and "train tar" in spec.status and "convert-dataset" in spec.status
     [weights] = spec.weight_files
-    assert weights.name == "checkpoint_best.pth.tar" and weights.alternative == "tar_model.pth.tar"
+    assert weights.name == "refit_all/checkpoint_best.pth.tar" and weights.alternative == "tar_model.pth.tar"
 
 
 def test_doctor_names_each_missing_file(tmp_path: Path) -> None:
@@ -104,3 +104,11 @@ def test_doctor_names_each_missing_file(tmp_path: Path) -> None:
         for weight in get_card(name).weight_files:
             assert weight.name in message and weight.source in message
         assert "README" in message
+    tar = messages["model tar"]
+    assert "refit_all/checkpoint_best.pth.tar" in tar and "or instead tar_model.pth.tar" in tar
+    assert "no official TAR weights" in tar and "python -m backend train tar" in tar
+    (tmp_path / "tar_model.pth.tar").write_bytes(b"")  # TAR's own file replaces ReFit's for `models` and `doctor`
+    listing = subprocess.run([sys.executable, "-m", "backend", "models", "--json", "--weights-dir", str(tmp_path)],
+                             cwd=REPO, capture_output=True, text=True, env=backend_env())
+    row = next(m for m in json.loads(listing.stdout)["models"] if m["name"] == "tar")
+    assert row["ready"] and row["missing"] == [] and "train tar" in row["status"]
