@@ -45,9 +45,12 @@ def camera_for(db: ImageSequences, rows: np.ndarray, crop_size: int, device: str
     """The crops' cameras: box centre, side 1.2 x max(w, h), focal (fx + fy) / 2, principal point (pixels)."""
     box = db.rows(rows, "bbox").astype(np.float32)
     focal = db.rows(rows, "focal").astype(np.float32).mean(axis=1)
-    as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)  # noqa: E731
-    return CropCamera(as_t(box[:, :2]), as_t(np.maximum(box[:, 2], box[:, 3]) * BOX_SCALE), as_t(focal),
-                      as_t(db.rows(rows, "princpt")), crop_size=crop_size)
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)
+
+    return CropCamera(tensor(box[:, :2]), tensor(np.maximum(box[:, 2], box[:, 3]) * BOX_SCALE), tensor(focal),
+                      tensor(db.rows(rows, "princpt")), crop_size=crop_size)
 
 
 def crop_coordinates(pixels: torch.Tensor, camera: CropCamera) -> torch.Tensor:
