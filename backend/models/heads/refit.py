@@ -15,7 +15,8 @@ Public API (stable; TAR builds on it):
   cam [B,32]), `CropCamera` (the CLIFF box vector, crop-to-full translation, projection).
 - `marker_lookup(corr, coords, radius)`: the 7x7 window sampler; `MARKER_VERTICES` (67 SMPL
   vertex ids, `data/smpl/smpl_ssm.npy`); `MultiLinear`, `GRU`, `MultiGRU`, `UpdateBlock`, `Regressor`.
-- `VerticesFn`: `(rotmat [B,24,3,3], betas [B,10]) -> vertices [B,6890,3]` (SMPL body frame, metres).
+- `VerticesFn`: `(rotmat [B,24,3,3], betas [B,10]) -> vertices [B,6890,3]` (SMPL body frame, metres),
+  or directly the 67 marker vertices [B,67,3] in MARKER_VERTICES order (`body.smpl_subset`, cheaper).
 
 Camera convention: OpenCV axes (x right, y down, z forward), pixels of the full image; the crop
 camera (s, tx, ty) lives in the 256 px crop of a square box of side b = 200 * scale px.
@@ -277,8 +278,9 @@ class ReFitHeads(nn.Module):
         return self.local_layer(loc.flatten(1))  # marker-major [B,335] -> [B,256]
 
     def markers(self, vertices: VerticesFn, estimate: Estimate) -> torch.Tensor:
-        """The 67 marker vertices [B,67,3] (SMPL frame) of an estimate."""
-        return vertices(estimate.rotmat(), estimate.shape)[:, self.marker_ids]
+        """The 67 marker vertices [B,67,3] (SMPL frame) of an estimate (`vertices` may return all or just them)."""
+        verts = vertices(estimate.rotmat(), estimate.shape)
+        return verts if verts.shape[1] == NUM_MARKERS else verts[:, self.marker_ids]
 
     def step(self, corr: torch.Tensor, camera: CropCamera, bbox: torch.Tensor, estimate: Estimate, hidden: Hidden,
              vertices: VerticesFn, mask: torch.Tensor | None = None) -> tuple[Estimate, Hidden]:

@@ -211,3 +211,38 @@ def test_models_and_doctor_name_the_official_file_and_folder(tmp_path: Path) -> 
     message = checks["model refit"]
     assert "refit_all/checkpoint_best.pth.tar" in message and "19fWadMoAFwxjVVXqS6MkLbOqii22-eCx" in message
     assert CARD.crop_scale == 1.2 and CARD.windows == () and CARD.finished
+
+
+def test_marker_subset_poses_like_the_full_smpl_layer(smpl_layer: Any) -> None:
+    from backend.body.smpl_model import smpl_forward
+    from backend.body.smpl_subset import SmplVertexSubset
+    from backend.models.heads.rotation import rot6d_to_rotmat
+
+    gen = torch.Generator().manual_seed(3)
+    rot = rot6d_to_rotmat(torch.randn(3, 144, generator=gen)).view(3, 24, 3, 3)
+    betas = torch.randn(3, 10, generator=gen)
+    with torch.inference_mode():
+        full = smpl_forward(smpl_layer, rot, betas)[0][:, list(MARKER_VERTICES)]
+        part = SmplVertexSubset(smpl_layer, MARKER_VERTICES)(rot, betas)
+    assert part.shape == (3, 67, 3)
+    np.testing.assert_allclose(part.numpy(), full.numpy(), atol=2e-6)
+
+
+def _synthetic_frame() -> np.ndarray:
+    """The frame the official crops in tests/data were cut from (pure numpy, so every machine makes it alike)."""
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:360, 0:480]
+    base = 128 + 90 * np.sin(x / 9.0)[..., None] * np.cos(y / 13.0)[..., None] * np.array([1.0, 0.6, -0.8])
+    return np.clip(base + rng.normal(0, 20, (360, 480, 3)), 0, 255).astype(np.uint8)
+
+
+def test_crop_equals_the_official_crop() -> None:
+    """ReFit's `imutils.crop` (skimage 0.24 resize, recorded once): shrinking, partly outside the frame, growing."""
+    from backend.tracking.crops import crop_image_resized
+
+    ref = np.load(DATA / "refit_crops_official.npz")
+    frame = _synthetic_frame()
+    for box, official in zip(ref["boxes"], ref["crops"]):
+        ours = crop_image_resized(frame, box, 1.2, 64)
+        assert ours.shape == official.shape == (64, 64, 3)
+        assert np.abs(ours.astype(int) - official.astype(int)).max() <= 1, box
