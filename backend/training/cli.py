@@ -130,6 +130,6 @@ def _train_tar(args: argparse.Namespace) -> int:
                            device=device, resume=args.resume, clip_norm=CLIP_NORM)
     events = EventStream()
     state = train(task, options, events)
-    events.done(str(out), epochs=state["epoch"], steps=state["step"], uninitialised=len(task.uninitialised),
+    events.done(str(out), epochs=state["epoch"], steps=state["step"], untrained_at_start=task.uninitialised,
                 metrics=json.loads(json.dumps(state["val"][-1] if state["val"] else {})))
     return 0
