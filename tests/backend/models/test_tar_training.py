@@ -191,3 +191,28 @@ def test_trained_file_runs_on_the_sample_clip(trained: dict, smpl_dir: Path, tmp
     meta = json.loads(str(motion["meta"]))
     assert meta["tar_init"] == "trained" and "tar_model.pth.tar" in meta["weights_sha256"]
     assert meta["config"]["backbone"] == "small" and meta["crop_size"] == 64
+
+
+def test_refit_start_and_checkpoint_errors_name_the_file(tmp_path: Path) -> None:
+    from backend.models.tar import load_tar
+    from backend.models.temporal.tar_net import TARConfig
+    from backend.training.tar_task import resolve_refit
+
+    with pytest.raises(BackendError) as info:
+        resolve_refit("auto", tmp_path, TARConfig())
+    assert info.value.code == ErrorCode.WEIGHTS_MISSING and "refit_all/checkpoint_best.pth.tar" in info.value.message
+    assert "--refit none" in info.value.message
+    assert resolve_refit("auto", tmp_path, TARConfig(backbone="small")) is None  # test sizes start from scratch
+    with pytest.raises(BackendError, match="fit the hrnet_w48 backbone"):
+        resolve_refit(str(tmp_path / "x.pth.tar"), tmp_path, TARConfig(backbone="small"))
+    last = tmp_path / "last.pt"  # a resumable training checkpoint is not the trained file
+    torch.save({"model": {"gte.position": torch.zeros(1, 9, 384)}, "optimizer": {}, "scheduler": {}}, last)
+    with pytest.raises(BackendError) as info:
+        load_tar(last)
+    assert info.value.code == ErrorCode.WEIGHTS_INVALID and str(last) in info.value.message
+    assert "last.pt" in info.value.message and "--out" in info.value.message
+    other = tmp_path / "tar_model.pth.tar"
+    torch.save({"model": {"fc.weight": torch.zeros(2, 2)}}, other)
+    with pytest.raises(BackendError) as info:
+        load_tar(other)
+    assert info.value.code == ErrorCode.WEIGHTS_INVALID and "train tar" in info.value.message
