@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt after its last full epoch")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--iters-per-epoch", type=int, default=500)
-    parser.add_argument("--batch", type=int, default=None, help="windows per step (STR 32, TAR 16)")
+    parser.add_argument("--batch", type=int, default=None, help="windows per step (STR 32, TAR 8)")
     parser.add_argument("--lr", type=float, default=None, help="Adam's learning rate (STR 5e-5; TAR 1e-4, ReFit's)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

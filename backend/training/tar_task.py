@@ -38,7 +38,7 @@ from .losses import HIPS_SMPL, RefinementWeights, accel_error_mm, centre, mpjpe_
 BOX_SCALE = 1.2  # ReFit's dilate factor on the box (refit_notes.md, "Box to centre and scale")
 LEARNING_RATE = 1e-4  # ReFit TRAIN.LR (the TAR paper gives none)
 CLIP_NORM = 4.0  # ReFit TRAIN.CLIP_NORM
-BATCH = 16  # windows per step (not in the paper; 16 x 9 crops)
+BATCH = 8  # windows per step (not in the paper): 72 crops, about ReFit's 64 images a step
 
 
 def camera_for(db: ImageSequences, rows: np.ndarray, crop_size: int, device: str) -> CropCamera:
