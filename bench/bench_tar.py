@@ -31,10 +31,12 @@ sys.path.insert(0, str(REPO))
 
 from bench_seed_models import looped_clip, sample_track, timed  # noqa: E402
 
-from backend.body.smpl_model import load_smpl_layer, smpl_forward  # noqa: E402
+from backend.body.smpl_model import load_smpl_layer  # noqa: E402
+from backend.body.smpl_subset import SmplVertexSubset  # noqa: E402
 from backend.core.events import EventStream  # noqa: E402
 from backend.core.threads import auto_threads  # noqa: E402
 from backend.models.base import ModelRequest  # noqa: E402
+from backend.models.heads.refit import MARKER_VERTICES  # noqa: E402
 from backend.models.refit import refit_focal  # noqa: E402
 from backend.models.registry import get_card  # noqa: E402
 from backend.models.tar_runner import cameras, run  # noqa: E402
@@ -88,7 +90,7 @@ def bench(args: argparse.Namespace) -> dict:
            "best_timings": timings}
 
     # ms per window: GTE + LTE + RRM from cached per-frame features, in the runner's batch
-    layer = load_smpl_layer(smpl)
+    markers = SmplVertexSubset(load_smpl_layer(smpl), MARKER_VERTICES)  # as the runner poses the markers
     batch = card.window_batch
     gen = torch.Generator().manual_seed(1)
     z = torch.relu(torch.randn(batch, 9, 384, generator=gen))
@@ -97,7 +99,7 @@ def bench(args: argparse.Namespace) -> dict:
 
     def windows() -> None:
         with torch.inference_mode():
-            model.forward_windows(z, corr, camera, lambda rot, betas: smpl_forward(layer, rot, betas)[0])
+            model.forward_windows(z, corr, camera, markers)
 
     best_w = min(timed(windows, 1)[0] for _ in range(args.repeats))
     row["ms_per_window"] = best_w / batch * 1e3

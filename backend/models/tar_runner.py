@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..body.smpl_model import load_smpl_layer, require_smpl, smpl_forward
+from ..body.smpl_model import load_smpl_layer, require_smpl
+from ..body.smpl_subset import SmplVertexSubset
 from ..core.threads import auto_threads
 from ..tracking.crops import crop_image_resized, iter_crop_chunks
 from .base import ModelOutput, ModelRequest
 from .checkpoints import file_digest
 from .features import FeatureStore, prefetch
-from .heads.refit import CropCamera
+from .heads.refit import MARKER_VERTICES, CropCamera
 from .refit import crop_camera, refit_focal, to_output
 from .registry import ModelCard
 from .temporal.tar_net import FILE_NAME, GLOBAL_DIM, TAR
@@ -148,7 +149,7 @@ def run(request: ModelRequest, card: ModelCard) -> ModelOutput:
         events.progress("temporal", 0, n)
         pose6d, shapes, cam = run_windows(
             model, lambda lo, hi: store.get(lo, hi), lambda rows: cameras(request, rows, size, focal),
-            lambda rot, betas: smpl_forward(layer, rot, betas)[0], n, batch, request.device,
+            SmplVertexSubset(layer, MARKER_VERTICES).to(request.device), n, batch, request.device,
             lambda d, t: events.progress("temporal", d, t), request.check_cancel)
         timings["temporal_s"] = time.monotonic() - tick
     finally:
