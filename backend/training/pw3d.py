@@ -154,12 +154,16 @@ def sequence_rows(data: dict[str, Any], source: Path, image_dir: str) -> dict[st
 
 
 def find_sequence_files(src: Path, split: str) -> tuple[list[Path], Path]:
-    """(sorted .pkl files, the imageFiles folder) for a 3DPW root, or a folder of sequence files."""
+    """(sorted .pkl files, the imageFiles folder) for the 3DPW folder, its sequenceFiles/, or one split's folder."""
     src = Path(src)
     if not src.is_dir():
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"3DPW folder not found: {src}")
-    folder = src / "sequenceFiles" / split if (src / "sequenceFiles").is_dir() else src
-    root = src if (src / "sequenceFiles").is_dir() else src.parent.parent
+    if (src / "sequenceFiles").is_dir():  # the 3DPW folder
+        root, folder = src, src / "sequenceFiles" / split
+    elif src.name == "sequenceFiles":
+        root, folder = src.parent, src / split
+    else:  # one split's folder of sequence files
+        root, folder = src.parent.parent, src
     files = sorted(folder.glob("*.pkl"))
     if not files:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"{folder} holds no 3DPW sequence files (*.pkl); give the 3DPW "
