@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -89,10 +90,17 @@ def parse_args(args: list[str], run_options: ModuleType) -> argparse.Namespace:
     source.add_argument("--motion", help="existing motion file (.npz) to import instead of running the backend")
     source.add_argument("--input", help="a folder of clips or a .csv/.jsonl manifest (with --out-dir; batch_many.py)")
     run_options.add_arguments(parser)
+    parser.add_argument("--keep-undetected-ends", action="store_true",
+                        help="also key the frames before the first and after the last detection")
     parser.add_argument("--backend-python", default=None, help="the backend venv's interpreter (default: auto)")
     parser.add_argument("--root-motion", default="BONE", choices=["BONE", "OBJECT", "IN_PLACE"])
     parser.add_argument("--no-ground", action="store_true", help="the same as --ground off")
     parser.add_argument("--match-scene-fps", action="store_true", help="set the scene fps to the video's")
+    parser.add_argument("--whole-frames", action="store_true",
+                        help="bake one key per whole scene frame when the rates differ")
+    parser.add_argument("--save-motion", default=None,
+                        help="also keep the backend's motion file (.npz) here, for --motion later")
+    parser.add_argument("--keep-frame-range", action="store_true", help="leave the scene's start/end frames")
     parser.add_argument("--empty", action="store_true", help="start from an empty scene")
     parser.add_argument("--out", default=None, help="the .blend to write (one clip)")
     parser.add_argument("--out-dir", default=None, help="with --input: one .blend (and --formats) per clip here")
@@ -123,8 +131,14 @@ def load_motion_for(args: argparse.Namespace, package: ModuleType, interrupts: I
         submodule(package, name)
         for name in ("blender.locations", "backend_client.run_options", "backend_client.import_job"))
     options = run_options.RunOptions(video=str(Path(args.video).resolve()), out="", **run_options.values_from(args))
-    job = import_job.VideoImportJob(locations.backend_python(args.backend_python), locations.backend_source(),
-                                    options, locations.runs_dir())
+    python = locations.backend_python(args.backend_python)
+    if python is None or not python.is_file():
+        where = f" at {python}" if python is not None else ""
+        _fail(f"backend Python not found{where}: pass --backend-python /path/to/venv/bin/python or set "
+              "VIDEO_MOCAP_BACKEND_PYTHON (`python3 install_deps.py` makes the venv .venv in the checkout)")
+    job = import_job.VideoImportJob(python, locations.backend_source(), options, locations.runs_dir())
+    if args.save_motion:
+        job.save_motion_to = Path(args.save_motion).resolve()
     job.start()
     reported: list[tuple[str, int]] = []
 
@@ -185,7 +199,9 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
         bpy.ops.object.mode_set(mode="OBJECT")
     options = scene_import.ImportOptions(root_motion=args.root_motion, ground=args.ground.upper(),
-                                         match_scene_fps=args.match_scene_fps,
+                                         start_at_detection=not args.keep_undetected_ends,
+                                         match_scene_fps=args.match_scene_fps, whole_frames=args.whole_frames,
+                                         keep_frame_range=args.keep_frame_range,
                                          name=scene_import.clip_name(args.video or args.motion, motion))
     try:
         result = scene_import.import_motion(bpy.context, motion, options)
@@ -203,4 +219,11 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    if not bpy.app.binary_path:
+        # The bpy 4.2 wheel can crash (SIGSEGV) in its interpreter teardown after a batch of imports and
+        # glTF exports; every file is written and closed by now, so leave without that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_status)
+    sys.exit(exit_status)

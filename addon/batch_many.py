@@ -91,8 +91,9 @@ def import_clip(package: ModuleType, motion_path: Path, outputs: dict[str, Path]
     scene_import = importlib_sub(package, "blender.scene_import")
     motion = motion_data.load_motion(str(motion_path))
     bpy.ops.wm.read_homefile(use_empty=True)
+    extra = {"start_at_detection": not args.keep_undetected_ends} if hasattr(args, "keep_undetected_ends") else {}
     options = scene_import.ImportOptions(root_motion=args.root_motion, ground=args.ground_mode.upper(),
-                                         match_scene_fps=args.match_scene_fps,
+                                         match_scene_fps=args.match_scene_fps, **extra,
                                          name=scene_import.clip_name(str(motion_path), motion))
     result = scene_import.import_motion(bpy.context, motion, options)
     outputs["blend"].parent.mkdir(parents=True, exist_ok=True)

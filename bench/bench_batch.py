@@ -29,7 +29,7 @@ SAMPLES = (REPO / "samples" / "single_person_demo.mp4", REPO / "samples" / "mult
 
 def batch(clips: Path, out: Path, *args: str) -> tuple[float, list[dict]]:
     """Wall seconds of one batch command (driver start included) and its summary records."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
+    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "backend", "batch", str(clips), "--out", str(out), *args],
                             cwd=REPO, env=env, capture_output=True, text=True, check=False)
@@ -73,7 +73,7 @@ def main() -> int:
             ray_cli = str(Path(sys.executable).with_name("ray"))
             temp_dir = tempfile.mkdtemp(prefix="rb", dir="/tmp")
             address = f"127.0.0.1:{free_port()}"
-            env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+            env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")  # a local head only
             started = time.monotonic()
             subprocess.run([ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
                             address.split(":")[1], "--num-cpus", str(cores), "--temp-dir", temp_dir,

@@ -71,6 +71,15 @@ def signal_after_first_event(args: list[str], sig: int) -> tuple[dict, list[dict
     return first, [json.loads(line) for line in rest.splitlines()], proc.returncode
 
 
+def process_alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie waiting for a parent that never reaps it (Linux /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 def process_gone(pid: int) -> bool:
     """True once no process has this id (a cancelled child must not outlive its job)."""
     try:
@@ -85,3 +94,9 @@ def samples() -> dict[str, Path]:
     for path in (SINGLE, MULTI):
         assert path.is_file(), f"sample video missing: {path}"
     return {"single": SINGLE, "multi": MULTI}
+
+
+def make_empty_venv(python: str | Path, where: Path) -> Path:
+    """A venv with no packages at all, as an interrupted install leaves it; returns its interpreter."""
+    subprocess.run([str(python), "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
+    return where / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")

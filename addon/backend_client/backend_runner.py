@@ -3,8 +3,12 @@
 The child is started from an argument list (never a shell). Two daemon threads read its
 stdout and stderr; stdout lines are parsed as the contract's JSON events and queued, so the
 UI thread only drains a queue on each timer tick (microseconds, never a blocking read).
-Cancelling sends SIGTERM, lets the backend clean up, and kills the process group if it has
-not gone after a grace period.
+Every child starts in its own process group (POSIX: a new session; Windows: a new process group),
+and stopping it stops the whole group: SIGTERM to the group, so the backend and every helper
+(pip and the builds it runs under `install_deps.py`) can clean up, then SIGKILL to the group once
+the grace period has passed. A run counts as finished only when no member of the group is left,
+so "cancelled" is never reported while pip still installs. On Windows (written, not tested here)
+`taskkill /T /F` ends the whole tree at once (no console to send CTRL_BREAK to).
 """
 
 from __future__ import annotations
@@ -201,6 +205,8 @@ class BackendProcess:
         returncode = self._proc.poll()
         if returncode is None:
             return
+        if self._cancel_requested_at is not None and self.group_alive():
+            return  # a cancelled run ends when its helpers are gone too (killed after the grace period)
         if not self._stdout_closed:
             now = time.monotonic()
             if self._exit_seen_at is None:
@@ -234,20 +240,50 @@ class BackendProcess:
         if self._proc is None or self._outcome is not None or self._cancel_requested_at is not None:
             return
         self._cancel_requested_at = time.monotonic()
+        if sys.platform == "win32":
+            # No console (CREATE_NO_WINDOW), so no CTRL_BREAK: end the tree at once, while the leader
+            # still exists for taskkill /T to walk from. The job removes the run folder itself.
+            self._kill()
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError, OSError):
+            # Not a group leader (or the group is gone): signal the child alone. Never both: a second
+            # SIGTERM that lands while the child's handler is exiting meets Python's restored default
+            # handler and kills it before it reports CANCELLED (exit 130).
+            if self._proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, OSError):
+                    self._proc.terminate()
+
+    def group_alive(self) -> bool:
+        """Whether the child or anything it started (same process group) still runs. POSIX only;
+        on Windows the leader stands for the tree, which `taskkill /T` ends."""
+        if self._proc is None:
+            return False
         if self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, OSError):
-                self._proc.terminate()
+            return True
+        if sys.platform == "win32":
+            return False
+        try:
+            os.killpg(self._proc.pid, 0)
+        except (ProcessLookupError, PermissionError, OSError):
+            return False
+        return True
 
     def _enforce_cancel_deadline(self) -> None:
         if self._cancel_requested_at is None or self._killed or self._proc is None:
             return
-        if self._proc.poll() is None and time.monotonic() - self._cancel_requested_at >= self.grace_s:
+        if self.group_alive() and time.monotonic() - self._cancel_requested_at >= self.grace_s:
             self._kill()
 
     def _kill(self) -> None:
         assert self._proc is not None
         self._killed = True
-        if sys.platform != "win32":
+        if sys.platform == "win32":
+            if self._proc.poll() is None:  # /T walks the tree from the leader, so it must still exist
+                subprocess.run(["taskkill", "/T", "/F", "/PID", str(self._proc.pid)], capture_output=True,
+                               check=False, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        else:
             with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, OSError):

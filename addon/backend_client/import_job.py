@@ -52,6 +52,8 @@ class VideoImportJob:
         self.grace_s = grace_s
         self.state = RunState.IDLE
         self.message = ""
+        self.save_motion_to: Path | None = None  # also keep the backend's motion file here (batch --save-motion)
+        self.error_code: str | None = None  # the backend's error code when it failed (PACKAGES_MISSING, ...)
         self.motion: Motion | None = None
         self.run_dir: Path | None = None
         self.process: BackendProcess | None = None
@@ -111,6 +113,7 @@ class VideoImportJob:
         if outcome.state is RunState.CANCELLED:
             self._move(RunState.CANCELLED, "cancelled; the scene was not changed")
         elif outcome.state is RunState.FAILED:
+            self.error_code = outcome.error_code
             self._move(RunState.FAILED, outcome.message)
         else:
             path = Path(outcome.out) if outcome.out else (self.run_dir or Path()) / MOTION_FILE_NAME
@@ -120,6 +123,13 @@ class VideoImportJob:
                 detail = str(exc).removeprefix(f"{path}: ")  # the run folder is deleted: its path would mislead
                 self._move(RunState.FAILED, f"the backend wrote a bad motion file: {detail}")
             else:
+                if self.save_motion_to is not None:
+                    try:
+                        shutil.copyfile(path, self.save_motion_to)
+                    except OSError as exc:
+                        self._move(RunState.FAILED, f"cannot write {self.save_motion_to}: {exc.strerror or exc}")
+                        self._remove_run_dir()
+                        return
                 self._move(RunState.READY, f"{self.motion.frame_count} frames from {self.options.model}")
         self._remove_run_dir()
 

@@ -102,6 +102,15 @@ RUN_OPTIONS: tuple[Option, ...] = (
            "floor and gravity: auto = the floor plane found from the feet when the contacts allow it, else one "
            "constant lift; plane = any plane found; constant = today's lift along the camera's up; off = Z = 0 "
            "at the camera. Default auto", choices=("auto", "plane", "constant", "off"), panel="scene.ground_argument"),
+    Option("fit", "--fit", bool, True,
+           "whole-clip fitting of rotations, root and one skeleton to the 2D landmarks (built-in model); "
+           "off = the per-frame result", choices=("on", "off"), parse=parse_on_off, panel="scene.fit"),
+    Option("height", "--height", float, None,
+           "the person's stature in metres (sets the skeleton's size and so the root's depth); "
+           "default: a population prior of 1.70 m", panel="scene.height_argument"),
+    Option("tracks", "--tracks", str, None,
+           "reuse the people tracked by an earlier run of this video (its motion file MOTION.npz), skipping "
+           "detection: convert another --person in seconds"),
     Option("official_batching", "--official-batching", bool, False,
            "reproduce the official MPS-Net/STAF demos' batching (their window pairing and batch sizes), "
            "so the output equals the official demo's; the papers' evaluation scripts batch differently"),

@@ -2,7 +2,7 @@
 
 Blender's exporters sample the scene at whole frames of the scene's rate, so a 120 fps clip keyed
 at fractional frames of a 24 fps scene would export 9 poses of 40. `export_timeline` therefore
-moves the keys (temporarily) onto the export rate from `timing.export_rate` (the source's nominal
+moves the keys (temporarily) onto the export rate from `motion_schema.export_rate` (the source's nominal
 rate or above), where every pose has a whole frame of its own, and puts everything back afterwards.
 
 BVH is Y-up by convention (and by the default of Blender's importer, which turns Y-up into Z-up);
@@ -22,7 +22,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.timing import export_rate, render_fps_for
+from ..core.motion_schema import export_rate
+from ..core.timing import render_fps_for
 from .keyframe_writer import action_fcurves
 
 #: Blender (Z up, -Y forward) -> BVH (Y up, +Z forward): (x, y, z) -> (x, z, -y); the inverse of the
@@ -82,9 +83,11 @@ def export_fbx(context: bpy.types.Context, armature: bpy.types.Object, path: Pat
 
     addon_utils.enable("io_scene_fbx", default_set=False)
     _select_only(context, armature)
+    # bake_anim_use_all_actions stays at its default (True): with it off (and NLA strips off) the exporter
+    # writes the scene's stack one frame late, so Blender's importer keys frames 2..N+1 (2.8-10 cm off).
     bpy.ops.export_scene.fbx(filepath=str(path), use_selection=True, object_types={"ARMATURE"},
-                             add_leaf_bones=False, bake_anim=True, bake_anim_use_all_actions=False,
-                             bake_anim_use_nla_strips=False, bake_anim_step=1.0, bake_anim_simplify_factor=0.0)
+                             add_leaf_bones=False, bake_anim=True, bake_anim_use_nla_strips=False,
+                             bake_anim_step=1.0, bake_anim_simplify_factor=0.0)
 
 
 def export_bvh(context: bpy.types.Context, armature: bpy.types.Object, path: Path, frame_start: int,

@@ -13,7 +13,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.motion_data import Motion
+from ..core.motion_data import Motion, detected_span
+from ..core.resample import EXACT, resample_channels, whole_frames
 from ..core.retarget import compute_bone_channels, ground_warning, missing_bones, target_bone_names
 from ..core.timing import frame_range_for, render_fps_for, scene_frames_for
 from .armature_builder import build_smpl_armature
@@ -33,7 +34,10 @@ class ImportOptions:
     bone_preset: str = "SMPL"
     root_motion: str = "BONE"
     ground: str = "AUTO"  # retarget.GROUND_MODES: the floor plane when the file has one, else one lift
+    start_at_detection: bool = True  # key only the rows from the first to the last detection
     match_scene_fps: bool = False
+    keep_frame_range: bool = False  # leave the scene's start/end (and current frame) as they are
+    whole_frames: bool = False  # bake the keys onto whole scene frames when the rates differ
     name: str = "SMPL"
 
 
@@ -67,6 +71,8 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
     if options.target not in TARGETS:
         raise ImportProblem(f"unknown target {options.target!r}")
     existing = _existing_target(options) if options.target == "EXISTING" else None
+    if options.start_at_detection:
+        motion = detected_span(motion)
     bone_names = target_bone_names(options.bone_preset)
     scene = context.scene
     saved_scene = (scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end)
@@ -90,11 +96,15 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
             scene.render.fps, scene.render.fps_base = render_fps_for(motion.fps)
         scene_fps = scene.render.fps / scene.render.fps_base
         frames = scene_frames_for(motion.times, scene_fps, first_frame=scene.frame_start)
+        if options.whole_frames and np.any(np.abs(frames - np.round(frames)) > EXACT):
+            targets = whole_frames(frames)
+            channels, frames = resample_channels(channels, frames, targets), targets
         action = write_action(armature, f"{options.name}_action", frames, curves_for_channels(channels))
         created.append(action)
         first, last = frame_range_for(frames)
-        scene.frame_start, scene.frame_end = first, max(last, first)
-        scene.frame_set(first)
+        if not options.keep_frame_range:
+            scene.frame_start, scene.frame_end = first, max(last, first)
+            scene.frame_set(first)
     except Exception:
         for datablock in created:  # objects first, then the data they used
             _remove(datablock)

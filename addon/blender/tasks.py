@@ -105,11 +105,14 @@ class BackgroundTask:
         redraw_ui()
 
     def stop(self) -> None:
-        """Stop the child (terminate, then kill) and the timer: used on unregister."""
+        """Stop the child and everything it started (its process group), and the timer: Cancel, add-on
+        disable and quit. Returns once the whole group is gone (at most the grace period, then a kill)."""
         if bpy.app.timers.is_registered(self._timer):
             bpy.app.timers.unregister(self._timer)
         if self.outcome is None:
             self.outcome = self.process.stop()
+            if self.outcome is not None and self.outcome.state is RunState.CANCELLED:
+                self.lines.append(f"{self.name}: cancelled; it and every process it started were stopped")
 
 
 _tasks: dict[str, BackgroundTask] = {}
@@ -133,3 +136,11 @@ def stop_all() -> None:
     for task in list(_tasks.values()):
         task.stop()
     _tasks.clear()
+
+
+def stop_children_at_exit() -> None:
+    """atexit: Blender is quitting (or a bpy script ends) without unregistering the add-on. Stops every
+    child's process group without touching bpy, which may already be half torn down."""
+    for task in list(_tasks.values()):
+        if task.outcome is None:
+            task.outcome = task.process.stop()

@@ -9,7 +9,7 @@ clear error, never code execution or a traceback.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class Motion:
     image_size: tuple[int, int] | None = None
     contacts: np.ndarray | None = None      # [N, 4] bool, feet on the floor
     floor_plane: np.ndarray | None = None   # [4] the floor found from the feet, camera frame
+    people_ids: tuple[int, ...] = ()        # everyone tracked, when the file keeps their tracks
 
     @property
     def frame_count(self) -> int:
@@ -75,5 +76,22 @@ def load_motion(path: str | Path) -> Motion:
         image_size=tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None,
         contacts=arrays["contacts"].astype(bool) if "contacts" in arrays else None,
         floor_plane=arrays["floor_plane"].astype(np.float64) if "floor_plane" in arrays else None,
+        people_ids=tuple(int(v) for v in arrays["people_ids"]) if "people_ids" in arrays else (),
     )
+
+
+def detected_span(motion: Motion) -> Motion:
+    """The rows from the first to the last frame where the person was detected (`valid`).
+
+    Before the first and after the last detection the backend has no motion, only a held pose; the
+    add-on keys from the first detection by default. Undetected rows inside the span (interpolated)
+    stay. A clip with no detected row is returned unchanged.
+    """
+    rows = np.flatnonzero(motion.valid)
+    if len(rows) == 0 or (rows[0] == 0 and rows[-1] == motion.frame_count - 1):
+        return motion
+    span = slice(int(rows[0]), int(rows[-1]) + 1)
+    return replace(motion, poses=motion.poses[span], transl=motion.transl[span], frame_ids=motion.frame_ids[span],
+                   times=motion.times[span], valid=motion.valid[span],
+                   contacts=None if motion.contacts is None else motion.contacts[span])
 

@@ -70,6 +70,18 @@ OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
 #: is n.x + d metres above the floor (d: the camera's height). Written only when the floor was
 #: found from the feet (`--ground auto|plane`). Files without either key stay valid.
 FLOOR_NORMAL_TOLERANCE = 1e-3
+#: Optional, all or none: every person tracked in the clip (P of them, the imported one included), so
+#: another person can be converted later without detecting again (`backend run --tracks FILE --person ID`).
+#: "P" is the number of people, None is N. `people_world` holds MediaPipe's world landmarks as tracked
+#: (hip-centred, not yet turned onto the viewing ray); `people_valid` marks the rows where that person was
+#: detected (elsewhere the values are interpolated). Files without them stay valid.
+PEOPLE_KEYS: dict[str, tuple[str, tuple[int | str | None, ...]]] = {
+    "people_ids": ("i", ("P",)),
+    "people_valid": ("b", ("P", None)),
+    "people_bboxes": ("f", ("P", None, 4)),
+    "people_landmarks2d": ("f", ("P", None, 33, 3)),
+    "people_world": ("f", ("P", None, 33, 3)),
+}
 _KIND_NAMES = {"f": "floating point", "i": "an integer", "b": "boolean", "U": "a string"}
 _ACCEPTED_KINDS = {"f": "f", "i": "iu", "b": "b", "U": "US"}
 
@@ -110,6 +122,7 @@ def check_arrays(arrays: dict[str, Any], source: str) -> int:
         norm = float(np.linalg.norm(np.asarray(arrays["floor_plane"], np.float64)[:3]))
         if abs(norm - 1.0) > FLOOR_NORMAL_TOLERANCE:
             raise MotionFileError(f"{source}: 'floor_plane' normal must be a unit vector, its length is {norm:.4f}")
+    _check_people(arrays, frames, source)
     if frames > 1 and np.any(np.diff(np.asarray(arrays["frame_ids"]).astype(np.int64)) <= 0):
         raise MotionFileError(f"{source}: 'frame_ids' must increase from row to row")
     if "times" in arrays and frames > 1 and np.any(np.diff(np.asarray(arrays["times"]).astype(np.float64)) <= 0):
@@ -121,12 +134,52 @@ def check_arrays(arrays: dict[str, Any], source: str) -> int:
     return frames
 
 
+def _check_people(arrays: dict[str, Any], frames: int, source: str) -> None:
+    """The optional `people_*` keys: all or none, P >= 1 people, each with N rows."""
+    present = [key for key in PEOPLE_KEYS if key in arrays]
+    if not present:
+        return
+    if len(present) != len(PEOPLE_KEYS):
+        raise MotionFileError(f"{source}: the people_* keys come all together; missing "
+                              f"{', '.join(sorted(set(PEOPLE_KEYS) - set(present)))}")
+    people = int(np.shape(arrays["people_ids"])[0]) if np.ndim(arrays["people_ids"]) == 1 else -1
+    for key, (kind, shape) in PEOPLE_KEYS.items():
+        value = np.asarray(arrays[key])
+        expected = tuple(people if size == "P" else frames if size is None else size for size in shape)
+        if value.shape != expected or people < 1:
+            raise MotionFileError(f"{source}: '{key}' has shape {list(value.shape)}, expected {list(expected)}")
+        if value.dtype.kind not in _ACCEPTED_KINDS[kind]:
+            raise MotionFileError(f"{source}: '{key}' must be {_KIND_NAMES[kind]}, got {value.dtype}")
+        if kind == "f" and not np.all(np.isfinite(value)):
+            raise MotionFileError(f"{source}: '{key}' contains NaN or infinite values")
+
+
+def _require_npz_archive(path: Path, source: str) -> None:
+    """A .npz is a zip archive. Anything else would reach np.load's pickle branch and be refused with
+    "Cannot load file containing pickled data", which tells the user nothing: say what it is instead."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError as exc:
+        raise MotionFileError(f"{source}: cannot read the motion file ({exc.strerror or exc})") from exc
+    if head.startswith(b"PK\x03\x04"):
+        return
+    try:
+        head.decode("utf-8")
+        kind = "a text file" if head.strip() else "empty"
+    except UnicodeDecodeError:
+        kind = "not a .npz archive"
+    raise MotionFileError(f"{source} is not a motion file ({kind}): choose the .npz file that the backend wrote "
+                          "(Import Video Motion makes one, or `backend run VIDEO --out FILE.npz`)")
+
+
 def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """Every array of a motion file, read without unpickling and checked; MotionFileError names the file."""
     path = Path(path)
     source = str(path)
     if not path.is_file():
         raise MotionFileError(f"motion file not found: {source}")
+    _require_npz_archive(path, source)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -157,3 +210,56 @@ def row_times(arrays: dict[str, Any]) -> np.ndarray:
     if not np.isfinite(source_fps) or source_fps <= 0:
         source_fps = fps
     return np.asarray(arrays["frame_ids"], np.float64) / source_fps
+
+
+#: Rates an export may be written at, beyond the source's own and its multiples (film, PAL, NTSC
+#: rounded, high-speed): a BVH or FBX at one of these plays everywhere.
+COMMON_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0, 72.0, 90.0, 96.0, 100.0, 120.0, 144.0, 150.0, 180.0,
+                200.0, 240.0, 300.0, 360.0, 480.0, 600.0, 960.0, 1000.0)
+#: A pose "lands on" an export frame when it is this close to it (frames): container timestamps
+#: are rounded (Matroska keeps whole milliseconds).
+ON_FRAME = 0.06
+
+
+def export_rate(times: np.ndarray, nominal_fps: float) -> float:
+    """Frame rate for an export that carries every pose: the source's nominal rate or above.
+
+    `times` [N] seconds. Returns the first of the nominal rate, the common rates above it and the
+    nominal rate's multiples (in increasing order) at which every row lands on its own whole
+    frame; failing that, the first at which every row still gets a frame of its own (the exporter
+    then samples the curves between keys). A constant-rate clip exports at its own rate (120 fps
+    stays 120); a phone clip mixing 1/12 s and 1/30 s steps exports at 60.
+    """
+    if nominal_fps <= 0:
+        raise ValueError(f"frame rate must be positive, got {nominal_fps}")
+    seconds = np.asarray(times, np.float64) - float(times[0])
+    candidates = sorted({nominal_fps, *(r for r in COMMON_RATES if r > nominal_fps),
+                         *(nominal_fps * k for k in range(2, 41))})
+    fallback = None
+    for rate in candidates:
+        frames = seconds * rate
+        whole = np.round(frames)
+        distinct = len(whole) < 2 or bool(np.all(np.diff(whole) >= 1))
+        if distinct and np.all(np.abs(frames - whole) <= ON_FRAME):
+            return float(rate)
+        if distinct and fallback is None:
+            fallback = float(rate)
+    if fallback is not None:
+        return fallback
+    gaps = np.diff(seconds)
+    return float(np.ceil(1.0 / max(float(gaps[gaps > 0].min()) if np.any(gaps > 0) else 1.0, 1e-6)))
+
+
+def level_rotation(floor_plane: np.ndarray) -> np.ndarray:
+    """[3, 3] smallest camera-frame rotation taking `floor_plane`'s up (its normal, the first three values)
+    onto the camera's -y: the camera as if it were level. numpy only (Rodrigues' formula)."""
+    up = np.asarray(floor_plane, dtype=np.float64)[:3]
+    up = up / np.linalg.norm(up)
+    target = np.array([0.0, -1.0, 0.0])
+    axis = np.cross(up, target)
+    sin, cos = float(np.linalg.norm(axis)), float(up @ target)
+    if sin < 1e-12:
+        return np.eye(3) if cos > 0 else np.diag([1.0, -1.0, -1.0])
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]) / sin
+    angle = np.arctan2(sin, cos)
+    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)

@@ -34,6 +34,7 @@ import numpy as np
 
 from . import smpl
 from .axes import BODY_TO_BLENDER, CAMERA_TO_BLENDER
+from .motion_schema import level_rotation
 from .rotations import (
     axis_angle_to_quaternion,
     make_quaternions_continuous,
@@ -96,20 +97,6 @@ def ground_warning(ground: bool | str, floor_plane: np.ndarray | None) -> str | 
         return ("the motion file has no floor plane (too few foot contacts, or made with --ground constant/off); "
                 "the feet were put on the floor with one constant lift and up is the camera's up")
     return None
-
-
-def level_rotation(floor_plane: np.ndarray) -> np.ndarray:
-    """[3, 3] smallest camera-frame rotation taking the floor's up onto the camera's -y (level camera)."""
-    up = np.asarray(floor_plane, dtype=np.float64)[:3]
-    up = up / np.linalg.norm(up)
-    target = np.array([0.0, -1.0, 0.0])
-    axis = np.cross(up, target)
-    sin, cos = float(np.linalg.norm(axis)), float(up @ target)
-    if sin < 1e-12:
-        return np.eye(3) if cos > 0 else np.diag([1.0, -1.0, -1.0])
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]) / sin
-    angle = np.arctan2(sin, cos)
-    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
 
 
 def floor_offset(poses: np.ndarray, rest_joints: np.ndarray, displacement: np.ndarray,

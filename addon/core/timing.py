@@ -41,39 +41,3 @@ def render_fps_for(fps: float) -> tuple[int, float]:
     return whole, whole / fps
 
 
-#: Rates an export may be written at, beyond the source's own and its multiples (film, PAL, NTSC
-#: rounded, high-speed): a BVH or FBX at one of these plays everywhere.
-COMMON_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0, 72.0, 90.0, 96.0, 100.0, 120.0, 144.0, 150.0, 180.0,
-                200.0, 240.0, 300.0, 360.0, 480.0, 600.0, 960.0, 1000.0)
-#: A pose "lands on" an export frame when it is this close to it (frames): container timestamps
-#: are rounded (Matroska keeps whole milliseconds).
-ON_FRAME = 0.06
-
-
-def export_rate(times: np.ndarray, nominal_fps: float) -> float:
-    """Frame rate for an export that carries every pose: the source's nominal rate or above.
-
-    `times` [N] seconds. Returns the first of the nominal rate, the common rates above it and the
-    nominal rate's multiples (in increasing order) at which every row lands on its own whole
-    frame; failing that, the first at which every row still gets a frame of its own (the exporter
-    then samples the curves between keys). A constant-rate clip exports at its own rate (120 fps
-    stays 120); a phone clip mixing 1/12 s and 1/30 s steps exports at 60.
-    """
-    if nominal_fps <= 0:
-        raise ValueError(f"frame rate must be positive, got {nominal_fps}")
-    seconds = np.asarray(times, np.float64) - float(times[0])
-    candidates = sorted({nominal_fps, *(r for r in COMMON_RATES if r > nominal_fps),
-                         *(nominal_fps * k for k in range(2, 41))})
-    fallback = None
-    for rate in candidates:
-        frames = seconds * rate
-        whole = np.round(frames)
-        distinct = len(whole) < 2 or bool(np.all(np.diff(whole) >= 1))
-        if distinct and np.all(np.abs(frames - whole) <= ON_FRAME):
-            return float(rate)
-        if distinct and fallback is None:
-            fallback = float(rate)
-    if fallback is not None:
-        return fallback
-    gaps = np.diff(seconds)
-    return float(np.ceil(1.0 / max(float(gaps[gaps > 0].min()) if np.any(gaps > 0) else 1.0, 1e-6)))

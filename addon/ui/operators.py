@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import bpy
 from bpy.props import StringProperty
@@ -16,9 +17,11 @@ from ..backend_client.backend_paths import (
     install_argv,
 )
 from ..backend_client.import_job import VideoImportJob, missing_backend_message
+from ..backend_client.messages import for_panel, people_line
 from ..backend_client.run_options import RunOptions, panel_values
 from ..backend_client.run_state import ModalStep, RunState
 from ..blender import locations, tasks
+from ..blender.backend_health import health_cache
 from ..blender.model_catalog import catalog
 from ..blender.scene_import import ImportOptions, ImportProblem, clip_name, import_motion
 from ..core.motion_data import Motion, MotionFileError, load_motion
@@ -36,6 +39,11 @@ class Runtime:
     job: VideoImportJob | None = None
     message: str = ""
     level: str = "INFO"  # INFO, WARNING or ERROR
+    # The last run's motion file, kept with everyone's tracks, so another person imports without detection.
+    last_tracks: str = ""
+    last_video: str = ""
+    last_people: str = ""  # "3 people: 0 (40 frames, main), 1 (28), 2 (5)"
+    reuse_tracks: bool = False  # set by Import This Person for the next start
 
     def tell(self, level: str, message: str) -> None:
         self.level, self.message = level, message
@@ -59,15 +67,34 @@ def import_options_from(context: bpy.types.Context, motion: Motion, source_path:
         bone_preset=settings.bone_preset,
         root_motion=settings.root_motion,
         ground=settings.ground,
+        start_at_detection=settings.start_at_detection,
         match_scene_fps=settings.match_scene_fps,
+        keep_frame_range=settings.keep_frame_range,
+        whole_frames=settings.whole_frames,
         name=clip_name(source_path, motion),
     )
 
 
-def new_import_job(context: bpy.types.Context) -> VideoImportJob:
-    """A job for the panel's settings (not started); the operator and the tests use this."""
-    return VideoImportJob(locations.backend_python(), locations.backend_source(), run_options_from(context),
-                          locations.runs_dir())
+LAST_RUN_FILE = "last_run.npz"
+
+
+def new_import_job(context: bpy.types.Context, tracks: str | None = None) -> VideoImportJob:
+    """A job for the panel's settings (not started); the operator and the tests use this. With `tracks`
+    (an earlier motion file of this video) the backend reuses its people instead of detecting them."""
+    options = run_options_from(context)
+    if tracks:
+        options = replace(options, tracks=tracks)
+    job = VideoImportJob(locations.backend_python(), locations.backend_source(), options, locations.runs_dir())
+    job.save_motion_to = locations.runs_dir() / LAST_RUN_FILE
+    return job
+
+
+def reusable_tracks(context: bpy.types.Context) -> str | None:
+    """The last run's motion file when it was made from the video now chosen and keeps several people."""
+    video = bpy.path.abspath(context.scene.video_mocap.video_path)
+    if runtime.last_tracks and runtime.last_video == video and Path(runtime.last_tracks).is_file():
+        return runtime.last_tracks
+    return None
 
 
 def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motion: Motion,
@@ -84,9 +111,21 @@ def apply_motion(operator: bpy.types.Operator, context: bpy.types.Context, motio
         operator.report({"WARNING"}, warning)
     first, last = result.frame_range
     text = f"Imported {motion.frame_count} frames onto '{result.armature.name}' (frames {first}-{last})"
+    people = people_line(motion.meta)
+    if people and "person_id" in motion.meta:
+        text += f". Person {motion.meta['person_id']} of {people}; pick another with Person ID"
     runtime.tell("INFO", text)
     operator.report({"INFO"}, text)
     return {"FINISHED"}
+
+
+def unsaved_relative_path(raw: str, blend_path: str) -> str | None:
+    """The message for a `//` path (relative to the .blend) in a file that was never saved, else None:
+    Blender would resolve it against nothing and the backend would say 'video not found: clip.mp4'."""
+    if raw.strip().startswith("//") and not blend_path:
+        return (f"The video path '{raw.strip()}' is relative to the .blend file, but this file is not saved yet: "
+                "save the .blend first, or choose the video again with the file browser to get its full path")
+    return None
 
 
 def modal_step(job: VideoImportJob | None, event_type: str, event_value: str) -> ModalStep:
@@ -129,7 +168,12 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         if not context.scene.video_mocap.video_path.strip():
             self._fail("choose a video first")
             return None
-        job = new_import_job(context)
+        problem = unsaved_relative_path(context.scene.video_mocap.video_path, bpy.data.filepath)
+        if problem:
+            self._fail(problem)
+            return None
+        reuse, runtime.reuse_tracks = runtime.reuse_tracks, False
+        job = new_import_job(context, reusable_tracks(context) if reuse else None)
         job.start()
         if job.state is RunState.FAILED:
             self._fail(job.message)
@@ -196,13 +240,47 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         for warning in job.warnings:
             self.report({"WARNING"}, warning)
         if job.state is RunState.READY and job.motion is not None:
+            several = len(job.motion.people_ids) > 1 and job.save_motion_to is not None
+            runtime.last_tracks = str(job.save_motion_to) if several else ""
+            runtime.last_video = job.options.video if several else ""
+            runtime.last_people = people_line(job.motion.meta) if several else ""
             return apply_motion(self, context, job.motion, job.options.video)
         if job.state is RunState.CANCELLED:
             runtime.tell("INFO", job.message)
             self.report({"INFO"}, job.message)
         else:
-            self._fail(job.message)
+            self._fail(for_panel(job.message, job.error_code))
         return {"CANCELLED"}
+
+
+class VIDEO_MOCAP_OT_import_person(bpy.types.Operator):
+    """Import the person chosen by Person ID from the last run of this video, reusing its tracks: no detection,
+    so it takes seconds"""
+
+    bl_idname = "video_mocap.import_person"
+    bl_label = "Import This Person"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if reusable_tracks(context) is None:
+            cls.poll_message_set("Run Import Video Motion on this video first")
+            return False
+        return VIDEO_MOCAP_OT_import_video.poll(context)
+
+    def _run(self, context: bpy.types.Context, mode: str) -> set[str]:
+        context.scene.video_mocap.person_mode = "ID"
+        runtime.reuse_tracks = True
+        try:
+            result = bpy.ops.video_mocap.import_video(mode)
+        finally:
+            runtime.reuse_tracks = False
+        return {"FINISHED"} if result & {"FINISHED", "RUNNING_MODAL"} else {"CANCELLED"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return self._run(context, "INVOKE_DEFAULT")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        return self._run(context, "EXEC_DEFAULT")
 
 
 class VIDEO_MOCAP_OT_cancel_import(bpy.types.Operator):
@@ -306,8 +384,32 @@ class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
         env = {key: value for key, value in os.environ.items() if key != "PYTHONHOME"}
         env["PYTHONUNBUFFERED"] = "1"
         tasks.start(tasks.BackgroundTask("install", argv, env=env, cwd=locations.user_dir(),
-                                         on_finish=lambda _task: catalog.refresh()))
+                                         on_finish=_after_install))
         self.report({"INFO"}, "installing the backend in the background...")
+        return {"FINISHED"}
+
+
+def _after_install(_task: tasks.BackgroundTask) -> None:
+    catalog.refresh()
+    health_cache.refresh()
+
+
+class VIDEO_MOCAP_OT_cancel_install(bpy.types.Operator):
+    """Stop installing the backend: ends the installer and every pip process it started"""
+
+    bl_idname = "video_mocap.cancel_install"
+    bl_label = "Cancel Install"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        task = tasks.get("install")
+        return task is not None and task.running
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        tasks.get("install").stop()  # waits for the process group: the grace period at most, then a kill
+        tasks.redraw_ui()
+        self.report({"INFO"}, "backend install cancelled")
         return {"FINISHED"}
 
 
@@ -331,15 +433,18 @@ class VIDEO_MOCAP_OT_check_backend(bpy.types.Operator):
             if value:
                 argv += [option, bpy.path.abspath(value)]
         tasks.start(tasks.BackgroundTask("doctor", argv, env=backend_env(source)))
+        health_cache.refresh()
         return {"FINISHED"}
 
 
 CLASSES = (
     VIDEO_MOCAP_OT_import_video,
+    VIDEO_MOCAP_OT_import_person,
     VIDEO_MOCAP_OT_cancel_import,
     VIDEO_MOCAP_OT_select_video,
     VIDEO_MOCAP_OT_import_motion_file,
     VIDEO_MOCAP_OT_refresh_models,
     VIDEO_MOCAP_OT_install_backend,
+    VIDEO_MOCAP_OT_cancel_install,
     VIDEO_MOCAP_OT_check_backend,
 )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import bpy
 
 from ..blender import locations
+from ..blender.backend_health import health_cache
 from ..blender.model_catalog import catalog
-from .operators import runtime
+from .operators import reusable_tracks, runtime
+from .preferences import text_width, wrapped_label
 
 _LEVEL_ICONS = {"INFO": "INFO", "WARNING": "ERROR", "ERROR": "CANCEL"}
 
@@ -25,9 +27,18 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         job = runtime.job
         running = job is not None and not job.finished
 
-        if locations.installed_backend() is None:
+        width = text_width(context)
+        health = health_cache.current()
+        if locations.installed_backend() is None or (health is not None and not health.ready):
             box = layout.box()
-            box.label(text="Backend not installed", icon="ERROR")
+            if health is None:
+                wrapped_label(box, "Backend not installed: press Install Backend (a few minutes, in the "
+                                   "background) or choose its Python in the preferences.", width, icon="ERROR")
+            else:
+                missing = ", ".join(health.missing) or "its packages"
+                wrapped_label(box, f"Backend incomplete: missing {missing}. Press Install Backend.", width,
+                              icon="ERROR")
+            box.operator("video_mocap.install_backend", icon="IMPORT")
             box.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = \
                 locations.PACKAGE
 
@@ -45,11 +56,11 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         model = catalog.get(settings.model)
         if model is not None and not model.ready:
             missing = ", ".join(model.missing) or model.status or "weights"
-            source.label(text=f"Missing: {missing}", icon="ERROR")
+            wrapped_label(source, f"Missing: {missing}", width, icon="ERROR")
         if model is not None and model.has_window:
             source.prop(settings, "window")
         if catalog.message and not catalog.loaded:
-            source.label(text=catalog.message, icon="INFO")
+            wrapped_label(source, catalog.message, width, icon="INFO")
 
         options = layout.column()
         options.enabled = not running
@@ -67,6 +78,12 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         sub = row.row()
         sub.enabled = settings.use_smoothing
         sub.prop(settings, "smoothing")
+        options.prop(settings, "fit")
+        row = options.row(align=True)
+        row.prop(settings, "use_height", text="")
+        sub = row.row()
+        sub.enabled = settings.use_height
+        sub.prop(settings, "height")
 
         options.separator()
         options.prop(settings, "target", text="")
@@ -76,8 +93,13 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
         options.label(text="Root Motion")
         options.row().prop(settings, "root_motion", expand=True)
         options.prop(settings, "ground")
+        options.prop(settings, "start_at_detection")
         options.prop(settings, "foot_lock")
         options.prop(settings, "match_scene_fps")
+        row = options.row()
+        row.enabled = not settings.match_scene_fps  # with the video's rate every key is on a whole frame already
+        row.prop(settings, "whole_frames")
+        options.prop(settings, "keep_frame_range")
 
         layout.separator()
         if running:
@@ -88,25 +110,15 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
             layout.operator("video_mocap.cancel_import", text="Cancel", icon="CANCEL")
         else:
             layout.operator("video_mocap.import_video", icon="IMPORT")
+            if runtime.last_people and reusable_tracks(context) is not None:
+                box = layout.box()
+                wrapped_label(box, f"Last run: {runtime.last_people}", width, icon="COMMUNITY")
+                row = box.row(align=True)
+                row.prop(settings, "person_id", text="Person")
+                row.operator("video_mocap.import_person", icon="IMPORT")
             layout.operator("video_mocap.import_motion_file", text="Import Motion File...", icon="FILE")
         if runtime.message:
-            for index, line in enumerate(_wrap(runtime.message, 42)):
-                layout.label(text=line, icon=_LEVEL_ICONS.get(runtime.level, "INFO") if index == 0 else "BLANK1")
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """Long backend messages wrapped on words, so they stay readable in the narrow sidebar."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split():
-        if current and len(current) + 1 + len(word) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = f"{current} {word}".strip()
-    if current:
-        lines.append(current)
-    return lines
+            wrapped_label(layout, runtime.message, width, icon=_LEVEL_ICONS.get(runtime.level, "INFO"))
 
 
 CLASSES = (VIDEO_MOCAP_PT_main,)

@@ -61,8 +61,8 @@ def _is_armature(_self: bpy.types.PropertyGroup, obj: bpy.types.Object) -> bool:
 
 class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
     video_path: StringProperty(name="Video", description="The video to capture motion from, or the first image of "
-                               "an image sequence (the numbered images after it in its folder are the frames)",
-                               default="")
+                               "an image sequence (the numbered images after it in its folder are the frames); a "
+                               "path starting with // is relative to the saved .blend file", default="")
     sequence_fps: FloatProperty(name="Sequence FPS", description="Frame rate of an image sequence (video files carry "
                                 "their own timestamps)", min=0.01, soft_min=1.0, soft_max=240.0, default=30.0)
     model: EnumProperty(name="Model", description="Pose model (listed by the backend; ready or missing weights)",
@@ -71,9 +71,11 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                          items=_window_items)
     person_mode: EnumProperty(name="Person", items=[
         ("AUTO", "Auto", "The main person: the longest, largest track"),
-        ("ID", "ID", "A specific track id (see the backend's warnings / preview)"),
-    ], default="AUTO")
-    person_id: IntProperty(name="Person ID", min=0, default=0)
+        ("ID", "ID", "A person chosen by id: after a run the panel lists everyone found, with their ids"),
+    ], default="AUTO", description="Whose motion to import when several people are in the video")
+    person_id: IntProperty(name="Person ID", min=0, default=0,
+                           description="Id of the person to import (0, 1, ...): the panel lists the ids found "
+                                       "after a run; 0 is not always the main person")
     use_frame_range: BoolProperty(name="Frame Range", description="Only process part of the video", default=False)
     frame_start: IntProperty(name="Start", description="First source frame of the video (0-based), whatever the "
                              "scene's rate", min=0, default=0)
@@ -82,20 +84,35 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                                 description="Override the backend's default smoothing strength", default=False)
     smoothing: FloatProperty(name="Smoothing", description="Temporal smoothing strength: 0 off, 1 the backend's "
                              "default, 2 stronger", min=0.0, soft_max=2.0, default=1.0)
-    target: EnumProperty(name="Target", items=[
+    fit: BoolProperty(name="Fit Whole Clip",
+                      description="Fit rotations, root path and one skeleton to the whole clip's 2D landmarks "
+                                  "(built-in model); off gives the per-frame result", default=True)
+    use_height: BoolProperty(name="Person's Height",
+                             description="Give the person's real height: sets the skeleton's size and so how far "
+                                         "from the camera the root is", default=False)
+    height: FloatProperty(name="Height", description="The person's stature (standing height)", min=0.5, max=2.6,
+                          default=1.70, subtype="DISTANCE", unit="LENGTH")
+    start_at_detection: BoolProperty(name="Start at First Detection",
+                                     description="Key only from the first to the last frame where the person was "
+                                                 "detected; before and after there is no motion to key",
+                                     default=True)
+    target: EnumProperty(name="Target", description="Which armature receives the motion", items=[
         ("NEW", "New SMPL Armature", "Build a new armature from the clip's rest skeleton"),
         ("EXISTING", "Existing Armature", "Animate an armature that already has the preset's bone names"),
     ], default="NEW")
-    target_object: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature)
+    target_object: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature,
+                                   description="The armature to animate; its bones must carry the names of the "
+                                               "Bone Names preset below")
     bone_preset: EnumProperty(name="Bone Names", description="How the target's bones are named",
                               items=[(key, key.title() if key != "SMPL" else "SMPL", f"{key} bone names", index)
                                      for index, key in enumerate(BONE_NAME_PRESETS)])
-    root_motion: EnumProperty(name="Root Motion", items=[
+    root_motion: EnumProperty(name="Root Motion", description="Where the clip's travel through space goes",
+                              items=[
         ("BONE", "Pelvis", "Root motion on: translation keyed on the pelvis bone"),
         ("OBJECT", "Object", "Root motion on: translation keyed on the armature object"),
         ("IN_PLACE", "Off", "Root motion off: in place, keeping only vertical motion"),
     ], default="BONE")
-    ground: EnumProperty(name="Feet on Ground", items=[
+    ground: EnumProperty(name="Feet on Ground", description="How the clip is stood on the floor (Z = 0)", items=[
         ("AUTO", "Auto", "Stand the motion on the floor found from the planted feet (Z up along gravity, the "
                          "camera's tilt taken out); with too few contacts, one constant lift"),
         ("PLANE", "Plane", "Use any floor plane found from the feet, even a poorly conditioned one"),
@@ -107,6 +124,16 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
                             description="Hold planted feet still (leg IK, eased in and out; the upper body is "
                                         "untouched). Turn off for sliding, skating or dancing on a slippery floor",
                             default=True)
+    keep_frame_range: BoolProperty(name="Keep Scene Frame Range",
+                                   description="Leave the scene's start and end frames as they are; otherwise "
+                                               "the import sets them to the clip's frames",
+                                   default=False)
+    whole_frames: BoolProperty(name="Keys on Whole Frames",
+                               description="When the video's frame rate differs from the scene's, bake one key per "
+                                           "whole scene frame (rotations interpolated along the shortest arc); a "
+                                           "video frame that falls exactly on a scene frame keeps its exact pose. "
+                                           "Otherwise keys sit at the video frames' times, often between frames",
+                               default=False)
     match_scene_fps: BoolProperty(name="Set Scene FPS to Video",
                                   description="Change the scene frame rate to the video's, so keys land on whole "
                                               "frames; otherwise keys are placed by time at the scene's rate",
@@ -137,6 +164,10 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
 
     def ground_argument(self) -> str:
         return self.ground.lower()
+
+    def height_argument(self) -> float | None:
+        """The person's stature in metres when given, else None (the backend's population prior)."""
+        return float(self.height) if self.use_height else None
 
     def window_argument(self) -> int | None:
         """The chosen window if the model allows it, else the model's default (None: no window)."""

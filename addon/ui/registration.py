@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+
 import bpy
 
 from ..blender import model_catalog, tasks
@@ -20,6 +22,7 @@ def register() -> None:
         bpy.utils.register_class(cls)
     properties.register_properties()
     model_catalog.catalog.on_loaded = _normalise_windows
+    atexit.register(tasks.stop_children_at_exit)  # quitting Blender must not leave pip installing
 
 
 def unregister() -> None:
@@ -30,6 +33,7 @@ def unregister() -> None:
         job.wait()
         operators.runtime.job = None
     tasks.stop_all()
+    atexit.unregister(tasks.stop_children_at_exit)
     model_catalog.catalog.on_loaded = None
     properties.unregister_properties()
     for cls in reversed(CLASSES):

@@ -147,4 +147,4 @@ def _batch(args: argparse.Namespace, events: EventStream, engine: Any) -> int:
             engine.run_local(jobs, workers, events, finish)
 
         name = f"local:{workers}"
-    return engine.run_batch(plan, early, events, workers, executor, name, exports)
+    return engine.run_batch(plan, early, events, executor, name, exports)

@@ -7,6 +7,7 @@ Exit status is 0 only after `done`; each error code has its own status (errors.E
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -58,12 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_subcommands(sub: argparse._SubParsersAction) -> None:
     """Subcommands living in their own modules register their arguments themselves (`register(sub)`)."""
-    from ..models import checkpoints
-    from ..training import cli as training_cli
-    from . import batch, export, preview, smpl_convert
-
-    for module in (preview, checkpoints, smpl_convert, batch, export, training_cli):
+    for module_name, command in ((".commands.preview", "preview"), (".models.checkpoints", "convert-checkpoint"),
+                                 (".commands.smpl_convert", "convert-smpl"), (".commands.batch", "batch"),
+                                 (".commands.export", "export"), (".training.cli", "train")):
+        try:
+            module = importlib.import_module(module_name, package="backend")
+        except ImportError as exc:  # a third-party package: the command says so when run; our own bug: raised
+            _register_unavailable(sub, command, exc)
+            continue
         module.register(sub)
+
+
+def _register_unavailable(sub: argparse._SubParsersAction, command: str, exc: ImportError) -> None:
+    """A subcommand whose packages do not import: `doctor` and `models` must still work in a half-installed
+    venv, and running this one says what is missing (PACKAGES_MISSING) rather than 'invalid choice'."""
+    missing = _third_party_import(exc)
+    if missing is None:
+        raise exc
+    stub = sub.add_parser(command, help=f"(unavailable: cannot import {missing})", add_help=False)
+    stub.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def refuse(_args: argparse.Namespace) -> int:
+        raise packages_missing(missing, exc)
+
+    stub.set_defaults(func=refuse)
 
 
 def _run(args: argparse.Namespace, events: EventStream) -> int:
@@ -123,12 +142,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         events.error(exc.code.value, exc.message)
         log.error("%s: %s", exc.code.value, exc.message)
         return exc.exit_status
+    except ImportError as exc:
+        missing = _third_party_import(exc)
+        if missing is None:
+            return _internal(exc, events)
+        error = packages_missing(missing, exc)
+        events.error(error.code.value, error.message)
+        log.error("%s: %s", error.code.value, error.message)
+        return error.exit_status
     except KeyboardInterrupt:
         exc = BackendError(ErrorCode.CANCELLED, "cancelled by the user (SIGINT); no output was written")
         events.error(exc.code.value, exc.message)
         return exc.exit_status
     except Exception as exc:  # noqa: BLE001 - the contract promises a JSON error even for bugs
-        traceback.print_exc(file=sys.stderr)
-        events.error(ErrorCode.INTERNAL.value,
-                     f"internal error: {type(exc).__name__}: {exc}; please report it with the log printed on stderr")
-        return BackendError(ErrorCode.INTERNAL, "").exit_status
+        return _internal(exc, events)
+
+
+def _internal(exc: BaseException, events: EventStream) -> int:
+    traceback.print_exception(exc, file=sys.stderr)
+    events.error(ErrorCode.INTERNAL.value,
+                 f"internal error: {type(exc).__name__}: {exc}; please report it with the log printed on stderr")
+    return BackendError(ErrorCode.INTERNAL, "").exit_status
+
+
+def _third_party_import(exc: ImportError) -> str | None:
+    """The top-level package that failed to import, unless it is the backend itself (then it is a bug).
+    A broken native library (`libGL.so.1: cannot open shared object file`) has no module name: it is
+    reported under the module whose import raised it, read from the traceback."""
+    name = exc.name
+    if name is None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        outside = [f.filename for f in frames if "site-packages" in f.filename or "dist-packages" in f.filename]
+        if not outside:
+            return None
+        path = Path(outside[-1]).parts
+        anchor = max(i for i, part in enumerate(path) if part in ("site-packages", "dist-packages"))
+        name = path[anchor + 1] if anchor + 1 < len(path) else "?"
+    top = name.split(".")[0]
+    return None if top == "backend" else top
+
+
+def packages_missing(module: str, exc: ImportError) -> BackendError:
+    """PACKAGES_MISSING: the venv is incomplete or broken, not a bug; says how to repair it."""
+    return BackendError(ErrorCode.PACKAGES_MISSING,
+                        f"backend packages missing: cannot import {module} in {sys.executable} ({exc}); "
+                        "reinstall them with `python3 install_deps.py` (in Blender: Install Backend in the "
+                        "add-on's preferences)")

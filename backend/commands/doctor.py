@@ -86,7 +86,8 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
     checks = [Check("python", sys.version_info[:2] == (3, 11),
                     f"Python {sys.version.split()[0]} at {sys.executable}"
                     + ("" if sys.version_info[:2] == (3, 11) else " (mediapipe 0.10.21 needs 3.11)"))]
-    checks += [_import(name) for name in ("numpy", "scipy", "cv2", "av", "mediapipe", "torch", "smplx")]
+    packages = [_import(name) for name in ("numpy", "scipy", "cv2", "av", "mediapipe", "torch", "smplx")]
+    checks += packages
     checks.append(_ray())
     checks.append(_mediapipe_models())
     checks.append(_cuda())
@@ -94,6 +95,10 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
     cache_ok = cache.is_dir() and os.access(cache, os.W_OK)
     checks.append(Check("cache", cache_ok, f"cache folder {cache}" + ("" if cache_ok else " is not writable")))
 
+    if not all(c.ok for c in packages if c.required):
+        checks.append(Check("models", False, "the models cannot be listed until the missing packages above are "
+                            "installed (`python3 install_deps.py`; in Blender: Install Backend)"))
+        return checks
     from ..models.registry import WEIGHTS_HELP, all_cards
 
     weights_dir = config.weights_dir(weights_dir_arg)

@@ -16,6 +16,7 @@ class ErrorCode(str, enum.Enum):
     WEIGHTS_INVALID = "WEIGHTS_INVALID"  # present but truncated, wrong model, or needs unpickling
     SMPL_MISSING = "SMPL_MISSING"
     OUT_NOT_WRITABLE = "OUT_NOT_WRITABLE"
+    PACKAGES_MISSING = "PACKAGES_MISSING"  # a third-party package of the backend's venv cannot be imported
     CANCELLED = "CANCELLED"
     INTERNAL = "INTERNAL"
 
@@ -30,6 +31,7 @@ EXIT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.WEIGHTS_INVALID: 9,
     ErrorCode.SMPL_MISSING: 7,
     ErrorCode.OUT_NOT_WRITABLE: 8,
+    ErrorCode.PACKAGES_MISSING: 10,
     ErrorCode.CANCELLED: 130,
     ErrorCode.INTERNAL: 70,
 }

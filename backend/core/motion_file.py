@@ -19,6 +19,7 @@ from .errors import BackendError, ErrorCode
 from .motion_schema import (
     FORMAT_VERSION,
     OPTIONAL_KEYS,
+    PEOPLE_KEYS,
     READABLE_VERSIONS,
     REQUIRED_KEYS,
     MotionFileError,
@@ -28,8 +29,8 @@ from .motion_schema import (
 )
 from .outputs import atomic_output, check_output_path
 
-__all__ = ["FORMAT_VERSION", "OPTIONAL_KEYS", "READABLE_VERSIONS", "REQUIRED_KEYS", "Motion", "MotionFileError",
-           "check_writable", "load_motion_file", "write_motion_file"]
+__all__ = ["FORMAT_VERSION", "OPTIONAL_KEYS", "PEOPLE_KEYS", "READABLE_VERSIONS", "REQUIRED_KEYS", "Motion",
+           "MotionFileError", "check_writable", "load_motion_file", "write_motion_file"]
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Motion:
     contacts: np.ndarray | None = None
     floor_plane: np.ndarray | None = None
     times: np.ndarray | None = None  # None: frame_ids / fps (a constant-rate clip); the pipeline always sets it
+    people: dict[str, np.ndarray] | None = None  # PEOPLE_KEYS -> arrays
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
@@ -91,6 +93,10 @@ class Motion:
                 arrays[key] = np.asarray(getattr(self, key), np.float32)
         if self.contacts is not None:
             arrays["contacts"] = np.asarray(self.contacts, bool)
+        if self.people is not None:
+            dtypes = {"i": np.int32, "b": bool, "f": np.float32}
+            for key, (kind, _shape) in PEOPLE_KEYS.items():
+                arrays[key] = np.asarray(self.people[key], dtypes[kind])
         return arrays
 
 

@@ -184,6 +184,12 @@ def load_models() -> None:
     for name in MODEL_MODULES:
         try:
             importlib.import_module(f"{__package__}.{name}")
+        except ImportError as exc:
+            if exc.name and exc.name.split(".")[0] != "backend":
+                raise  # a third-party package is missing: the CLI reports PACKAGES_MISSING, doctor lists it
+            raise BackendError(ErrorCode.INTERNAL, f"model module backend/models/{name}.py cannot be imported "
+                               f"({type(exc).__name__}: {exc}); the backend's files are broken or incomplete, "
+                               "reinstall them") from exc
         except Exception as exc:
             raise BackendError(ErrorCode.INTERNAL,
                                f"model module backend/models/{name}.py cannot be imported "

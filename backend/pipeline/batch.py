@@ -386,6 +386,7 @@ class Journal:
 
 def make_record(job: Job | Clip, out_dir: Path, result: ClipResult, signature: dict[str, int] | None,
                 options: str, executor: str) -> dict[str, Any]:
+    """One batch.jsonl line; `frames_per_s` counts the clip's whole time (process start included)."""
     rel = job.rel
     fps = round(result.frames / result.seconds, 3) if result.seconds > 0 and result.frames else 0.0
     return {
@@ -407,10 +408,10 @@ def store_output(out_dir: Path, rel: str, data: bytes) -> Path:
 
 
 class Progress:
-    """Overall JSON-line progress: clips done / total with an ETA from the mean time per clip so far."""
+    """Overall JSON-line progress: clips done / total with an ETA from the batch's pace so far."""
 
-    def __init__(self, events: EventStream, total: int, to_run: int, workers: int) -> None:
-        self.events, self.total, self.to_run, self.workers = events, total, to_run, workers
+    def __init__(self, events: EventStream, total: int, to_run: int) -> None:
+        self.events, self.total, self.to_run = events, total, to_run
         self.counts = {"ok": 0, "failed": 0, "skipped": 0, "cancelled": 0}
         self.started = time.monotonic()
         self.finished_run = 0
@@ -512,7 +513,7 @@ def plan_batch(input_path: Path, out_dir: Path, run_argv: list[str], retry_faile
     return BatchPlan(out_dir, clips, jobs, previous, skipped, kept_failed), early
 
 
-def run_batch(plan: BatchPlan, early: list[dict[str, Any]], events: EventStream, workers: int,
+def run_batch(plan: BatchPlan, early: list[dict[str, Any]], events: EventStream,
               executor: Callable[[list[Job], Callable[[Job, ClipResult], None]], None], executor_name: str,
               exports: Sequence[str] = ()) -> int:
     """Run the plan's jobs with `executor`, journal every result; returns the exit status."""
@@ -521,7 +522,7 @@ def run_batch(plan: BatchPlan, early: list[dict[str, Any]], events: EventStream,
     shutil.rmtree(scratch, ignore_errors=True)  # left by a driver that was killed; nothing in it is kept
     journal = Journal(out_dir / SUMMARY_NAME, plan.records)
     order = [clip.rel for clip in plan.clips]
-    progress = Progress(events, len(order), len(plan.jobs), workers)
+    progress = Progress(events, len(order), len(plan.jobs))
     signatures = {clip.rel: input_signature(clip.source) for clip in plan.clips if clip.rel in plan.jobs}
     for record in early:
         journal.add(record)

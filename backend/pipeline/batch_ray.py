@@ -62,11 +62,16 @@ class RayExecutor:
                 ray.init(address=os.environ.get("RAY_ADDRESS") or None, runtime_env=runtime_env,
                          logging_level=logging.WARNING, log_to_driver=False)
             else:
+                host = self.address.rsplit(":", 1)[0]
+                # A head started with --node-ip-address 127.0.0.1 registered its raylet there; Ray would
+                # otherwise look for this driver's raylet at the machine's outward address.
+                local = {"_node_ip_address": host} if host in ("127.0.0.1", "localhost") else {}
                 ray.init(address=self.address, runtime_env=runtime_env, logging_level=logging.WARNING,
-                         log_to_driver=False)
+                         log_to_driver=False, **local)
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            cause = f": {exc.__cause__}" if exc.__cause__ else ""
             raise BackendError(ErrorCode.BAD_ARGUMENT, f"--ray {self.address}: cannot connect to a Ray cluster "
-                               f"({exc}); start one with `ray start --head` or give its host:port") from None
+                               f"({exc}{cause}); start one with `ray start --head` or give its host:port") from None
         return True
 
     def __call__(self, jobs: list[Job], finish: Callable[[Job, ClipResult], None]) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from ..core.motion_schema import export_rate, level_rotation
 from ..core.outputs import atomic_output
 from ..geometry.skeleton import JOINT_NAMES, PARENTS, forward_kinematics
 
@@ -37,21 +38,6 @@ CAMERA_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 WORLD_TO_BVH = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 FOOT_JOINTS = (7, 8, 10, 11)  # ankles and toes: what touches the floor when standing
 FLOOR_PERCENTILE = 5.0
-COMMON_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0, 72.0, 90.0, 96.0, 100.0, 120.0, 144.0, 150.0, 180.0,
-                200.0, 240.0, 300.0, 360.0, 480.0, 600.0, 960.0, 1000.0)
-ON_FRAME = 0.06  # frames: container timestamps are rounded (Matroska keeps whole milliseconds)
-
-
-def level_rotation(floor_plane: np.ndarray) -> np.ndarray:
-    """[3, 3] smallest camera-frame rotation taking the floor's up (plane normal) onto -y."""
-    up = np.asarray(floor_plane, np.float64)[:3]
-    up = up / np.linalg.norm(up)
-    target = np.array([0.0, -1.0, 0.0])
-    axis = np.cross(up, target)
-    sin, cos = float(np.linalg.norm(axis)), float(up @ target)
-    if sin < 1e-12:
-        return np.eye(3) if cos > 0 else np.diag([1.0, -1.0, -1.0])
-    return Rotation.from_rotvec(axis / sin * np.arctan2(sin, cos)).as_matrix()
 
 
 def world_frame(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
@@ -73,23 +59,6 @@ def world_joints(arrays: dict[str, np.ndarray]) -> np.ndarray:
     joints = forward_kinematics(np.asarray(arrays["poses"], np.float64), np.asarray(arrays["rest_joints"], np.float64),
                                 np.asarray(arrays["transl"], np.float64))
     return joints @ rotation.T + np.array([0.0, 0.0, lift])
-
-
-def export_rate(times: np.ndarray, nominal_fps: float) -> float:
-    """Frame rate at which every row gets its own whole frame (the add-on exporter's rule)."""
-    seconds = np.asarray(times, np.float64) - float(times[0])
-    candidates = sorted({nominal_fps, *(r for r in COMMON_RATES if r > nominal_fps),
-                         *(nominal_fps * k for k in range(2, 41))})
-    fallback = None
-    for rate in candidates:
-        frames = seconds * rate
-        whole = np.round(frames)
-        distinct = len(whole) < 2 or bool(np.all(np.diff(whole) >= 1))
-        if distinct and np.all(np.abs(frames - whole) <= ON_FRAME):
-            return float(rate)
-        if distinct and fallback is None:
-            fallback = float(rate)
-    return fallback if fallback is not None else float(nominal_fps)
 
 
 def _source_fps(arrays: dict[str, np.ndarray]) -> float:

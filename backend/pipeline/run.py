@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -52,11 +53,14 @@ def check_inputs(card: ModelCard, weights_dir: Path, smpl_dir: Path) -> None:
 
 
 def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
-                     max_people: int, person: int | None) -> tuple[Track, np.ndarray]:
+                     max_people: int, person: int | None, people: list[dict] | None = None,
+                     everyone: list[Track] | None = None) -> tuple[Track, np.ndarray]:
     """Stream the frames through MediaPipe, following every person; keep the chosen one.
 
     Returns the track and each row's presentation time in seconds ([N] float64, from the
-    container's timestamps, or index / fps for an image sequence).
+    container's timestamps, or index / fps for an image sequence). When `people` is given, everyone
+    found is appended to it: {"person_id", "frames" (rows seen), "main" (auto's choice)}; when
+    `everyone` is given, each person's whole track (the chosen one included), in id order.
     """
     from ..tracking.landmarks import PoseLandmarks
 
@@ -87,14 +91,25 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
     if report.problem is not None:
         events.warning("VIDEO_SHORT", f"{info.path} is truncated or damaged: {report.problem}; "
                                       f"converted the {report.decoded} frames before that point")
+    joins = tracker.stitch(info.fps / max(frames.stride, 1))
+    if joins:
+        log.info("joined %d track pieces that were one person seen in turn", joins)
     chosen = choose_person(tracker, person, str(info.path))
+    if people is not None:
+        main = choose_person(tracker, None, str(info.path))
+        people += [{"person_id": int(s["person_id"]), "frames": int(s["frames"]), "main": s["person_id"] == main}
+                   for s in sorted(tracker.summary(), key=lambda s: s["person_id"])]
     track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))
-    people = len(tracker.tracks)
+    if everyone is not None:
+        everyone += [track if t.person_id == chosen else
+                     build_track(tracker, t.person_id, np.asarray(decoded, np.int32), (info.width, info.height))
+                     for t in sorted(tracker.tracks, key=lambda t: t.person_id)]
+    tracked = len(tracker.tracks)
     gaps = int((~track.valid).sum())
     if gaps:
         events.warning("TRACK_GAP", f"person {chosen} was not detected in {gaps} of {len(track)} frames; "
                                     "those frames are interpolated and marked valid=False")
-    log.info("tracked %d people; person %d valid in %d/%d frames", people, chosen, track.valid.sum(), len(track))
+    log.info("tracked %d people; person %d valid in %d/%d frames", tracked, chosen, track.valid.sum(), len(track))
     return track, np.asarray(times, np.float64)
 
 
@@ -103,6 +118,121 @@ def row_rate(times: np.ndarray, fallback: float) -> float:
     if len(times) < 2 or times[-1] <= times[0]:
         return fallback
     return float((len(times) - 1) / (times[-1] - times[0]))
+
+
+def tracks_from_file(path: Path, person: int | None, info: VideoInfo, frames: FrameRange,
+                     people: list[dict], everyone: list[Track]) -> tuple[Track, np.ndarray]:
+    """The people tracked by an earlier run of this video (its motion file's people_* keys), instead of
+    detecting again: only the chosen person's model and post-processing run. Fills `people` and `everyone`
+    as `detect_and_track` does. BAD_ARGUMENT if the file has no tracks or was made from other frames."""
+    from ..core.motion_file import load_motion_file
+
+    try:
+        arrays = load_motion_file(Path(path).expanduser())
+    except ValueError as exc:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks: {exc}") from exc
+    if "people_ids" not in arrays:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks {path}: this motion file holds no tracks (it was "
+                                                   "written before they were kept); run without --tracks")
+    ids = arrays["frame_ids"].astype(np.int64)
+    size = tuple(int(v) for v in arrays["image_size"]) if "image_size" in arrays else None
+    meta_stride = int(json.loads(str(arrays["meta"])).get("stride", frames.stride))
+    steps_ok = len(ids) < 2 or bool(np.all(np.diff(ids) == frames.stride))
+    inside = ids[0] == frames.start and (frames.stop is None or ids[-1] < frames.stop)
+    if size != (info.width, info.height) or meta_stride != frames.stride or not steps_ok or not inside:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks {path}: made from other frames or another video "
+                                                   f"than {info.path} with these --frames/--stride; run without "
+                                                   "--tracks")
+    meta = json.loads(str(arrays["meta"]))
+    if meta.get("video") and Path(str(meta["video"])).resolve() != Path(info.path).resolve():
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--tracks {path}: made from {meta['video']}, not {info.path}; "
+                                                   "run without --tracks")
+    listed = {int(p["person_id"]): p for p in meta.get("people", []) if isinstance(p, dict) and "person_id" in p}
+    person_ids = [int(v) for v in arrays["people_ids"]]
+    for index, person_id in enumerate(person_ids):
+        everyone.append(Track(person_id=person_id, frame_ids=ids.astype(np.int32),
+                              valid=arrays["people_valid"][index].astype(bool),
+                              bboxes=arrays["people_bboxes"][index].astype(np.float32),
+                              landmarks2d=arrays["people_landmarks2d"][index].astype(np.float32),
+                              world=arrays["people_world"][index].astype(np.float32), image_size=(size[0], size[1])))
+        entry = listed.get(person_id, {})
+        people.append({"person_id": person_id, "frames": int(entry.get("frames", everyone[-1].valid.sum())),
+                       "main": bool(entry.get("main", False))})
+    if person is None:
+        person = next((p["person_id"] for p in people if p["main"]), person_ids[0])
+    if person not in person_ids:
+        listing = ", ".join(f"{p['person_id']} ({p['frames']} frames)" for p in people)
+        raise BackendError(ErrorCode.NO_PERSON, f"--person {person}: no such person in {info.path}; people found: "
+                                                f"{listing}")
+    return everyone[person_ids.index(person)], arrays["times"].astype(np.float64)
+
+
+def people_arrays(everyone: list[Track]) -> dict[str, np.ndarray] | None:
+    """The motion file's people_* keys for every tracked person (None when nobody was tracked)."""
+    if not everyone:
+        return None
+    return {"people_ids": np.array([t.person_id for t in everyone], np.int32),
+            "people_valid": np.stack([t.valid for t in everyone]),
+            "people_bboxes": np.stack([t.bboxes for t in everyone]),
+            "people_landmarks2d": np.stack([t.landmarks2d for t in everyone]),
+            "people_world": np.stack([t.world for t in everyone])}
+
+
+def detected_rows(valid: np.ndarray) -> dict:
+    """First and last rows where the person was detected: rows outside them are not motion (the add-on
+    starts the action at `first`); rows inside but not detected are interpolated (valid=False)."""
+    rows = np.flatnonzero(valid)
+    if len(rows) == 0:
+        return {"first": None, "last": None, "undetected_inside": 0}
+    return {"first": int(rows[0]), "last": int(rows[-1]),
+            "undetected_inside": int((~valid[rows[0]:rows[-1] + 1]).sum())}
+
+
+def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, focal: float, height: float | None,
+               events: EventStream, smpl_file: Path | None = None) -> ModelOutput:
+    """Whole-clip fitting of the model's per-frame result (fit.py); replaces poses, root and skeleton."""
+    from ..geometry.skeleton import axis_angle_to_matrix
+    from . import fit
+
+    n = len(track)
+    first_translation = post.translation_from_landmarks(output.poses, output.rest_joints, track, focal)
+    data = fit.FitInput(local_rot=axis_angle_to_matrix(output.poses), transl=first_translation, rest=output.rest,
+                        landmarks2d=track.landmarks2d, world=output.landmarks_world, valid=track.valid,
+                        focal_length=focal, image_size=track.image_size, fps=fps)
+    events.progress("fit", 0, n)
+    betas = np.zeros(10, np.float32)
+    reshape = None
+    if smpl_file is not None:
+        from ..body.smpl_fit import fit_betas_to_joints
+        from ..builtin.rest_skeleton import RestSkeleton, with_joints
+
+        def reshape(rest: RestSkeleton) -> RestSkeleton:
+            nonlocal betas
+            betas, joints = fit_betas_to_joints(smpl_file, rest.joints)
+            return with_joints(rest, joints)
+
+    result = fit.fit_clip(data, stature_m=height, smooth_strength=smooth, check_cancel=cancel.check,
+                          progress=lambda done, total: events.progress("fit", done, total), reshape_rest=reshape)
+    errors_before = fit.reprojection_error(output.poses, first_translation, output.rest, track.landmarks2d,
+                                           focal, track.image_size)
+    errors_after = fit.reprojection_error(result.poses, result.transl, result.rest, track.landmarks2d,
+                                          focal, track.image_size)
+    detected = track.valid
+    result.meta["reprojection_px_median"] = {
+        "before": round(float(np.median(errors_before[detected])), 2) if detected.any() else None,
+        "after": round(float(np.median(errors_after[detected])), 2) if detected.any() else None}
+    output.poses = result.poses
+    output.transl = result.transl
+    output.rest = result.rest
+    output.rest_joints = result.rest.joints.astype(np.float32)
+    output.betas = np.asarray(betas, np.float32)  # zeros unless SMPL betas were fitted to the clip's skeleton
+    bones = {name: round(float(np.linalg.norm(result.rest.joints[b] - result.rest.joints[a])), 4)
+             for name, (a, b) in {"thigh": (1, 4), "shin": (4, 7), "upper_arm": (16, 18), "forearm": (18, 20)}.items()}
+    output.meta["bone_lengths_m"] = bones
+    output.meta["rest_skeleton"] = ("SMPL betas fitted to the skeleton fitted to the whole clip (fit.py)"
+                                    if smpl_file is not None else "fitted to the whole clip (fit.py)")
+    output.meta["fit"] = result.meta
+    return output
 
 
 def ground_stage(output: ModelOutput, fps: float, options: RunOptions,
@@ -144,8 +274,26 @@ def run(options: RunOptions, events: EventStream) -> Path:
     if info.is_sequence and len(frames.frame_ids(info.frame_count)) == 0:
         raise BackendError(ErrorCode.BAD_ARGUMENT,
                            f"--frames {options.frames}: {info.path} has only {info.frame_count} frames")
-    track, times = detect_and_track(info, frames, events, options.max_people, options.person)
+    if options.height is not None and not 0.5 <= options.height <= 2.6:
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--height {options.height}: give the person's stature in metres "
+                                                   "(0.5 to 2.6), e.g. --height 1.78")
+    people: list[dict] = []
+    everyone: list[Track] = []
+    if options.tracks is not None:
+        events.progress("tracks", 0, 1)
+        track, times = tracks_from_file(Path(options.tracks), options.person, info, frames, people, everyone)
+        events.progress("tracks", 1, 1)
+    else:
+        track, times = detect_and_track(info, frames, events, options.max_people, options.person, people,
+                                        everyone)
     cancel.check()
+    fit_meta: dict = {}
+    if options.fit:
+        from ..tracking import lr_repair
+
+        repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid)
+        track.landmarks2d, track.world = repaired.landmarks2d, repaired.world
+        fit_meta["left_right_repair"] = repaired.counts()
 
     focal = options.focal_length or camera.default_focal_length(info.width, info.height)
     request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
@@ -155,9 +303,17 @@ def run(options: RunOptions, events: EventStream) -> Path:
     output = card.run(request)
     cancel.check()
 
+    rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters and the fit
+    if options.fit and output.rest is not None and output.landmarks_world is not None:
+        uses_smpl = "SMPL betas" in str(output.meta.get("rest_skeleton", ""))
+        output = fit_output(output, track, rate, smooth, focal, options.height, events,
+                            smpl_file=smpl_dir / "SMPL_NEUTRAL.npz" if uses_smpl else None)
+        fit_meta.update(output.meta.pop("fit", {}))
+        smooth_after = 0.0  # the fit already smoothed, as --smooth asked
+    else:
+        smooth_after = smooth
     events.progress("post", 0, 1)
-    rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters
-    output = post.finish(output, track, rate, smooth, focal)
+    output = post.finish(output, track, rate, smooth_after, focal)
     events.progress("post", 1, 1)
     grounded = ground_stage(output, rate, options, events)
     meta = {
@@ -169,11 +325,15 @@ def run(options: RunOptions, events: EventStream) -> Path:
         "stride": frames.stride,
         "frames": [frames.start, frames.stop],
         "person_id": track.person_id,
+        "tracks_from": str(options.tracks) if options.tracks is not None else None,  # no detection when set
+        "people": people,  # everyone tracked, for the add-on's "3 people: 0 (40 frames, main), ..." line
         "device": device,
         "smooth": smooth,
         "camera": {"model": "pinhole", "focal_length_px": output.focal_length,
                    "principal_point": [info.width / 2.0, info.height / 2.0]},
         "seconds": round(time.monotonic() - started, 3),
+        "fit": {"enabled": bool(options.fit), **fit_meta},
+        "detected_rows": detected_rows(track.valid),
         **output.meta,
         "grounding": grounded.meta,
     }
@@ -184,7 +344,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
         joints3d=output.joints3d, focal_length=output.focal_length, image_size=(info.width, info.height),
         landmarks2d=track.landmarks2d,
         landmarks_world=output.landmarks_world if output.landmarks_world is not None else track.world,
-        contacts=grounded.contacts, floor_plane=grounded.floor_plane,
+        contacts=grounded.contacts, floor_plane=grounded.floor_plane, people=people_arrays(everyone),
     )
     cancel.check()
     events.progress("write", 0, 1)

@@ -30,6 +30,8 @@ MAX_SCALE_CHANGE = 1.6
 #: Auto mode follows nobody seen in fewer rows than this share of the clip (and at least 3 rows):
 #: sporadic hits on background (a tripod, a poster, a blurred reflection) are not a person.
 MIN_TRACK_SHARE = 0.2
+#: Landmark index -> its left/right mirror (MediaPipe's 33 landmarks: nose, then pairs).
+MIRROR = np.array([0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9] + [i + 1 if i % 2 else i - 1 for i in range(11, 33)])
 
 
 @dataclass
@@ -148,9 +150,10 @@ class Tracker:
         if live and detections:
             prev = np.array([t.last_bbox for t in live])
             iou = _iou(prev, boxes)
-            # Landmark distance normalised by body height separates people whose boxes overlap.
-            dist = np.array([[np.median(np.linalg.norm(t.last_landmarks[:, :2] - d.landmarks2d[:, :2], axis=-1))
-                              / max(t.last_bbox[3], 1.0) for d in detections] for t in live])
+            # Landmark distance normalised by body height separates people whose boxes overlap; it is
+            # mirror-invariant, so a person whose left/right labels flip while turning stays the same.
+            dist = np.array([[_landmark_distance(t.last_landmarks, d.landmarks2d) / max(t.last_bbox[3], 1.0)
+                              for d in detections] for t in live])
             # A small person inside a large false box overlaps it; sizes tell them apart.
             scale = np.abs(np.log(np.maximum(boxes[None, :, 3], 1.0) / np.maximum(prev[:, None, 3], 1.0)))
             cost = (1.0 - iou) + dist + np.where(scale > np.log(MAX_SCALE_CHANGE), 10.0, 0.0)
@@ -166,11 +169,71 @@ class Tracker:
             if c not in assigned:
                 self.tracks.append(_LiveTrack(len(self.tracks), boxes[c], det.landmarks2d, row, {row: det}))
 
+    def stitch(self, fps: float, max_gap_s: float = 2.0, speed_heights_per_s: float = 3.0) -> int:
+        """Join tracks that are one person seen in turn: B starts after A ends, within `max_gap_s`,
+        near where A was left (within half a body height plus what a runner covers in the gap,
+        `speed_heights_per_s` body heights per second) and about the same size. Returns how many joins.
+
+        MediaPipe loses a person who turns, runs fast or is briefly hidden, and finds them again as a
+        new detection; without this they become two people and the clip is cut in two.
+        Ids are renumbered 0, 1, ... by first appearance afterwards.
+        """
+        joins = 0
+        merged = True
+        while merged:
+            merged = False
+            best = None
+            for a in self.tracks:
+                a_last = max(a.rows)
+                for b in self.tracks:
+                    if b is a or min(b.rows) <= a_last:
+                        continue
+                    gap_s = (min(b.rows) - a_last) / max(fps, 1e-6)
+                    if gap_s > max_gap_s:
+                        continue
+                    box_a, box_b = a.rows[a_last].bbox(), b.rows[min(b.rows)].bbox()
+                    height = max(box_a[3], 1.0)
+                    distance = float(np.linalg.norm(box_a[:2] - box_b[:2])) / height
+                    size = box_b[3] / height
+                    same_size = 1.0 / MAX_SCALE_CHANGE <= size <= MAX_SCALE_CHANGE
+                    if distance > 0.5 + speed_heights_per_s * gap_s or not same_size:
+                        continue
+                    if any(min(t.rows) < min(b.rows) and max(t.rows) > a_last for t in self.tracks
+                           if t is not a and t is not b and _seen_near(t, box_b)):
+                        continue  # someone else was there in the gap: not safe to join
+                    score = gap_s + distance
+                    if best is None or score < best[0]:
+                        best = (score, a, b)
+            if best is not None:
+                _, a, b = best
+                a.rows.update(b.rows)
+                last = max(a.rows)
+                a.last_bbox, a.last_landmarks, a.last_seen = a.rows[last].bbox(), a.rows[last].landmarks2d, last
+                self.tracks.remove(b)
+                joins += 1
+                merged = True
+        self.tracks.sort(key=lambda t: min(t.rows))
+        for person_id, track in enumerate(self.tracks):
+            track.person_id = person_id
+        return joins
+
     def summary(self) -> list[dict[str, float]]:
         """Per identity: frames seen and mean box area, for choosing and for messages."""
         return [{"person_id": t.person_id, "frames": len(t.rows),
                  "area": float(np.mean([d.bbox()[2] * d.bbox()[3] for d in t.rows.values()]))}
                 for t in self.tracks]
+
+
+def _landmark_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Median landmark distance in pixels, the smaller of as labelled and with left/right mirrored."""
+    direct = np.median(np.linalg.norm(a[:, :2] - b[:, :2], axis=-1))
+    mirrored = np.median(np.linalg.norm(a[MIRROR, :2] - b[:, :2], axis=-1))
+    return float(min(direct, mirrored))
+
+
+def _seen_near(track: _LiveTrack, box: np.ndarray) -> bool:
+    """Whether `track` was ever within one body height of `box`'s centre."""
+    return any(np.linalg.norm(d.bbox()[:2] - box[:2]) < box[3] for d in track.rows.values())
 
 
 def choose_person(tracker: Tracker, person: int | None, source: str) -> int:

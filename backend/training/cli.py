@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Train STR on precomputed per-frame features, or TAR on image sequences "
                                         "(folders written by `convert-dataset`). Progress is printed as JSON lines.")
     parser.add_argument("model", choices=["str", "tar"])
-    parser.add_argument("--data", required=True, help="converted training database folder (from convert-dataset)")
+    parser.add_argument("--data", required=True, action="append",
+                        help="converted training dataset folder (from convert-dataset); repeat for several")
     parser.add_argument("--val", default=None, help="converted validation database folder (MPJPE, PA-MPJPE, accel)")
     parser.add_argument("--run-dir", required=True, help="folder for last.pt (the resumable checkpoint)")
     parser.add_argument("--out", default=None,
@@ -79,11 +80,11 @@ def _train_str(args: argparse.Namespace) -> int:
         str_config = STRConfig(width=args.width, fusion=args.fusion)
     except ValueError as exc:
         raise BackendError(ErrorCode.BAD_ARGUMENT, str(exc)) from None
-    train_db = SequenceArrays(Path(args.data).expanduser())
+    train_dbs = [SequenceArrays(Path(folder).expanduser()) for folder in args.data]
     val_db = SequenceArrays(Path(args.val).expanduser()) if args.val else None
     device = resolve_device(args.device)
     out = Path(args.out).expanduser() if args.out else weights_dir / FILE_NAME
-    task = STRTask(train_db, val_db, smpl_dir, str_config, resolve_spin(args.spin, weights_dir, str_config), device)
+    task = STRTask(train_dbs, val_db, smpl_dir, str_config, resolve_spin(args.spin, weights_dir, str_config), device)
     options = TrainOptions(run_dir=Path(args.run_dir).expanduser(), out=out, epochs=args.epochs,
                            iters_per_epoch=args.iters_per_epoch, batch=args.batch, lr=args.lr, seed=args.seed,
                            device=device, resume=args.resume)
@@ -120,11 +121,11 @@ def _train_tar(args: argparse.Namespace) -> int:
         tar_config = TARConfig(backbone=args.backbone, crop_size=args.crop_size)
     except ValueError as exc:
         raise BackendError(ErrorCode.BAD_ARGUMENT, str(exc)) from None
-    train_db = ImageSequences(Path(args.data).expanduser())
+    train_dbs = [ImageSequences(Path(folder).expanduser()) for folder in args.data]
     val_db = ImageSequences(Path(args.val).expanduser()) if args.val else None
     device = resolve_device(args.device)
     out = Path(args.out).expanduser() if args.out else weights_dir / FILE_NAME
-    task = TARTask(train_db, val_db, smpl_dir, tar_config, resolve_refit(args.refit, weights_dir, tar_config), device)
+    task = TARTask(train_dbs, val_db, smpl_dir, tar_config, resolve_refit(args.refit, weights_dir, tar_config), device)
     options = TrainOptions(run_dir=Path(args.run_dir).expanduser(), out=out, epochs=args.epochs,
                            iters_per_epoch=args.iters_per_epoch, batch=args.batch, lr=args.lr, seed=args.seed,
                            device=device, resume=args.resume, clip_norm=CLIP_NORM)

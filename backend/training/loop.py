@@ -122,6 +122,9 @@ def train(task: TrainTask, options: TrainOptions, events: EventStream) -> dict[s
         torch.manual_seed(options.seed * 100_003 + epoch)
         for windows in _epoch_batches(n_windows, options, epoch):
             if cancel.requested():
+                if state["epoch"] == 0:
+                    raise Cancelled("cancelled during epoch 1, before the first checkpoint; run the same command "
+                                    "again (without --resume) to start over")
                 raise Cancelled(f"cancelled during epoch {epoch + 1}; the last checkpoint is {last} (after epoch "
                                 f"{state['epoch']}): continue with --resume")
             terms = task.batch_loss(model, windows)

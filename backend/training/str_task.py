@@ -78,19 +78,28 @@ class STRTask:
 
     name = "str"
 
-    def __init__(self, train: SequenceArrays, val: SequenceArrays | None, smpl_dir: Path, config: STRConfig,
-                 spin: Path | None, device: str, val_batch: int = 64) -> None:
-        self.train_db, self.val_db, self.config, self.spin, self.device = train, val, config, spin, device
+    def __init__(self, train: SequenceArrays | list[SequenceArrays], val: SequenceArrays | None, smpl_dir: Path,
+                 config: STRConfig, spin: Path | None, device: str, val_batch: int = 64) -> None:
+        """`train`: one converted database or several (the paper trains on several), sampled by window."""
+        self.train_dbs = train if isinstance(train, list) else [train]
+        self.val_db, self.config, self.spin, self.device = val, config, spin, device
         self.layer = load_smpl_layer(smpl_dir, device)
-        self.n_joints = int(train.meta["joints"])
+        self.n_joints = int(self.train_dbs[0].meta["joints"])
         joint_sets(self.n_joints)  # refuses an unsupported joint layout before any work
-        self.starts = train.window_starts(config.seq_len)
+        for db in self.train_dbs:
+            if int(db.meta["joints"]) != self.n_joints:
+                raise BackendError(ErrorCode.BAD_ARGUMENT, f"{db.folder} has {db.meta['joints']} joints, "
+                                                           f"{self.train_dbs[0].folder} {self.n_joints}: convert "
+                                                           "databases of one joint layout")
+        per_db = [db.window_starts(config.seq_len) for db in self.train_dbs]
+        self.starts = np.concatenate(per_db)
+        self.start_db = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_db)]).astype(np.int64)
         self.val_batch = val_batch
         self.weights = LossWeights()
         self._baseline: dict[str, float] | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"model": "str", "config": self.config.to_dict(), "train_frames": len(self.train_db),
+        return {"model": "str", "config": self.config.to_dict(), "train_frames": [len(db) for db in self.train_dbs],
                 "spin_init": self.spin is not None}
 
     def build(self) -> STR:
@@ -125,8 +134,13 @@ class STRTask:
     def batch_loss(self, model: nn.Module, windows: np.ndarray) -> dict[str, torch.Tensor]:
         length = self.config.seq_len
         rows = self.starts[windows][:, None] + np.arange(length)[None]
-        feats = torch.from_numpy(self.train_db.rows(rows, "features")).to(self.device)
-        target = self._targets(self.train_db, rows[:, length // 2])
+        owner = self.start_db[windows]
+        parts = [(np.flatnonzero(owner == i), db) for i, db in enumerate(self.train_dbs) if np.any(owner == i)]
+        feats = torch.cat([torch.from_numpy(db.rows(rows[at], "features")) for at, db in parts]).to(self.device)
+        targets = [self._targets(db, rows[at, length // 2]) for at, db in parts]
+        order = torch.from_numpy(np.argsort(np.concatenate([at for at, _ in parts]))).to(self.device)
+        feats = feats[order]  # back to the batch's own order (one database: the identity)
+        target = {k: torch.cat([t[k] for t in targets])[order] for k in targets[0]}
         rot, betas, cam, joints = self._predict(model, feats)  # type: ignore[arg-type]
         return smpl_losses(rot, betas, joints, cam, target["pose"], target["shape"], target["joints3D"],
                            target["joints2D"], self.n_joints, self.weights)
@@ -135,11 +149,12 @@ class STRTask:
     def _gt_and_mean(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Training set's mean rotation per joint (projected back onto SO(3)) and mean betas, streamed in chunks."""
         rot_sum, shape_sum, n = torch.zeros(24, 3, 3, dtype=torch.float64), torch.zeros(10, dtype=torch.float64), 0
-        for part in batches(len(self.train_db), 4096):
-            pose = torch.from_numpy(np.asarray(self.train_db.arrays["pose"][part], np.float32))
-            rot_sum += axis_angle_to_matrix(pose.view(-1, 24, 3)).double().sum(0)
-            shape_sum += torch.from_numpy(np.asarray(self.train_db.arrays["shape"][part], np.float64)).sum(0)
-            n += len(pose)
+        for db in self.train_dbs:
+            for part in batches(len(db), 4096):
+                pose = torch.from_numpy(np.array(db.arrays["pose"][part], np.float32))
+                rot_sum += axis_angle_to_matrix(pose.view(-1, 24, 3)).double().sum(0)
+                shape_sum += torch.from_numpy(np.array(db.arrays["shape"][part], np.float64)).sum(0)
+                n += len(pose)
         u, _, vt = torch.linalg.svd(rot_sum / n)
         rot = u @ vt
         rot = torch.where(torch.det(rot)[:, None, None] < 0, u @ torch.diag(torch.tensor([1.0, 1, -1],

@@ -75,18 +75,22 @@ class TARTask:
 
     name = "tar"
 
-    def __init__(self, train: ImageSequences, val: ImageSequences | None, smpl_dir: Path, config: TARConfig,
-                 refit: Path | None, device: str, val_batch: int = 8) -> None:
-        self.train_db, self.val_db, self.config, self.refit, self.device = train, val, config, refit, device
+    def __init__(self, train: ImageSequences | list[ImageSequences], val: ImageSequences | None, smpl_dir: Path,
+                 config: TARConfig, refit: Path | None, device: str, val_batch: int = 8) -> None:
+        """`train`: one converted dataset or several (the paper mixes several), sampled by window."""
+        self.train_dbs = train if isinstance(train, list) else [train]
+        self.val_db, self.config, self.refit, self.device = val, config, refit, device
         self.layer = load_smpl_layer(smpl_dir, device)
         self.markers = SmplVertexSubset(self.layer, MARKER_VERTICES).to(device)
-        self.starts = train.window_starts(config.seq_len)
+        per_db = [db.window_starts(config.seq_len) for db in self.train_dbs]
+        self.starts = np.concatenate(per_db)
+        self.start_db = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_db)]).astype(np.int64)
         self.val_batch = val_batch
         self.weights = RefinementWeights()
         self.uninitialised: list[str] = []
 
     def describe(self) -> dict[str, Any]:
-        return {"model": "tar", "config": self.config.to_dict(), "train_frames": len(self.train_db),
+        return {"model": "tar", "config": self.config.to_dict(), "train_frames": [len(db) for db in self.train_dbs],
                 "refit_init": self.refit is not None}
 
     def build(self) -> TAR:
@@ -112,18 +116,31 @@ class TARTask:
         half = camera.crop_size / 2
         return {"rotmat": rot, "betas": estimate.shape, "joints3d": joints, "joints2d": (pixels - half) / half}
 
-    def batch_loss(self, model: nn.Module, windows: np.ndarray) -> dict[str, torch.Tensor]:
+    def _window_data(self, db: ImageSequences, rows: np.ndarray) -> tuple[torch.Tensor, CropCamera,
+                                                                           dict[str, torch.Tensor]]:
+        """Crops [B, T, 3, S, S] of windows `rows` [B, T] of one dataset, the mid-frames' cameras and ground truth
+        (pose, betas, joints3D, joints2D in the crop's [-1, 1] frame with their confidence)."""
         cfg = self.config
-        rows = self.starts[windows][:, None] + np.arange(cfg.seq_len)[None]
         mid = rows[:, cfg.seq_len // 2]
-        img = torch.from_numpy(self.train_db.crops(rows, BOX_SCALE, cfg.crop_size)).to(self.device)
-        camera = camera_for(self.train_db, mid, cfg.crop_size, self.device)
-        estimates = model(img, camera, self._vertices)
-        gt = {k: torch.from_numpy(np.ascontiguousarray(self.train_db.rows(mid, k), np.float32)).to(self.device)
+        img = torch.from_numpy(db.crops(rows, BOX_SCALE, cfg.crop_size)).to(self.device)
+        camera = camera_for(db, mid, cfg.crop_size, self.device)
+        gt = {k: torch.from_numpy(np.ascontiguousarray(db.rows(mid, k), np.float32)).to(self.device)
               for k in ("pose", "betas", "joints3D", "joints2D")}
-        j2d = torch.cat([crop_coordinates(gt["joints2D"][..., :2], camera), gt["joints2D"][..., 2:]], dim=-1)
-        iterations = [self._decode(e, camera) for e in estimates]
-        return refinement_loss(iterations, gt["pose"], gt["betas"], gt["joints3D"], j2d, self.weights)
+        gt["joints2D"] = torch.cat([crop_coordinates(gt["joints2D"][..., :2], camera), gt["joints2D"][..., 2:]], -1)
+        return img, camera, gt
+
+    def batch_loss(self, model: nn.Module, windows: np.ndarray) -> dict[str, torch.Tensor]:
+        rows = self.starts[windows][:, None] + np.arange(self.config.seq_len)[None]
+        owner = self.start_db[windows]
+        parts = [(np.flatnonzero(owner == i), db) for i, db in enumerate(self.train_dbs) if np.any(owner == i)]
+        data = [self._window_data(db, rows[at]) for at, db in parts]
+        order = torch.from_numpy(np.argsort(np.concatenate([at for at, _ in parts]))).to(self.device)
+        img = torch.cat([d[0] for d in data])[order]  # back to the batch's own order (one dataset: the identity)
+        camera = CropCamera(*(torch.cat([getattr(d[1], f) for d in data])[order]
+                              for f in ("center", "side", "focal", "principal")), crop_size=self.config.crop_size)
+        gt = {k: torch.cat([d[2][k] for d in data])[order] for k in data[0][2]}
+        iterations = [self._decode(e, camera) for e in model(img, camera, self._vertices)]
+        return refinement_loss(iterations, gt["pose"], gt["betas"], gt["joints3D"], gt["joints2D"], self.weights)
 
     # ------------------------------------------------------------------ validation
     def predict_track(self, model: TAR, db: ImageSequences, start: int, stop: int) -> np.ndarray:

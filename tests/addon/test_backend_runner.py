@@ -13,7 +13,7 @@ from addon.backend_client.backend_paths import RunOptions, backend_argv, backend
 from addon.backend_client.backend_runner import BackendProcess, BackendStartError, parse_line
 from addon.backend_client.import_job import VideoImportJob
 from addon.backend_client.run_state import RunState
-from tests.conftest import process_gone
+from tests.conftest import process_alive, process_gone
 
 STAND_IN = Path(__file__).resolve().parent / "stand_in"
 HELPERS = Path(__file__).resolve().parents[1] / "blender"
@@ -136,6 +136,29 @@ def test_job_without_backend_python_fails_with_instructions(tmp_path: Path) -> N
     missing.start()
     assert missing.state is RunState.FAILED and "backend Python not found at" in missing.message
     assert "Install backend" in missing.message
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and /proc: POSIX")
+def test_stopping_the_installer_stops_pip_and_its_children(tmp_path: Path) -> None:
+    """Install Backend's cancel/disable/quit path: the installer's helpers ignore SIGTERM, and none
+    is left 2 s after `stop()` returns (it once ended install_deps.py alone; pip kept installing)."""
+    pid_file = tmp_path / "pids"
+    process = BackendProcess([sys.executable, str(STAND_IN / "installer.py"), str(pid_file)], grace_s=1.0)
+    process.start()
+    deadline = time.monotonic() + 20
+    while not pid_file.is_file() or len(pid_file.read_text().split()) < 2:
+        assert time.monotonic() < deadline, "the stand-in installer did not start its helpers"
+        process.poll()
+        time.sleep(0.05)
+    pids = [process.pid, *map(int, pid_file.read_text().split())]
+    assert all(process_alive(pid) for pid in pids)
+    stopping = time.monotonic()
+    outcome = process.stop()
+    stop_s = time.monotonic() - stopping
+    assert outcome is not None and outcome.state is RunState.CANCELLED
+    assert stop_s < process.grace_s + 3.0, f"stop() took {stop_s:.1f} s (waited for the helpers to end by themselves)"
+    time.sleep(2.0)
+    assert [pid for pid in pids if process_alive(pid)] == []
 
 
 def test_the_run_state_machine_allows_only_its_transitions() -> None:

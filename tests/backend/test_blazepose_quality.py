@@ -6,6 +6,7 @@ MediaPipe's own landmarks, not against numbers the backend chose to save.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,15 @@ VIDEOS = {"single": SINGLE, "multi": MULTI}
 
 @pytest.fixture(scope="module")
 def motions(tmp_path_factory) -> dict[tuple[str, str], dict[str, np.ndarray]]:
-    """Each sample converted at smoothing strength 0 and at the default."""
+    """Each sample converted per frame (`--fit off`: the IK these tests hold to MediaPipe's landmarks) at
+    smoothing strength 0 and at the default, and with the whole-clip fit (the default, key "fit")."""
     out = tmp_path_factory.mktemp("motions")
     files = {}
     for name, video in VIDEOS.items():
-        for smooth in ("0", "default"):
+        for smooth in ("0", "default", "fit"):
             path = out / f"{name}_{smooth}.npz"
             args = ["run", str(video), "--out", str(path)] + (["--smooth", "0"] if smooth == "0" else [])
+            args += [] if smooth == "fit" else ["--fit", "off"]
             result = run_backend(*args)
             assert result.returncode == 0, result.stderr[-3000:]
             assert result.events[-1] == {"event": "done", "out": str(path)}
@@ -140,6 +143,26 @@ def test_reprojection_lands_on_mediapipe_2d(motions, mediapipe_landmarks) -> Non
         assert np.median(relative) <= 0.03
 
 
+def test_whole_clip_fit_lands_closer_to_mediapipe_2d(motions, mediapipe_landmarks) -> None:
+    """The fit's reprojection onto MediaPipe's 2D landmarks must not rise above the per-frame path's."""
+    smpl_ids = list(SMPL_TO_LANDMARK)
+    for name in VIDEOS:
+        medians = {}
+        for key in ("default", "fit"):
+            motion = motions[(name, key)]
+            lm2d, _ = matched_landmarks(motion, mediapipe_landmarks[name])
+            joints = forward_kinematics(motion["poses"], motion["rest_joints"], motion["transl"])
+            pixels = camera.project(joints, float(motion["focal_length"]), tuple(motion["image_size"]))
+            error = np.linalg.norm(pixels[:, smpl_ids] - lm2d[:, [SMPL_TO_LANDMARK[j] for j in smpl_ids], :2], axis=-1)
+            medians[key] = float(np.median(error / motion["bboxes"][:, 3:4]))
+        print(f"{name}: median reprojection per frame {100 * medians['default']:.2f} %, "
+              f"fitted {100 * medians['fit']:.2f} % of bbox height")
+        assert medians["fit"] <= medians["default"]
+        meta = json.loads(str(motions[(name, "fit")]["meta"]))
+        assert meta["fit"]["enabled"] and meta["fit"]["stature_source"] == "population prior"
+        assert meta["fit"]["reprojection_px_median"]["after"] <= meta["fit"]["reprojection_px_median"]["before"]
+
+
 def mean_acceleration(motion: dict) -> float:
     joints = forward_kinematics(motion["poses"], motion["rest_joints"], motion["transl"])
     return float(np.linalg.norm(joints[2:] - 2 * joints[1:-1] + joints[:-2], axis=-1).mean())
@@ -175,6 +198,18 @@ def test_multi_person_identities_are_stable(tmp_path: Path) -> None:
         motion = load_motion_file(out)
         assert motion["valid"].all()
         centres.append(motion["bboxes"][:, 0])
+        people = json.loads(str(motion["meta"]))["people"]  # everyone found, listed whoever was chosen
+        assert [p["person_id"] for p in people][:2] == [0, 1] and sum(p["main"] for p in people) == 1
+        assert all(0 < p["frames"] <= len(motion["frame_ids"]) for p in people)
+    # Person 1 again from person 0's file: the kept tracks, no detection, the same result as a full run.
+    again = tmp_path / "p1_from_tracks.npz"
+    result = run_backend("run", str(MULTI), "--out", str(again), "--person", "1", "--smooth", "0",
+                         "--tracks", str(tmp_path / "p0.npz"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not any(e.get("stage") == "detect" for e in result.events)
+    direct, reused = load_motion_file(tmp_path / "p1.npz"), load_motion_file(again)
+    for key in ("poses", "transl", "bboxes", "valid", "people_ids", "people_landmarks2d"):
+        np.testing.assert_array_equal(reused[key], direct[key], err_msg=key)
     # The two people stand apart; neither track may jump onto the other.
     assert np.all(np.abs(centres[0] - centres[1]) > 200)
     for track in centres:

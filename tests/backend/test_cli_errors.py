@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import numpy as np
 import pytest
 
 from backend.core.errors import EXIT_STATUS, ErrorCode
-from tests.conftest import SINGLE, backend_env, run_backend, signal_after_first_event
+from tests.conftest import REPO, SINGLE, backend_env, run_backend, signal_after_first_event
 
 
 def assert_failed(result, code: ErrorCode, *needles: str, out_dir: Path | None = None) -> None:
@@ -72,6 +75,8 @@ def test_no_person(tmp_path: Path) -> None:
     (["--frames", "500:600"], "only 40 frames"),
     (["--smooth", "-1"], "--smooth"),
     (["--person", "x"], "--person"),
+    (["--height", "17"], "--height 17"),  # centimetres or feet by mistake: stature is in metres
+    (["--fit", "maybe"], "--fit"),
 ])
 def test_bad_argument(tmp_path: Path, args: list[str], needle: str) -> None:
     out_dir = tmp_path / "out"
@@ -185,3 +190,27 @@ def test_str_without_its_trained_file_says_what_to_run(tmp_path: Path) -> None:
                          "--out", str(out_dir / "m.npz"))
     assert_failed(result, ErrorCode.WEIGHTS_MISSING, str(weights), "str_model.pth.tar", "no official weights",
                   "python -m backend train str --data", out_dir=out_dir)
+
+
+def test_a_venv_without_the_packages_is_packages_missing_not_internal(tmp_path: Path) -> None:
+    """A half-installed venv: `run` says which package is missing and how to install it (PACKAGES_MISSING,
+    not INTERNAL's 'please report it'), and `doctor --json` still answers, listing each missing package."""
+    from tests.conftest import make_empty_venv
+
+    python = make_empty_venv(sys.executable, tmp_path / "venv")
+    out = tmp_path / "m.npz"
+    proc = subprocess.run([str(python), "-m", "backend", "run", str(SINGLE), "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env=backend_env(), check=False)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["error"], proc.stdout + proc.stderr[-2000:]
+    assert events[0]["code"] == ErrorCode.PACKAGES_MISSING.value
+    assert events[0]["message"].startswith("backend packages missing: cannot import ")
+    assert "install_deps.py" in events[0]["message"] and "report" not in events[0]["message"]
+    assert proc.returncode == EXIT_STATUS[ErrorCode.PACKAGES_MISSING] and not out.exists()
+
+    doctor = subprocess.run([str(python), "-m", "backend", "doctor", "--json"], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env=backend_env(), check=False)
+    report = json.loads(doctor.stdout)
+    assert doctor.returncode == 1 and report["ok"] is False
+    missing = {check["name"] for check in report["checks"] if check["required"] and not check["ok"]}
+    assert {"numpy", "cv2", "mediapipe", "torch"} <= missing

@@ -197,10 +197,13 @@ def test_pan_right_bvh_reimports_standing_where_the_blend_has_it(clean_scene: Mo
     got = heads(imported)
     for name in reference:
         assert np.linalg.norm(reference[name] - got[name]) < 0.01, name
-    assert got["pelvis"][2] == pytest.approx(0.90, abs=0.01)  # was lying along -Y, 5.4 m up
-    assert got["head"][2] == pytest.approx(1.46, abs=0.01)
-    assert min(got[f][2] for f in FEET) == pytest.approx(0.05, abs=0.01)
-    assert got["pelvis"][0] == pytest.approx(-0.80, abs=0.01)
+    print({name: np.round(got[name], 3) for name in ("pelvis", "head")}, min(got[f][2] for f in FEET))
+    # Standing upright on the floor (it was lying along -Y, 5.4 m up). The skeleton's size comes from
+    # the whole-clip fit (a 1.70 m stature prior), so the heights are ranges, not one skeleton's values.
+    assert 0.85 <= got["pelvis"][2] <= 1.10
+    assert 0.45 <= got["head"][2] - got["pelvis"][2] <= 0.75
+    assert min(got[f][2] for f in FEET) == pytest.approx(0.05, abs=0.03)
+    assert got["pelvis"][0] == pytest.approx(-0.80, abs=0.2)
 
 
 # ---- 8: an image sequence from the panel -------------------------------------------------------------
@@ -234,6 +237,12 @@ def live_processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def _detect_step(line: str) -> int:
+    """The step number of a `[detect] N/M` progress line, or -1 for any other line."""
+    match = re.match(r"\[detect\] (\d+)/", line)
+    return int(match.group(1)) if match else -1
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupting_batch_cancels_cleans_up_and_exits_130(tmp_path: Path, signum: int) -> None:
@@ -244,7 +253,8 @@ def test_interrupting_batch_cancels_cleans_up_and_exits_130(tmp_path: Path, sign
     reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
     reader.start()
     deadline = time.monotonic() + 120
-    while not any(line.startswith("[detect] 3/") for line in lines) and time.monotonic() < deadline:
+    # Any detect step from the third on: a busy machine may print fewer progress lines.
+    while not any(_detect_step(line) >= 3 for line in lines) and time.monotonic() < deadline:
         assert process.poll() is None, "".join(lines)[-2000:]
         time.sleep(0.1)
     runs = list((tmp_path / "batch_user").rglob("runs"))

@@ -150,3 +150,45 @@ def test_batch_ground_modes_on_a_file_with_and_without_a_floor_plane(tmp_path: P
     pelvis_z = (armature.matrix_world @ armature.pose.bones[0].head).z
     pelvis_cam = arrays["rest_joints"][0] + arrays["transl"][0]
     assert abs(pelvis_z - (float(up @ pelvis_cam) + 1.7)) < 1e-3
+
+
+def bone_heads(obj: bpy.types.Object, frames: np.ndarray) -> np.ndarray:
+    """World positions of every bone head of `obj`, sorted by bone name, at each (fractional) scene frame."""
+    scene = bpy.context.scene
+    names = sorted(bone.name for bone in obj.pose.bones)
+    out = np.empty((len(frames), len(names), 3))
+    for i, frame in enumerate(frames):
+        whole = int(np.floor(frame + 1e-6))
+        scene.frame_set(whole, subframe=max(0.0, float(frame) - whole))
+        world = obj.matrix_world
+        out[i] = [tuple(world @ obj.pose.bones[name].head) for name in names]
+    return out
+
+
+def keyed_frames(ext: ModuleType, obj: bpy.types.Object) -> np.ndarray:
+    fcurves = submodule(ext, "blender.keyframe_writer").action_fcurves(obj.animation_data.action)
+    return np.array(sorted({round(point.co.x, 4) for fcurve in fcurves for point in fcurve.keyframe_points}))
+
+
+def test_fbx_reimports_on_the_blends_frames_within_a_millimetre(clean_scene: ModuleType,
+                                                                 batch_outputs: dict[str, Path]) -> None:
+    """Blender's FBX importer with its defaults puts every pose at the .blend's time for it, from the same
+    first frame, and every bone head where the .blend has it (the batch once exported one frame late:
+    keys on 2..N+1, 2.8-10 cm off)."""
+    bpy.ops.wm.open_mainfile(filepath=str(batch_outputs["blend"]))
+    scene = bpy.context.scene
+    first, blend_fps = scene.frame_start, scene.render.fps / scene.render.fps_base
+    blend = next(obj for obj in scene.objects if obj.type == "ARMATURE")
+    blend_keys = keyed_frames(clean_scene, blend)
+    truth = bone_heads(blend, blend_keys)
+
+    before = {obj.name for obj in bpy.data.objects}
+    assert bpy.ops.import_scene.fbx(filepath=str(batch_outputs["fbx"])) == {"FINISHED"}
+    fbx = imported_armature(before)
+    fbx_fps = scene.render.fps / scene.render.fps_base  # the importer may set the file's rate
+    fbx_keys = keyed_frames(clean_scene, fbx)
+    assert fbx_keys[0] == first, f"first FBX key on frame {fbx_keys[0]}, the .blend's on {first}"
+    pose_frames = first + (blend_keys - first) * fbx_fps / blend_fps  # the .blend's poses, by time
+    assert np.abs(pose_frames[:, None] - fbx_keys[None, :]).min(axis=1).max() < 1e-3  # each has an FBX key
+    error = np.linalg.norm(bone_heads(fbx, pose_frames) - truth, axis=-1)
+    assert error.max() <= 1e-3, f"bone heads off by up to {error.max() * 100:.2f} cm"

@@ -78,3 +78,35 @@ def _mentions(proc: Path, text: str) -> bool:
         return text.encode() in (proc / "cmdline").read_bytes()
     except OSError:
         return False
+
+
+def readme_batch_lines() -> list[str]:
+    """The command lines of the README's first code block under "Headless / batch", as written there."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Headless / batch", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_batch_section_runs_verbatim(tmp_path: Path) -> None:
+    """Each README line, unchanged, in a folder laid out like the checkout's root with `clip.mp4` in it."""
+    for name in ("addon", ".venv"):
+        (tmp_path / name).symlink_to(REPO / name)
+    shutil.copyfile(SINGLE, tmp_path / "clip.mp4")
+    lines = readme_batch_lines()
+    assert len(lines) == 2 and all("--python-exit-code 1" in line for line in lines)
+    for line in lines:
+        result = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                                check=False)
+        assert result.returncode == 0, line + "\n" + result.stdout[-2000:] + result.stderr[-3000:]
+    for name in ("clip.blend", "clip.fbx", "clip.bvh", "clip.npz", "clip_again.blend"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+
+
+def test_a_missing_backend_python_points_at_the_flag_and_the_variable(tmp_path: Path) -> None:
+    missing = tmp_path / "no_venv" / "bin" / "python"
+    result = blender_batch("--video", str(SINGLE), "--backend-python", str(missing), "--out", str(tmp_path / "x.blend"))
+    assert result.returncode == 1
+    assert f"backend Python not found at {missing}: pass --backend-python" in result.stderr
+    assert "VIDEO_MOCAP_BACKEND_PYTHON" in result.stderr and "Preferences" not in result.stderr
+    assert not (tmp_path / "x.blend").exists()

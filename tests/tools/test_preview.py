@@ -232,7 +232,7 @@ def test_cli_entry_parses_runs_and_reports_done(motion_path: Path, tmp_path: Pat
     ({"out": "overlay.gif"}, ErrorCode.BAD_ARGUMENT, ".png (contact sheet) or .mp4"),
     ({"video": "missing.mp4"}, ErrorCode.VIDEO_NOT_FOUND, "missing.mp4"),
     ({"motion": "missing.npz"}, ErrorCode.BAD_ARGUMENT, "motion file not found"),
-    ({"motion": "garbage.npz"}, ErrorCode.BAD_ARGUMENT, "not a readable motion file"),
+    ({"motion": "garbage.npz"}, ErrorCode.BAD_ARGUMENT, "is not a motion file (a text file)"),
     ({"video": "garbage.npz"}, ErrorCode.VIDEO_UNREADABLE, "garbage.npz"),
     ({"out": "no_such_dir/overlay.png"}, ErrorCode.OUT_NOT_WRITABLE, "does not exist"),
     ({"frames": "100:200"}, ErrorCode.BAD_ARGUMENT, "no rows"),

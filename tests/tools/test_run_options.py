@@ -83,7 +83,12 @@ def test_panel_values_read_methods_and_attributes_and_skip_missing_preferences()
         def fps_argument(self) -> None:
             return None
 
+        fit = False
+
+        def height_argument(self) -> float:
+            return 1.82
+
     values = addon_table.panel_values({"scene": Scene(), "prefs": None})
     assert values == {"model": "tcmr", "window": 16, "person": None, "frames": "0:10", "smooth": 0.5,
-                      "foot_lock": False, "ground": "plane", "fps": None}
+                      "foot_lock": False, "ground": "plane", "fps": None, "fit": False, "height": 1.82}
     assert {option.panel.split(".")[0] for option in addon_table.RUN_OPTIONS if option.panel} == {"scene", "prefs"}

@@ -176,3 +176,23 @@ def test_trained_file_runs_on_the_sample_clip(trained: dict, weights_dir: Path, 
     assert np.isfinite(motion["poses"]).all() and np.all(motion["transl"][:, 2] > 0)
     meta = json.loads(str(motion["meta"]))
     assert "str_model.pth.tar" in meta["weights_sha256"] and meta["crop_scale"] == 1.2
+
+
+def test_several_training_databases_are_sampled_together(databases: dict[str, Path], smpl_dir: Path) -> None:
+    """`--data A --data B`: windows of both; a mixed batch's loss is the mean of its windows' losses."""
+    from backend.models.temporal.str_net import STRConfig
+    from backend.training.str_task import STRTask
+
+    dbs = [SequenceArrays(databases["train"]), SequenceArrays(databases["val"])]
+    task = STRTask(dbs, None, smpl_dir, STRConfig(width=32, fusion=64), None, "cpu")
+    assert task.n_windows() == len(dbs[0].window_starts(16)) + len(dbs[1].window_starts(16))
+    torch.manual_seed(0)
+    model = task.build().eval()
+    mixed = np.array([task.n_windows() - 1, 0, task.n_windows() - 40])  # B, A, B
+    assert list(task.start_db[mixed]) == [1, 0, 1]
+    with torch.no_grad():
+        together = task.batch_loss(model, mixed)
+        alone = [task.batch_loss(model, mixed[i:i + 1]) for i in range(3)]
+    for key in ("kp_3d", "kp_2d", "pose", "shape"):
+        expected = sum(float(t[key]) for t in alone) / 3
+        assert abs(float(together[key]) - expected) <= 1e-5 * max(1.0, expected), key
