@@ -291,7 +291,11 @@ def run(options: RunOptions, events: EventStream) -> Path:
     if options.fit:
         from ..tracking import lr_repair
 
-        repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid)
+        repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid,
+                                    fps=row_rate(times, info.fps / frames.stride),
+                                    focal_length=options.focal_length
+                                    or camera.default_focal_length(info.width, info.height),
+                                    image_size=(info.width, info.height))
         track.landmarks2d, track.world = repaired.landmarks2d, repaired.world
         fit_meta["left_right_repair"] = repaired.counts()
 

@@ -8,6 +8,7 @@ one loaded core).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import pickle
@@ -246,3 +247,47 @@ def test_crop_equals_the_official_crop() -> None:
         ours = crop_image_resized(frame, box, 1.2, 64)
         assert ours.shape == official.shape == (64, 64, 3)
         assert np.abs(ours.astype(int) - official.astype(int)).max() <= 1, box
+
+
+def _request(weights_dir: Path, smpl_dir: Path, n: int, cancel: Any = None, focal_given: bool = False) -> Any:
+    from backend.core.events import EventStream
+    from backend.models.base import ModelRequest
+    from backend.tracking.track import Track
+    from backend.tracking.video import probe
+
+    info = probe(SINGLE)
+    boxes = np.tile(np.array([540.0, 1000.0, 500.0, 1200.0], np.float32), (n, 1))
+    track = Track(0, np.arange(n, dtype=np.int32), np.ones(n, bool), boxes, np.zeros((n, 33, 3), np.float32),
+                  np.zeros((n, 33, 3), np.float32), (info.width, info.height))
+    return ModelRequest(video=info, track=track, window=None, device="cpu", weights_dir=weights_dir,
+                        smpl_dir=smpl_dir, threads=1, focal_length=1500.0, events=EventStream(stream=io.StringIO()),
+                        check_cancel=cancel or (lambda: None), options={"focal_length_given": focal_given})
+
+
+def test_focal_is_refits_default_unless_given(weights_dir: Path, smpl_dir: Path) -> None:
+    from backend.models.refit import refit_focal
+
+    width, height = _request(weights_dir, smpl_dir, 1).track.image_size
+    assert refit_focal(_request(weights_dir, smpl_dir, 1)) == (pytest.approx(math.hypot(width, height)),
+                                                               "ReFit default sqrt(W^2 + H^2)")
+    assert refit_focal(_request(weights_dir, smpl_dir, 1, focal_given=True)) == (1500.0, "--focal-length")
+
+
+def test_runner_stops_before_the_network_when_cancelled(weights_dir: Path, smpl_dir: Path) -> None:
+    from backend.models.refit import run
+
+    def cancel() -> None:
+        raise BackendError(ErrorCode.CANCELLED, "cancelled")
+
+    with pytest.raises(BackendError) as info:
+        run(_request(weights_dir, smpl_dir, 8, cancel))  # checked after the first chunk is cut, before its forward
+    assert info.value.code == ErrorCode.CANCELLED
+
+
+def test_runner_names_the_missing_file_and_folder(tmp_path: Path, smpl_dir: Path) -> None:
+    from backend.models.refit import run
+
+    with pytest.raises(BackendError) as info:
+        run(_request(tmp_path, smpl_dir, 1))
+    assert info.value.code == ErrorCode.WEIGHTS_MISSING
+    assert "refit_all/checkpoint_best.pth.tar (from ReFit README" in info.value.message
