@@ -279,6 +279,9 @@ class VIDEO_MOCAP_OT_import_person(bpy.types.Operator):
         runtime.reuse_tracks = True
         try:
             result = bpy.ops.video_mocap.import_video(mode)
+        except RuntimeError as exc:  # the import reported an error: show its message, not a Python traceback
+            self.report({"ERROR"}, str(exc).strip().removeprefix("Error: "))
+            return {"CANCELLED"}
         finally:
             runtime.reuse_tracks = False
         return {"FINISHED"} if result & {"FINISHED", "RUNNING_MODAL"} else {"CANCELLED"}
