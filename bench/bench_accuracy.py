@@ -33,7 +33,7 @@ For every clip in `bench/truth/<clip>/` (rendered by `bench/make_truth_clips.py`
 
 Usage:
   .venv/bin/python bench/bench_accuracy.py [--clips NAME ...] [--no-throughput] [--default-focal]
-        [--pass-height] [--keep DIR] [--json OUT.json] [-- EXTRA RUN OPTIONS, e.g. --fit off]
+        [--pass-height] [--keep DIR] [--tracks-from DIR] [--json OUT.json] [-- EXTRA RUN OPTIONS, e.g. --fit off]
 By default the true focal length is passed (`--focal-length`), as a user who knows the camera would;
 `--pass-height` also passes the person's true stature (`truth.npz` `stature_m`) as `--height`.
 """
@@ -172,6 +172,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the product's motion files here")
     parser.add_argument("--per-joint", action="store_true", help="also print the PA error of each of the 14 joints")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    parser.add_argument("--tracks-from", type=Path, default=None,
+                        help="reuse the detections kept by an earlier `--keep DIR` run (passes `--tracks "
+                             "DIR/<clip>.npz`): MediaPipe does not run again, for quick iterations on the "
+                             "stages after it. Keep them from a `-- --fit off` run: its tracks are MediaPipe's "
+                             "own, before any left/right repair")
     args = parser.parse_args(argv)
     clips = truth_clips(args.truth_dir, args.clips)
     results: dict[str, dict[str, float]] = {}
@@ -183,7 +188,9 @@ def main() -> None:
             truth = load_truth(clip)
             focal = None if args.default_focal else float(truth["intrinsics"][0, 0])
             height = float(truth["stature_m"]) if args.pass_height else None
-            motion = run_product(clip / "video.mp4", out_dir / f"{clip.name}.npz", focal, extra, height)
+            clip_extra = extra if args.tracks_from is None else [*extra, "--tracks",
+                                                                 str(args.tracks_from / f"{clip.name}.npz")]
+            motion = run_product(clip / "video.mp4", out_dir / f"{clip.name}.npz", focal, clip_extra, height)
             figures = evaluate_clip(motion, truth)
             if not args.no_throughput:
                 from bench_blazepose import measure

@@ -7,6 +7,9 @@ sample clip looped to --loops x 40 frames with the person's real track:
 - end to end through each runner (decode, crops, backbone, temporal model, SMPL, camera; weights
   loading and person detection excluded): frames/s, and its ratio to the backbone (target >= 0.8
   for TCMR and MPS-Net);
+- ReFit (per frame, no window): its HRNet-W48 backbone alone on its 256 px crops (batch 4) vs end to
+  end through its runner (decode, ReFit's crop, backbone, 5 iterations with SMPL each, outputs):
+  frames/s, the ratio, and ms per frame split into backbone and heads;
 - cached features vs recomputing the backbone for every window (what a per-window pipeline does);
 - temporal model per window: the official structure vs the cached per-frame work
   (TCMR: first-layer GRU projections; STAF: per-frame deconvolution maps, grid features, TCFM
@@ -51,12 +54,14 @@ from backend.tracking.crops import iter_crop_chunks  # noqa: E402
 from backend.tracking.track import Track  # noqa: E402
 from backend.tracking.video import FrameRange, probe  # noqa: E402
 
-#: The seed models: every card with official checkpoints.
-SEED_MODELS = {card.name: card for card in all_cards() if card.checkpoints}
+#: The windowed seed models: cards with checkpoints, a temporal window and per-frame backbone features
+#: (ReFit, per frame, has its own row here; TAR's row is bench_tar.py).
+SEED_MODELS = {card.name: card for card in all_cards() if card.checkpoints and card.windows and card.feature_shape}
+PER_FRAME_MODELS = ("refit",)
 
 SAMPLE = REPO / "samples" / "single_person_demo.mp4"
 LAYOUTS = REPO / "tests" / "data" / "official_layouts.json"
-PAPER_WINDOW = {"tcmr": 16, "mpsnet": 16, "staf": 9, "str": 16}
+PAPER_WINDOW = {"tcmr": 16, "mpsnet": 16, "staf": 9, "str": 16, "refit": None}
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]:
@@ -106,7 +111,7 @@ def bench(args: argparse.Namespace) -> dict:
     layouts = load_layouts(LAYOUTS)
     weights, smpl = work / "weights", work / "smpl"
     write_smpl_npz(smpl)
-    for model in SEED_MODELS:
+    for model in args.models:
         write_model_weights(model, weights, layouts)
     video = looped_clip(work, args.loops)
     track = sample_track(args.loops)
@@ -121,6 +126,8 @@ def bench(args: argparse.Namespace) -> dict:
     layer = load_smpl_layer(smpl)
     smpl_verts = lambda rot, betas: smpl_forward(layer, rot, betas)[0]  # noqa: E731
 
+    if "refit" in args.models:
+        out["refit"] = bench_refit(video, track, weights, smpl, threads, args)
     for model, setup in SEED_MODELS.items():
         if model not in args.models:
             continue
@@ -174,6 +181,50 @@ def bench(args: argparse.Namespace) -> dict:
         out[model]["temporal"] = temporal_per_window(model, temporal, setup, crops, layer, smpl_verts, args)
     out["load_avg_end"] = os.getloadavg()[0]
     return out
+
+
+def bench_refit(video: Path, track: Track, weights: Path, smpl: Path, threads: int, args: argparse.Namespace) -> dict:
+    """ReFit's row: backbone alone on its crops (in memory) vs its runner end to end (load excluded)."""
+    from backend.models import refit
+    from backend.tracking.crops import crop_image_resized
+
+    n = len(track)
+    chunks = [c for _, c in iter_crop_chunks(probe(video), track, refit.CROP_SCALE, chunk=64, size=refit.CROP_SIZE,
+                                             cut=crop_image_resized)]
+    x = torch.from_numpy(np.concatenate(chunks))
+    model = refit.load_refit(weights / refit.WEIGHTS_PATH)[0].eval()
+    model.backbone.to(memory_format=torch.channels_last)
+    batch = refit.CARD.feature_batch
+
+    def backbone_alone() -> None:
+        with torch.inference_mode():
+            for start in range(0, n, batch):
+                model.backbone(x[start:start + batch].contiguous(memory_format=torch.channels_last))
+
+    request = request_for(video, track, weights, smpl, threads, "refit")
+    best_b, b_ratio, best_e2e, e2e_ratio, best_timings = float("inf"), 0.0, float("inf"), 0.0, {}
+    for _ in range(args.repeats):  # alternate the two measurements
+        wall, ratio, _ = timed(backbone_alone, 1)
+        if wall < best_b:
+            best_b, b_ratio = wall, ratio
+        wall, ratio, result = timed(lambda: refit.run(request), 1)
+        timings = result.meta["timings"]
+        e2e = wall - timings["load_s"]
+        if e2e < best_e2e:
+            best_e2e, e2e_ratio, best_timings = e2e, ratio, timings
+    row = {"backbone_fps": n / best_b, "backbone_cpu_per_wall": b_ratio, "end_to_end_fps": n / best_e2e,
+           "end_to_end_cpu_per_wall": e2e_ratio, "ratio": best_b / best_e2e, "ms_per_frame": best_e2e / n * 1e3,
+           "backbone_ms_per_frame": best_timings["backbone_s"] / n * 1e3,
+           "heads_ms_per_frame": best_timings["heads_s"] / n * 1e3, "best_timings": best_timings}
+    # the same ratio measured inside one run (robust to a busy neighbour between the two measurements)
+    row["in_run_ratio"] = row["backbone_ms_per_frame"] / row["ms_per_frame"]
+    print(f"{'refit':7s} backbone alone {row['backbone_fps']:6.2f} img/s (cpu/wall {b_ratio:.2f}) | "
+          f"end to end {row['end_to_end_fps']:6.2f} fps (cpu/wall {e2e_ratio:.2f}) | ratio {row['ratio']:.2f}")
+    print(f"{'':7s} {row['ms_per_frame']:.0f} ms/frame end to end: backbone {row['backbone_ms_per_frame']:.0f}, "
+          f"heads (5 iterations, SMPL each) {row['heads_ms_per_frame']:.0f}, rest (decode, crops, outputs) "
+          f"{row['ms_per_frame'] - row['backbone_ms_per_frame'] - row['heads_ms_per_frame']:.0f}; "
+          f"backbone time / end-to-end time in that run {row['in_run_ratio']:.2f}")
+    return row
 
 
 def temporal_per_window(model: str, temporal: torch.nn.Module, setup, crops: dict, layer, smpl_verts,
@@ -264,7 +315,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = the cores actually free")
     parser.add_argument("--recompute-windows", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=list(SEED_MODELS), choices=list(SEED_MODELS))
+    parser.add_argument("--models", nargs="+", default=[*SEED_MODELS, *PER_FRAME_MODELS],
+                        choices=[*SEED_MODELS, *PER_FRAME_MODELS])
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
     figures = bench(args)

@@ -203,12 +203,12 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         if problem:
             self._fail(problem)
             return None
-        reuse, SESSION.imports.reuse_tracks = SESSION.imports.reuse_tracks, False
         try:  # the target and its mapping are checked before the backend starts (milliseconds)
             check_target(import_options_from(context, None, ""))
         except (ImportProblem, MappingError) as exc:
             self._fail(str(exc))
             return None
+        reuse, SESSION.imports.reuse_tracks = SESSION.imports.reuse_tracks, False
         job = new_import_job(context, reusable_tracks(context) if reuse else None)
         job.start()
         if job.state is RunState.FAILED:
@@ -308,6 +308,9 @@ class VIDEO_MOCAP_OT_import_person(bpy.types.Operator):
         SESSION.imports.reuse_tracks = True
         try:
             result = bpy.ops.video_mocap.import_video(mode)
+        except RuntimeError as exc:  # the import reported an error: show its message, not a Python traceback
+            self.report({"ERROR"}, str(exc).strip().removeprefix("Error: "))
+            return {"CANCELLED"}
         finally:
             SESSION.imports.reuse_tracks = False
         return {"FINISHED"} if result & {"FINISHED", "RUNNING_MODAL"} else {"CANCELLED"}

@@ -291,14 +291,19 @@ def run(options: RunOptions, events: EventStream) -> Path:
     if options.fit:
         from ..tracking import lr_repair
 
-        repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid)
+        repaired = lr_repair.repair(track.landmarks2d, track.world, track.valid,
+                                    fps=row_rate(times, info.fps / frames.stride),
+                                    focal_length=options.focal_length
+                                    or camera.default_focal_length(info.width, info.height),
+                                    image_size=(info.width, info.height))
         track.landmarks2d, track.world = repaired.landmarks2d, repaired.world
         fit_meta["left_right_repair"] = repaired.counts()
 
     focal = options.focal_length or camera.default_focal_length(info.width, info.height)
     request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
                            smpl_dir=smpl_dir, threads=options.threads, focal_length=focal, events=events,
-                           check_cancel=cancel.check, options={"official_batching": options.official_batching})
+                           check_cancel=cancel.check, options={"official_batching": options.official_batching,
+                                    "focal_length_given": options.focal_length is not None})
     output = card.run(request)
     cancel.check()
 

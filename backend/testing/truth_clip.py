@@ -64,9 +64,9 @@ def _motion(kind: str, n: int, fps: float) -> tuple[np.ndarray, np.ndarray, np.n
     aa[:, 17, 2] = np.deg2rad(70)
     yaw = np.zeros(n)
     path = np.zeros((n, 3))
-    if kind in ("walk_across", "walk_towards", "run_circle"):
-        speed = {"walk_across": 1.3, "walk_towards": 1.2, "run_circle": 3.0}[kind]
-        cadence = {"walk_across": 0.9, "walk_towards": 0.9, "run_circle": 1.4}[kind]  # strides per second
+    if kind in ("walk_across", "walk_towards", "walk_away", "run_circle"):
+        speed = {"walk_across": 1.3, "walk_towards": 1.2, "walk_away": 1.2, "run_circle": 3.0}[kind]
+        cadence = {"walk_across": 0.9, "walk_towards": 0.9, "walk_away": 0.9, "run_circle": 1.4}[kind]  # strides/s
         phase = 2 * np.pi * cadence * t
         swing = np.deg2rad(28 if kind != "run_circle" else 40)
         for side, sign in ((1, 1.0), (2, -1.0)):
@@ -85,6 +85,9 @@ def _motion(kind: str, n: int, fps: float) -> tuple[np.ndarray, np.ndarray, np.n
         elif kind == "walk_towards":
             yaw[:] = 0.2
             path = np.stack([0.3 * np.sin(0.5 * t), bob, 7.0 - speed * t], -1)
+        elif kind == "walk_away":  # back to the camera
+            yaw[:] = np.pi + 0.2
+            path = np.stack([0.3 * np.sin(0.5 * t), bob, 4.0 + speed * t], -1)
         else:
             radius = 2.0
             ang = speed / radius * t

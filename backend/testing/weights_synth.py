@@ -21,8 +21,31 @@ import torch
 DTYPES = {"int64": torch.int64, "float32": torch.float32, "float64": torch.float64}
 
 
+#: Manifests kept in their own file beside official_layouts.json (name -> the entry's key inside it).
+EXTRA_LAYOUTS = {"refit_layout.json": "refit"}
+
+
 def load_layouts(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    """official_layouts.json plus the manifests beside it (ReFit's), each as an entry of the same form."""
+    path = Path(path)
+    layouts = json.loads(path.read_text())
+    for file_name, key in EXTRA_LAYOUTS.items():
+        extra = path.with_name(file_name)
+        if extra.is_file():
+            layouts[key] = manifest_entry(json.loads(extra.read_text())[key])
+    return layouts
+
+
+def manifest_entry(raw: dict[str, Any]) -> dict[str, Any]:
+    """ReFit's manifest (refit_layout.json) in official_layouts.json's form: file relative to the weights
+    folder (ReFit's `data/pretrain/`), wrapper key, keys, a key -> dtype map, total parameter count,
+    and the alias pairs and SMPL prefixes it states."""
+    dtypes = {k: "int64" for k in raw["keys"] if k.endswith("num_batches_tracked")}
+    dtypes |= {k: "int64" for k in raw["dtypes_not_float32"]["listed"]}
+    return {"file": raw["file_names"][0].removeprefix("data/pretrain/"), "wrapper": raw["wrapper"]["weights_key"],
+            "keys": raw["keys"], "dtypes_not_float32": dtypes, "param_count_total": raw["param_count"],
+            "aliases": [tuple(pair) for pair in raw["aliases"]], "skip_prefixes": list(raw["skip_prefixes"]),
+            "param_count_by_module": raw["param_count_by_module"]}
 
 
 def _mean_pose() -> torch.Tensor:
@@ -128,6 +151,37 @@ def write_str_weights(weights_dir: Path, layouts: dict[str, Any], seed: int = 0,
     return [spin, Path(weights_dir) / FILE_NAME]
 
 
+def write_refit_checkpoint(path: Path, entry: dict[str, Any], seed: int = 0) -> Path:
+    """ReFit's `checkpoint_best.pth.tar` with random weights, in the manifest's exact layout.
+
+    All 1987 keys in manifest order with their shapes and dtypes, under `model`, beside the other
+    entries ReFit's trainer saves (`BaseTrainer.save_checkpoint`). Each of the 18 alias pairs is
+    one tensor under two names (saved once, shared, as torch saves the real model's state dict). The
+    27 SMPL-layer buffers are zeros of their real shapes and dtypes, stored as expanded views of
+    one element so the file stays ~300 MB (they are licensed data and dropped when loading).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    keys, dtypes = entry["keys"], entry["dtypes_not_float32"]
+    twin = {second: first for first, second in entry["aliases"]}
+    smpl = tuple(entry["skip_prefixes"])
+    state: dict[str, torch.Tensor] = {}
+    for key, shape in keys.items():
+        dtype = dtypes.get(key, "float32")
+        if key in twin:
+            state[key] = state[twin[key]]
+        elif key.startswith(smpl):
+            state[key] = torch.zeros((1,) * len(shape), dtype=DTYPES[dtype]).expand(*shape)
+        else:
+            state[key] = _value(key, shape, dtype, keys, gen)
+    payload = {"epoch": 40, "batch": 0, "global_step": 100000, "model": state,
+               "optimizer": training_extras("model")["optimizer"], "lr_scheduler": {"last_epoch": 40},
+               "dataperm": torch.randperm(16, generator=gen), "performance": 41.2, "best_performance": 41.2}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    return path
+
+
 def write_model_weights(model: str, weights_dir: Path, layouts: dict[str, Any], seed: int = 0) -> list[Path]:
     """Every checkpoint file a model's card lists, under its official name, in the card's test layout.
 
@@ -138,6 +192,8 @@ def write_model_weights(model: str, weights_dir: Path, layouts: dict[str, Any], 
 
     if model == "str":  # no official layout exists: a random STR written the way training writes it
         return write_str_weights(weights_dir, layouts, seed)
+    if model == "refit":  # aliased tensors and SMPL buffers: its own writer
+        return [write_refit_checkpoint(Path(weights_dir) / layouts["refit"]["file"], layouts["refit"], seed + 1)]
     paths = []
     for index, spec in enumerate(get_card(model).checkpoints, start=1):
         extra = None

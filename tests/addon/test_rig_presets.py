@@ -105,3 +105,17 @@ def test_swing_and_fractional_rotation() -> None:
     rotations = axis_angle_to_matrix(rng.normal(size=(10, 3)))
     half = fractional_rotation(rotations, 0.5)
     np.testing.assert_allclose(half @ half, rotations, atol=1e-9)
+
+
+def test_vrm_humanoid_assignment_wins_over_bone_names() -> None:
+    """A VRM rig whose bones carry any names: the VRM add-on's humanoid assignment (humanoid name -> bone)
+    picks the VRoid preset and maps each joint to the assigned bone."""
+    vroid = rp.presets()["vroid"]
+    humanoid = {human: f"Bone{index:02d}" for index, human in enumerate(vroid.humanoid.values())}
+    names = list(humanoid.values()) + ["Armature"]
+    assert rp.find_preset(names) is None or rp.find_preset(names).name != "vroid"  # names alone say nothing
+    mapping = rp.mapping_for(names, {}, "auto", humanoid)
+    assert mapping.preset == "vroid"
+    for joint, human in vroid.humanoid.items():
+        assert mapping.joints[joint] == (humanoid[human],), joint
+    assert mapping.missing(names) == []

@@ -163,3 +163,60 @@ def test_undetected_frames_follow_the_neighbours_without_steering(walk: TruthCli
     joints = forward_kinematics(result.poses, result.rest.joints, result.transl)
     jump = np.linalg.norm(np.diff(joints[38:48, 0], axis=0), axis=-1).max()
     assert jump < 0.12  # walking 1.3 m/s at 30 fps is 4-5 cm per frame; no teleport
+
+
+def misread_from_behind(clip: TruthClip, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The clip's landmarks with `frames` read as MediaPipe reads a back view: the front of a body that
+    looks the same in the image (every left/right label exchanged, depth mirrored about the hips)."""
+    lm2d, world = clip.landmarks2d.copy(), clip.world.copy()
+    pairs = [(1, 4), (2, 5), (3, 6)] + [(k, k + 1) for k in range(7, 33, 2)]
+    for a, b in pairs:
+        for arr in (lm2d, world):
+            arr[frames, a], arr[frames, b] = arr[frames, b].copy(), arr[frames, a].copy()
+    world[frames, :, 2] *= -1.0
+    return lm2d, world
+
+
+def facing_away(clip: TruthClip) -> np.ndarray:
+    """[N] bool: the true torso faces away from the camera, within 37 degrees of straight away: where
+    MediaPipe misread the truth harness's turn on the spot (bench/truth/turn_near_portrait)."""
+    j = clip.joints
+    forward = np.cross((j[:, 1] - j[:, 2]) + (j[:, 16] - j[:, 17]), j[:, 12] - j[:, 0])  # left x up
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
+    return forward[:, 2] > 0.8  # camera frame: +z points away from the camera
+
+
+def test_whole_body_mirror_of_a_back_view_is_found() -> None:
+    # Turning on the spot: MediaPipe reads the back half of the turn as a front view. Only facing
+    # continuity can tell (no travel); the repair must find exactly those frames.
+    for seed in range(3):
+        clip = make_clip("turn", n=90, swap_fraction=0.0, seed=seed)
+        truth = facing_away(clip)
+        assert 15 < truth.sum() < 30
+        lm2d, world = misread_from_behind(clip, truth)
+        repaired = lr_repair.repair(lm2d, world, np.ones(90, bool), clip.fps, clip.focal_length, clip.image_size)
+        assert repaired.mirrored is not None
+        np.testing.assert_array_equal(repaired.mirrored, truth, err_msg=f"turn seed {seed}")
+        assert repaired.counts()["body_mirrored_frames"] == truth.sum()
+        assert not repaired.legs.any() and not repaired.arms.any()
+    # Walking away, read as a front view throughout: nothing turns, so only the travel cue (he moves
+    # away from the camera, so he faces away) can tell.
+    clip = make_clip("walk_away", n=90, swap_fraction=0.0, seed=1)
+    assert facing_away(clip).all()
+    lm2d, world = misread_from_behind(clip, np.ones(90, bool))
+    repaired = lr_repair.repair(lm2d, world, np.ones(90, bool), clip.fps, clip.focal_length, clip.image_size)
+    assert repaired.mirrored.mean() >= 0.95, repaired.mirrored.astype(int)
+    # After the repair the left knee's label follows the true left knee.
+    from backend.geometry import camera
+
+    truth_px = camera.project(clip.joints[:, 4], clip.focal_length, clip.image_size)
+    assert np.median(np.linalg.norm(repaired.landmarks2d[:, 25, :2] - truth_px, axis=-1)) < 10.0
+
+
+def test_no_mirror_is_invented() -> None:
+    # Clean clips, facing the camera or not, walking towards or away, turning: nothing to mirror.
+    for kind in ("walk_towards", "walk_away", "walk_across", "turn", "run_circle", "squat"):
+        clip = make_clip(kind, n=90, swap_fraction=0.0, seed=2)
+        repaired = lr_repair.repair(clip.landmarks2d, clip.world, np.ones(90, bool), clip.fps, clip.focal_length,
+                                    clip.image_size)
+        assert not repaired.mirrored.any(), (kind, repaired.mirrored.astype(int))
