@@ -115,6 +115,26 @@ def parse_args(args: list[str], run_options: ModuleType) -> argparse.Namespace:
     return parsed
 
 
+def output_problem(args: argparse.Namespace) -> str | None:
+    """Why one of the single-clip outputs (--out, --fbx, --bvh, --save-motion) cannot be written, else None.
+
+    Checked before the backend runs: a typo in a folder name must not cost a whole run, nor leave the
+    .blend written and the FBX missing (the batch writes all of its outputs or none)."""
+    for flag in ("out", "fbx", "bvh", "save_motion"):
+        value = getattr(args, flag)
+        if not value:
+            continue
+        path = Path(value).resolve()
+        option = "--" + flag.replace("_", "-")
+        if path.is_dir():
+            return f"cannot write {path}: it is a folder; give {option} a file name"
+        if not path.parent.is_dir():
+            return f"cannot write {path}: folder {path.parent} does not exist; create it or choose another {option}"
+        if not os.access(path.parent, os.W_OK):
+            return f"cannot write {path}: folder {path.parent} is not writable; choose another {option}"
+    return None
+
+
 def submodule(package: ModuleType, name: str) -> ModuleType:
     return importlib.import_module(f".{name}", package.__name__)
 
@@ -191,6 +211,9 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         batch_many = importlib.import_module(".batch_many", package.__name__)
         args.formats, args.ground_mode = batch_many.formats(args.formats), args.ground
         return batch_many.run(args, package, lambda: interrupts.received is not None, export)
+    problem = output_problem(args)
+    if problem:
+        _fail(problem)
     scene_import = submodule(package, "blender.scene_import")
     motion = load_motion_for(args, package, interrupts)
     interrupts.check()

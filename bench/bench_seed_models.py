@@ -54,8 +54,9 @@ from backend.tracking.crops import iter_crop_chunks  # noqa: E402
 from backend.tracking.track import Track  # noqa: E402
 from backend.tracking.video import FrameRange, probe  # noqa: E402
 
-#: The windowed seed models: every card with checkpoints and a temporal window (ReFit, per frame, has its own row).
-SEED_MODELS = {card.name: card for card in all_cards() if card.checkpoints and card.windows}
+#: The windowed seed models: cards with checkpoints, a temporal window and per-frame backbone features
+#: (ReFit, per frame, has its own row here; TAR's row is bench_tar.py).
+SEED_MODELS = {card.name: card for card in all_cards() if card.checkpoints and card.windows and card.feature_shape}
 PER_FRAME_MODELS = ("refit",)
 
 SAMPLE = REPO / "samples" / "single_person_demo.mp4"

@@ -55,13 +55,22 @@ def clip_name(video_path: str | None, motion: Motion) -> str:
     return f"{stem or 'SMPL'}_{motion.model}"
 
 
-def _existing_target(options: ImportOptions) -> bpy.types.Object:
-    obj = bpy.data.objects.get(options.target_object) if options.target_object else None
+def check_target(target: str, target_object: str, bone_preset: str) -> None:
+    """Raise ImportProblem when an EXISTING target is not an armature with the preset's bones.
+
+    The operator calls this before it starts the backend, so a wrong rig is reported at once instead of
+    after a whole run; `import_motion` calls it again (the scene may have changed meanwhile)."""
+    if target == "EXISTING":
+        _existing_target(target_object, bone_preset)
+
+
+def _existing_target(target_object: str, bone_preset: str) -> bpy.types.Object:
+    obj = bpy.data.objects.get(target_object) if target_object else None
     if obj is None or obj.type != "ARMATURE":
         raise ImportProblem("choose an existing armature as the target, or target a new SMPL armature")
-    lacking = missing_bones(options.bone_preset, set(obj.data.bones.keys()))
+    lacking = missing_bones(bone_preset, set(obj.data.bones.keys()))
     if lacking:
-        raise ImportProblem(f"armature '{obj.name}' lacks the {options.bone_preset} bones {', '.join(lacking[:6])}"
+        raise ImportProblem(f"armature '{obj.name}' lacks the {bone_preset} bones {', '.join(lacking[:6])}"
                             f"{' ...' if len(lacking) > 6 else ''}; choose another target or bone preset")
     return obj
 
@@ -70,7 +79,8 @@ def import_motion(context: bpy.types.Context, motion: Motion, options: ImportOpt
     """Animate a new or existing armature with `motion`; all-or-nothing."""
     if options.target not in TARGETS:
         raise ImportProblem(f"unknown target {options.target!r}")
-    existing = _existing_target(options) if options.target == "EXISTING" else None
+    existing = (_existing_target(options.target_object, options.bone_preset)
+                if options.target == "EXISTING" else None)
     if options.start_at_detection:
         motion = detected_span(motion)
     bone_names = target_bone_names(options.bone_preset)

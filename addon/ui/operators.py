@@ -23,7 +23,7 @@ from ..backend_client.run_state import ModalStep, RunState
 from ..blender import locations, tasks
 from ..blender.backend_health import health_cache
 from ..blender.model_catalog import catalog
-from ..blender.scene_import import ImportOptions, ImportProblem, clip_name, import_motion
+from ..blender.scene_import import ImportOptions, ImportProblem, check_target, clip_name, import_motion
 from ..core.motion_data import Motion, MotionFileError, load_motion
 
 TIMER_S = 0.1
@@ -172,6 +172,13 @@ class VIDEO_MOCAP_OT_import_video(bpy.types.Operator):
         if problem:
             self._fail(problem)
             return None
+        settings = context.scene.video_mocap
+        try:  # a wrong rig is known now: do not make the user wait for a whole backend run to hear it
+            check_target(settings.target, settings.target_object.name if settings.target_object else "",
+                         settings.bone_preset)
+        except ImportProblem as exc:
+            self._fail(str(exc))
+            return None
         reuse, runtime.reuse_tracks = runtime.reuse_tracks, False
         job = new_import_job(context, reusable_tracks(context) if reuse else None)
         job.start()
@@ -272,6 +279,9 @@ class VIDEO_MOCAP_OT_import_person(bpy.types.Operator):
         runtime.reuse_tracks = True
         try:
             result = bpy.ops.video_mocap.import_video(mode)
+        except RuntimeError as exc:  # the import reported an error: show its message, not a Python traceback
+            self.report({"ERROR"}, str(exc).strip().removeprefix("Error: "))
+            return {"CANCELLED"}
         finally:
             runtime.reuse_tracks = False
         return {"FINISHED"} if result & {"FINISHED", "RUNNING_MODAL"} else {"CANCELLED"}

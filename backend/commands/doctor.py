@@ -111,12 +111,13 @@ def run_checks(weights_dir_arg: str | None = None, smpl_dir_arg: str | None = No
                         "`python -m backend convert-smpl basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl "
                         f"--out {smpl_file}` ({WEIGHTS_HELP})", required=False))
     for card in all_cards():
-        missing = [w for w in card.weight_files if not (weights_dir / w.name).is_file()]
+        missing = [w for w in card.weight_files if not w.present(weights_dir)]
         if not card.weight_files:
             checks.append(Check(f"model {card.name}", True, f"{card.name}: {card.status}", required=False))
             continue
         if missing:
-            lines = "; ".join(f"{w.name} (get it from {w.source})" for w in missing)
+            lines = "; ".join(f"{w.name} (get it from {w.source})" + (
+                f", or instead {w.alternative} ({card.status})" if w.alternative else "") for w in missing)
             checks.append(Check(f"model {card.name}", False,
                                 f"{card.name}: missing in {weights_dir}: {lines}; {WEIGHTS_HELP}", required=False))
         else:

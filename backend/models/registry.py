@@ -27,7 +27,7 @@ from .base import ModelOutput, ModelRequest
 WEIGHTS_HELP = "see README.md, section 'Models and weights'"
 
 #: backend/models/<name>.py for each module that registers models, in listing order.
-MODEL_MODULES: tuple[str, ...] = ("blazepose", "tcmr", "mpsnet", "staf", "str_model", "refit", "unreleased")
+MODEL_MODULES: tuple[str, ...] = ("blazepose", "tcmr", "mpsnet", "staf", "str_model", "refit", "tar")
 
 Runner = Callable[[ModelRequest], ModelOutput]
 
@@ -38,6 +38,16 @@ class WeightFile:
 
     name: str
     source: str  # where the README says to get it
+    alternative: str = ""  # a file that replaces this one when it is in the weights folder (TAR's trained file)
+
+    def present(self, weights_dir: Path) -> bool:
+        alternative = bool(self.alternative) and (weights_dir / self.alternative).is_file()
+        return (weights_dir / self.name).is_file() or alternative
+
+    def listing(self) -> str:
+        """'name (from source)', and the alternative file when there is one."""
+        text = f"{self.name} (from {self.source})"
+        return f"{text}, or instead {self.alternative}" if self.alternative else text
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ class Checkpoint:
     layout: str = ""  # its entry in tests/data/official_layouts.json (synthetic test weights)
     legacy_format: bool = False  # the official file is in torch's pre-1.6 format (SPIN), as is its test copy
     load: Callable[[Path], tuple[Any, str]] | None = None  # (model, sha256 prefix) when the layout is ours (STR)
+    alternative: str = ""  # not needed when this file is in the weights folder (TAR: its trained file replaces ReFit's)
 
 
 @dataclass(frozen=True)
@@ -84,16 +95,16 @@ class ModelCard:
 
     @property
     def weight_files(self) -> tuple[WeightFile, ...]:
-        return tuple(WeightFile(c.file, c.source) for c in self.checkpoints)
+        return tuple(WeightFile(c.file, c.source, c.alternative) for c in self.checkpoints)
 
     def missing_weights(self, weights_dir: Path) -> list[str]:
-        return [w.name for w in self.weight_files if not (weights_dir / w.name).is_file()]
+        return [w.name for w in self.weight_files if not w.present(weights_dir)]
 
     def require_weights(self, weights_dir: Path) -> None:
         """WEIGHTS_MISSING naming every missing file under its official name and where to get it."""
-        missing = [w for w in self.weight_files if not (weights_dir / w.name).is_file()]
+        missing = [w for w in self.weight_files if not w.present(weights_dir)]
         if missing:
-            listing = "; ".join(f"{w.name} (from {w.source})" for w in missing)
+            listing = "; ".join(w.listing() for w in missing)
             raise BackendError(ErrorCode.WEIGHTS_MISSING,
                                f"model '{self.name}' needs these files in the weights folder {weights_dir}: "
                                f"{listing}. Keep the official file names ({WEIGHTS_HELP}), or pass --weights-dir.")

@@ -222,19 +222,32 @@ def batch_order(n_windows: int, batch: int, steps: int, seed: int, epoch: int) -
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("convert-dataset", help="convert a trusted TCMR/VIBE sequence database into arrays",
-                            description="Read a TCMR/VIBE preprocessed database (a joblib pickle; run this only on "
-                                        "files you trust: it is read with a restricted unpickler that builds "
-                                        "arrays only) and write a folder of .npy arrays that `train` reads.")
-    parser.add_argument("src", metavar="DB", help="e.g. 3dpw_train_db.pt from TCMR's preprocessed data")
-    parser.add_argument("dst", metavar="OUT_DIR", help="folder to write (features.npy, pose.npy, ..., meta.json)")
+    parser = sub.add_parser("convert-dataset", help="convert a trusted TCMR/VIBE database (STR) or 3DPW (TAR) once",
+                            description="Read a TCMR/VIBE preprocessed database file (STR's precomputed features), or "
+                                        "the 3DPW folder with its published sequenceFiles/ and imageFiles/ (TAR's "
+                                        "image sequences), and write a folder of .npy arrays that `train` reads. "
+                                        "Both are pickles: they are read with a restricted unpickler that builds "
+                                        "arrays only and refuses anything else, naming the file.")
+    parser.add_argument("src", metavar="SRC", help="e.g. 3dpw_train_db.pt from TCMR's preprocessed data, or the 3DPW "
+                                                   "folder (holding sequenceFiles/ and imageFiles/)")
+    parser.add_argument("dst", metavar="OUT_DIR", help="folder to write (arrays + meta.json)")
+    parser.add_argument("--split", default="train", choices=["train", "validation", "test"],
+                        help="3DPW only: which sequenceFiles/ split to convert")
     parser.set_defaults(func=_convert_command)
 
 
 def _convert_command(args: argparse.Namespace) -> int:
     from ..core.events import EventStream
 
-    out = convert_dataset(Path(args.src).expanduser(), Path(args.dst).expanduser())
+    src, dst = Path(args.src).expanduser(), Path(args.dst).expanduser()
+    if src.is_dir():
+        from .pw3d import convert_3dpw
+
+        out = convert_3dpw(src, dst, args.split)
+        meta = json.loads((out / "meta.json").read_text())
+        EventStream().done(str(out), frames=meta["frames"], tracks=meta["tracks"], source="3dpw")
+        return 0
+    out = convert_dataset(src, dst)
     meta = json.loads((out / "meta.json").read_text())
     EventStream().done(str(out), frames=meta["frames"], videos=meta["videos"])
     return 0

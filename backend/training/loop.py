@@ -1,8 +1,9 @@
-"""The shared training loop for the temporal models trained here (STR now; TAR, issue 13, can reuse it).
+"""The shared training loop for the temporal models trained here (STR, TAR).
 
 A model plugs in as a `TrainTask` (build the network, loss of one batch, validation metrics,
 export of the trained file). The loop owns what every such training needs:
-- Adam, the learning rate cut by `lr_factor` when the validation metric (MPJPE: the papers' "3D
+- Adam (gradient norm clipped at `clip_norm` when set: TAR, as ReFit), the learning rate cut
+  by `lr_factor` when the validation metric (MPJPE: the papers' "3D
   pose accuracy") has not improved for `patience` epochs (torch's ReduceLROnPlateau);
 - epochs of a fixed number of steps (TCMR's NUM_ITERS_PER_EPOCH, 500), batches drawn from a
   seeded permutation per epoch, torch's RNG (dropout) reseeded per epoch: a resumed run repeats
@@ -45,6 +46,7 @@ class TrainOptions:
     seed: int = 1  # TCMR's SEED_VALUE
     device: str = "cpu"
     resume: bool = False
+    clip_norm: float = 0.0  # 0 = no clipping (STR); TAR clips at ReFit's 4.0
 
 
 class TrainTask(Protocol):
@@ -128,6 +130,8 @@ def train(task: TrainTask, options: TrainOptions, events: EventStream) -> dict[s
             terms = task.batch_loss(model, windows)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
+            if options.clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip_norm)
             optimizer.step()
             state["step"] += 1
             loss = float(terms["loss"].detach())

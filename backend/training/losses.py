@@ -1,4 +1,4 @@
-"""Losses and metrics shared by the temporal models' training (STR now; TAR can reuse them).
+"""Losses and metrics shared by the temporal models' training (STR, TAR).
 
 Loss (STR sec. 2.5: L2 on 3D joints, 2D joints, pose and shape; weights not given): TCMR's,
 `configs/repr_table4_3dpw_model.yaml` in TCMR_RELEASE: KP_3D_W 300, KP_2D_W 300, POSE_W 60,
@@ -118,3 +118,47 @@ def accel_error_mm(pred: np.ndarray, gt: np.ndarray) -> float:
     acc = pred[:-2] - 2 * pred[1:-1] + pred[2:]
     acc_gt = gt[:-2] - 2 * gt[1:-1] + gt[2:]
     return float(np.linalg.norm(acc - acc_gt, axis=-1).mean() * 1000.0)
+
+
+@dataclass(frozen=True)
+class RefinementWeights:
+    """TAR eq. 10-14: lambda_2D, lambda_3D, lambda_SMPL are not given in the paper; these are ReFit's
+    (`configs/config.yaml` LOSS: KPT2D 5, KPT3D 5, SMPL 1; `lib/core/losses.py:smpl_losses`: pose 1, betas
+    0.001), which TAR follows ("following Wang and Daniilidis [2023]"). gamma = 0.85 (TAR sec. 3.4)."""
+
+    kp_2d: float = 5.0
+    kp_3d: float = 5.0
+    smpl: float = 1.0
+    pose: float = 1.0
+    betas: float = 0.001
+    gamma: float = 0.85
+
+
+def refinement_loss(iterations: list[dict[str, torch.Tensor]], gt_pose: torch.Tensor, gt_betas: torch.Tensor,
+                    gt_j3d: torch.Tensor, gt_j2d: torch.Tensor,
+                    weights: RefinementWeights = RefinementWeights()) -> dict[str, torch.Tensor]:
+    """TAR's loss (sec. 3.4, eq. 10-14): the sum over the initial estimate and every update l = 0..L of
+    gamma^(L-l) (lambda_2D L_2D + lambda_3D L_3D + lambda_SMPL L_SMPL), all on the mid-frame.
+
+    iterations: L+1 dicts with `rotmat` [B, 24, 3, 3], `betas` [B, 10], `joints3d` [B, 24, 3] (metres,
+    any origin: compared pelvis-centred, the pelvis being the mid-point of the hips as in ReFit/SPIN) and
+    `joints2d` [B, 24, 2] (crop pixels normalised to [-1, 1]). Ground truth: gt_pose [B, 72] axis-angle,
+    gt_betas [B, 10], gt_j3d [B, 24, 3] metres, gt_j2d [B, 24, 3] (normalised x, y, confidence).
+    Returns the weighted terms summed over iterations and their total under 'loss'.
+    """
+    last = len(iterations) - 1
+    gt_rot = axis_angle_to_matrix(gt_pose.view(-1, 24, 3))
+    g3 = centre(gt_j3d, HIPS_SMPL)
+    conf = gt_j2d[..., 2:3]
+    totals = {"kp_2d": gt_pose.new_zeros(()), "kp_3d": gt_pose.new_zeros(()), "smpl": gt_pose.new_zeros(())}
+    for level, pred in enumerate(iterations):
+        w = weights.gamma ** (last - level)
+        err_2d = (conf * (pred["joints2d"] - gt_j2d[..., :2]) ** 2).mean()
+        err_3d = ((centre(pred["joints3d"], HIPS_SMPL) - g3) ** 2).mean()
+        totals["kp_2d"] = totals["kp_2d"] + w * weights.kp_2d * err_2d
+        totals["kp_3d"] = totals["kp_3d"] + w * weights.kp_3d * err_3d
+        smpl = weights.pose * ((pred["rotmat"] - gt_rot) ** 2).mean() + weights.betas * (
+            (pred["betas"] - gt_betas) ** 2).mean()
+        totals["smpl"] = totals["smpl"] + w * weights.smpl * smpl
+    totals["loss"] = totals["kp_2d"] + totals["kp_3d"] + totals["smpl"]
+    return totals

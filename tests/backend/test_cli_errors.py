@@ -192,15 +192,6 @@ def test_str_without_its_trained_file_says_what_to_run(tmp_path: Path) -> None:
                   "python -m backend train str --data", out_dir=out_dir)
 
 
-@pytest.mark.parametrize("model", ["tar"])
-def test_unfinished_models_say_so(tmp_path: Path, model: str) -> None:
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(SINGLE), "--model", model, "--out", str(out_dir / "m.npz"))
-    assert_failed(result, ErrorCode.BAD_ARGUMENT, f"model '{model}' cannot run", "not finished", "blazepose",
-                  out_dir=out_dir)
-
-
 def test_a_venv_without_the_packages_is_packages_missing_not_internal(tmp_path: Path) -> None:
     """A half-installed venv: `run` says which package is missing and how to install it (PACKAGES_MISSING,
     not INTERNAL's 'please report it'), and `doctor --json` still answers, listing each missing package."""

@@ -224,3 +224,10 @@ def test_another_person_imports_from_the_kept_tracks_without_detection(clean_sce
     got = evaluated_joints(obj, key_frames(kept), names)
     assert np.abs(got - reference_joints(kept)).max() < 1e-4
     print(f"import with detection {detect_s:.1f} s, another person from the kept tracks {reuse_s:.1f} s")
+
+    settings.person_id = 7  # not in the clip: the backend's message, not a Python traceback
+    objects = len(bpy.data.objects)
+    with pytest.raises(RuntimeError) as raised:
+        bpy.ops.video_mocap.import_person()
+    assert "Person ID 7: no such person" in str(raised.value) and "people found: 0 (" in str(raised.value)
+    assert "Traceback" not in str(raised.value) and len(bpy.data.objects) == objects

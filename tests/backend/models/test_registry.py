@@ -60,13 +60,38 @@ def test_str_entry_says_how_to_get_its_file() -> None:
     assert spec.run is importlib.import_module("backend.models.str_model").run
 
 
-@pytest.mark.parametrize("name", ["tar"])
-def test_unreleased_models_say_so(name: str) -> None:
-    spec = get_card(name)
-    assert spec.status.startswith("not finished")
-    with pytest.raises(BackendError) as info:
-        spec.run(None)
-    assert f"model '{name}' is not finished" in info.value.message
+def test_an_unfinished_model_says_so_and_run_refuses_it(tmp_path: Path) -> None:
+    """Every registered model runs today, so a test card stands for a paper that is listed but not built."""
+    import io
+    from contextlib import redirect_stdout
+
+    from backend.commands.cli import main
+    from backend.models.registry import ModelCard, register_model, unregister_model
+
+    register_model(ModelCard(name="unbuilt", title="Unbuilt (test only)", paper="p",
+                             status="not finished: no code or weights"))(lambda request: None)
+    try:
+        spec = get_card("unbuilt")
+        with pytest.raises(BackendError) as info:
+            spec.require_finished()
+        assert "model 'unbuilt' cannot run" in info.value.message and "blazepose" in info.value.message
+        printed = io.StringIO()
+        with redirect_stdout(printed):
+            status = main(["run", str(REPO / "samples" / "single_person_demo.mp4"), "--model", "unbuilt", "--out",
+                           str(tmp_path / "m.npz")])
+        error = json.loads(printed.getvalue().splitlines()[-1])
+        assert status == 2 and error["code"] == "BAD_ARGUMENT" and "not finished" in error["message"]
+        assert not (tmp_path / "m.npz").exists()
+    finally:
+        unregister_model("unbuilt")
+
+
+def test_tar_card_says_there_are_no_official_weights_and_how_to_train() -> None:
+    spec = get_card("tar")
+    assert spec.finished and (spec.windows, spec.default_window) == ((9,), 9) and spec.needs_smpl
+    assert "no official TAR weights" in spec.status and "train tar" in spec.status and "convert-dataset" in spec.status
+    [weights] = spec.weight_files
+    assert weights.name == "refit_all/checkpoint_best.pth.tar" and weights.alternative == "tar_model.pth.tar"
 
 
 def test_doctor_names_each_missing_file(tmp_path: Path) -> None:
@@ -79,3 +104,11 @@ def test_doctor_names_each_missing_file(tmp_path: Path) -> None:
         for weight in get_card(name).weight_files:
             assert weight.name in message and weight.source in message
         assert "README" in message
+    tar = messages["model tar"]
+    assert "refit_all/checkpoint_best.pth.tar" in tar and "or instead tar_model.pth.tar" in tar
+    assert "no official TAR weights" in tar and "python -m backend train tar" in tar
+    (tmp_path / "tar_model.pth.tar").write_bytes(b"")  # TAR's own file replaces ReFit's for `models` and `doctor`
+    listing = subprocess.run([sys.executable, "-m", "backend", "models", "--json", "--weights-dir", str(tmp_path)],
+                             cwd=REPO, capture_output=True, text=True, env=backend_env())
+    row = next(m for m in json.loads(listing.stdout)["models"] if m["name"] == "tar")
+    assert row["ready"] and row["missing"] == [] and "train tar" in row["status"]

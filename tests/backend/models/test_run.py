@@ -59,13 +59,6 @@ def test_disallowed_window_is_refused(model: str, window: int, allowed: str, tmp
     assert not (tmp_path / "m.npz").exists()
 
 
-def test_unfinished_model_is_refused(tmp_path: Path, smpl_dir: Path) -> None:
-    result = run_backend("run", str(SINGLE), "--model", "tar", "--out", str(tmp_path / "m.npz"),
-                         "--smpl-dir", str(smpl_dir))
-    error = result.last_error()
-    assert error is not None and "not finished" in error["message"]
-
-
 # ----------------------------------------------------------------- the runner alone (no detection stage)
 
 

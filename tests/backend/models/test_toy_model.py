@@ -66,9 +66,12 @@ def test_every_card_is_complete() -> None:
         if card.checkpoints:
             assert card.finished and card.needs_smpl and card.backbone
             assert [w.name for w in card.weight_files] == [c.file for c in card.checkpoints]
-            if card.windows:  # windowed seed models: a SPIN/PyMAF backbone file and a temporal-model file
+            if card.windows and card.feature_shape:  # windowed seed models: a SPIN/PyMAF backbone and a temporal file
                 assert card.crop_scale in (1.1, 1.2) and card.feature_shape[0] == 2048
                 assert card.window_batch > 0 and card.official_batch > 0 and len(card.checkpoints) == 2
+            elif card.windows:  # TAR: ReFit's network with a window, from its own trained file or ReFit's
+                assert card.crop_scale == 1.2 and card.window_batch > 0 and len(card.checkpoints) == 1
+                assert all(c.alternative for c in card.checkpoints)
             else:  # a per-frame network in one file (ReFit)
                 assert card.crop_scale == 1.2 and card.feature_batch > 0 and len(card.checkpoints) == 1
 
