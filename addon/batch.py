@@ -127,6 +127,26 @@ def parse_args(args: list[str], run_options: ModuleType) -> argparse.Namespace:
     return parsed
 
 
+def output_problem(args: argparse.Namespace) -> str | None:
+    """Why one of the single-clip outputs (--out, --fbx, --bvh, --save-motion) cannot be written, else None.
+
+    Checked before the backend runs: a typo in a folder name must not cost a whole run, nor leave the
+    .blend written and the FBX missing (the batch writes all of its outputs or none)."""
+    for flag in ("out", "fbx", "bvh", "save_motion"):
+        value = getattr(args, flag)
+        if not value:
+            continue
+        path = Path(value).resolve()
+        option = "--" + flag.replace("_", "-")
+        if path.is_dir():
+            return f"cannot write {path}: it is a folder; give {option} a file name"
+        if not path.parent.is_dir():
+            return f"cannot write {path}: folder {path.parent} does not exist; create it or choose another {option}"
+        if not os.access(path.parent, os.W_OK):
+            return f"cannot write {path}: folder {path.parent} is not writable; choose another {option}"
+    return None
+
+
 def submodule(package: ModuleType, name: str) -> ModuleType:
     return importlib.import_module(f".{name}", package.__name__)
 
@@ -274,6 +294,9 @@ def _main(argv: list[str] | None, interrupts: Interrupts) -> int:
         elif args.armature or args.mapping or args.preset != "auto":
             _fail("--armature/--preset/--mapping with --input need --rig FILE.blend (each clip starts from it)")
         return batch_many.run(args, package, lambda: interrupts.received is not None, export)
+    problem = output_problem(args)
+    if problem:
+        _fail(problem)
     options = scene_import.ImportOptions(
         **target_options(args, package), root_motion=args.root_motion,
         ground=args.ground.upper(), start_at_detection=not args.keep_undetected_ends,

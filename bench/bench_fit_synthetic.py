@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.builtin import ik, rest_skeleton  # noqa: E402
+from backend.builtin.translation import translation_from_landmarks  # noqa: E402
 from backend.geometry import smoothing  # noqa: E402
 from backend.geometry.skeleton import forward_kinematics, matrix_to_axis_angle  # noqa: E402
 from backend.pipeline import fit, post  # noqa: E402
@@ -91,8 +92,8 @@ def run(clip: TruthClip, height: float | None) -> tuple[dict, dict, float]:
     track = Track(0, np.arange(n, dtype=np.int32), valid, landmarks_bbox(clip.landmarks2d),
                   clip.landmarks2d.astype(np.float32), clip.world.astype(np.float32), clip.image_size)
     poses = post.smooth_poses(matrix_to_axis_angle(local), clip.fps, 1.0)
-    transl = smoothing.smooth_translation(post.translation_from_landmarks(poses, rest.joints, track, clip.focal_length),
-                                          clip.fps, 1.0)
+    transl = smoothing.smooth_translation(translation_from_landmarks(
+        matrix_to_axis_angle(local), rest.joints, track.landmarks2d, clip.focal_length, clip.image_size), clip.fps, 1.0)
     before = figures(forward_kinematics(poses, rest.joints, transl), clip.joints)
     # --fit on: left/right repair, IK, fit.
     started = time.perf_counter()
@@ -100,7 +101,8 @@ def run(clip: TruthClip, height: float | None) -> tuple[dict, dict, float]:
     local = ik.solve(repaired.world.astype(float), rest)
     track = Track(0, np.arange(n, dtype=np.int32), valid, landmarks_bbox(repaired.landmarks2d), repaired.landmarks2d,
                   repaired.world, clip.image_size)
-    start = post.translation_from_landmarks(matrix_to_axis_angle(local), rest.joints, track, clip.focal_length)
+    start = translation_from_landmarks(matrix_to_axis_angle(local), rest.joints, track.landmarks2d, clip.focal_length,
+                                       clip.image_size)
     result = fit.fit_clip(fit.FitInput(local, start, rest, repaired.landmarks2d, repaired.world.astype(float), valid,
                                        clip.focal_length, clip.image_size, clip.fps), stature_m=height)
     seconds = time.perf_counter() - started

@@ -18,6 +18,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ..backend_client.backend_paths import IMAGE_SUFFIXES
 from ..core.motion_data import Motion, detected_span
 from ..core.resample import EXACT, resample_channels, resample_rig_channels, whole_frames
 from ..core.retarget import (
@@ -77,7 +78,12 @@ class ImportResult:
 
 
 def clip_name(video_path: str | None, motion: Motion) -> str:
-    stem = Path(video_path).stem if video_path else ""
+    """`<source>_<model>`; an image sequence (its first image, or a `%04d` pattern) is named by its folder,
+    so `shots/walk/0000.png` gives `walk_blazepose`, not `0000_blazepose`."""
+    path = Path(video_path) if video_path else None
+    stem = path.stem if path else ""
+    if path and path.suffix.lower() in IMAGE_SUFFIXES and path.parent.name:
+        stem = path.parent.name
     return f"{stem or 'SMPL'}_{motion.model}"
 
 

@@ -34,7 +34,8 @@ def export_command(args: argparse.Namespace) -> int:
     if not targets:
         raise BackendError(ErrorCode.BAD_ARGUMENT, "export: give at least one of --bvh, --amass, --csv")
     for kind, path in targets:
-        check_output_path(path, {"bvh": (".bvh",), "amass": (".npz",), "csv": (".csv",)}[kind], f"{kind} export")
+        check_output_path(path, {"bvh": (".bvh",), "amass": (".npz",), "csv": (".csv",)}[kind], f"{kind} export",
+                          flag=f"--{kind}")
     source = Path(args.motion).expanduser()
     if not source.is_file():
         raise BackendError(ErrorCode.VIDEO_NOT_FOUND, f"motion file {source} does not exist")

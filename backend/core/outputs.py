@@ -12,21 +12,23 @@ from typing import BinaryIO
 from .errors import BackendError, ErrorCode
 
 
-def check_output_path(out: Path, suffixes: tuple[str, ...], what: str, endings: str = "") -> str:
-    """Raise BAD_ARGUMENT for a wrong extension, OUT_NOT_WRITABLE for an unusable place; returns the suffix."""
+def check_output_path(out: Path, suffixes: tuple[str, ...], what: str, endings: str = "", flag: str = "--out") -> str:
+    """Raise BAD_ARGUMENT for a wrong extension, OUT_NOT_WRITABLE for an unusable place; returns the suffix.
+
+    `flag` is the option the user gave the path with (`export` has --bvh, --amass, --csv), named in the message."""
     kind = out.suffix.lower()
     if kind not in suffixes:
         endings = endings or " or ".join(suffixes)
-        raise BackendError(ErrorCode.BAD_ARGUMENT, f"--out {out}: the {what} must end in {endings}")
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"{flag} {out}: the {what} must end in {endings}")
     folder = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"--out {out} is a folder; give a file name ending in {kind}")
+        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"{flag} {out} is a folder; give a file name ending in {kind}")
     if not folder.is_dir():
         raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                           f"cannot write {out}: folder {folder} does not exist; create it or choose another --out")
+                           f"cannot write {out}: folder {folder} does not exist; create it or choose another {flag}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise BackendError(ErrorCode.OUT_NOT_WRITABLE,
-                           f"cannot write {out}: no write permission in folder {folder}; choose another --out")
+                           f"cannot write {out}: no write permission in folder {folder}; choose another {flag}")
     return kind
 
 

@@ -2,7 +2,7 @@
 
 Needs no download: the landmarks come from the models bundled in the mediapipe wheel. The rest
 skeleton is measured from the person's own landmarks, or fitted SMPL betas when the user's SMPL
-files are present. Root translation is solved later, from the 2D landmarks, by the pipeline.
+files are present. Root translation: the one that lays the posed joints over the 2D landmarks.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import numpy as np
 
 from ..body.landmarks_def import LEFT_HIP, RIGHT_HIP
 from ..builtin import ik, rest_skeleton
+from ..builtin.translation import translation_from_landmarks
 from ..geometry import camera
-from ..geometry.skeleton import matrix_to_axis_angle
+from ..geometry.skeleton import forward_kinematics, matrix_to_axis_angle
 from .base import ModelOutput, ModelRequest
 from .registry import ModelCard, register_model
 
@@ -41,12 +42,17 @@ def run(request: ModelRequest) -> ModelOutput:
     local = ik.solve(world, rest)
     request.check_cancel()
     request.events.progress("ik", n, n)
+    poses = matrix_to_axis_angle(local).astype(np.float32)
+    rest_joints = rest.joints.astype(np.float32)
+    transl = translation_from_landmarks(poses, rest_joints, track.landmarks2d, request.focal_length, track.image_size)
     return ModelOutput(
-        poses=matrix_to_axis_angle(local).astype(np.float32),
+        poses=poses,
         betas=betas,
-        transl=None,
-        cam=None,
-        rest_joints=rest.joints.astype(np.float32),
+        transl=transl,
+        cam=camera.translation_to_weak_perspective(transl, track.bboxes, request.focal_length, track.image_size),
+        rest_joints=rest_joints,
+        focal_length=request.focal_length,
+        joints3d=forward_kinematics(poses, rest_joints, transl).astype(np.float32),
         meta={"rest_skeleton": rest_source, "bone_lengths_m": {k: round(v, 4) for k, v in rest.lengths.items()}},
         rest=rest,
         landmarks_world=world.astype(np.float32),

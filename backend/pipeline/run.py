@@ -195,7 +195,7 @@ def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, foc
     from . import fit
 
     n = len(track)
-    first_translation = post.translation_from_landmarks(output.poses, output.rest_joints, track, focal)
+    first_translation = np.asarray(output.transl, np.float64)  # the model's: lays its pose over the 2D
     data = fit.FitInput(local_rot=axis_angle_to_matrix(output.poses), transl=first_translation, rest=output.rest,
                         landmarks2d=track.landmarks2d, world=output.landmarks_world, valid=track.valid,
                         focal_length=focal, image_size=track.image_size, fps=fps)
@@ -223,6 +223,7 @@ def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, foc
         "after": round(float(np.median(errors_after[detected])), 2) if detected.any() else None}
     output.poses = result.poses
     output.transl = result.transl
+    output.cam = camera.translation_to_weak_perspective(result.transl, track.bboxes, focal, track.image_size)
     output.rest = result.rest
     output.rest_joints = result.rest.joints.astype(np.float32)
     output.betas = np.asarray(betas, np.float32)  # zeros unless SMPL betas were fitted to the clip's skeleton
@@ -306,6 +307,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
                                     "focal_length_given": options.focal_length is not None})
     output = card.run(request)
     cancel.check()
+    output.check_complete(len(track), card.name)
 
     rate = row_rate(times, info.fps / frames.stride)  # rows per second, for the filters and the fit
     if options.fit and output.rest is not None and output.landmarks_world is not None:
@@ -317,7 +319,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     else:
         smooth_after = smooth
     events.progress("post", 0, 1)
-    output = post.finish(output, track, rate, smooth_after, focal)
+    output = post.finish(output, rate, smooth_after)
     events.progress("post", 1, 1)
     grounded = ground_stage(output, rate, options, events)
     meta = {

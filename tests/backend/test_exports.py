@@ -89,3 +89,7 @@ def test_export_errors_name_the_file(tmp_path: Path) -> None:
     assert result.returncode == 2 and ".bvh" in result.last_error()["message"]
     result = run_backend("export", str(bad))
     assert result.returncode == 2 and "--bvh" in result.last_error()["message"]
+    missing = tmp_path / "no_such_folder" / "x.csv"  # the message names the flag the path was given with
+    result = run_backend("export", str(bad), "--csv", str(missing))
+    assert result.returncode == 8 and result.last_error()["message"] == (
+        f"cannot write {missing}: folder {missing.parent} does not exist; create it or choose another --csv")

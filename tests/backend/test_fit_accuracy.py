@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from backend.builtin import ik, rest_skeleton
+from backend.builtin.translation import translation_from_landmarks
 from backend.geometry import smoothing
 from backend.geometry.skeleton import forward_kinematics, matrix_to_axis_angle
 from backend.pipeline import fit, post
@@ -32,10 +33,10 @@ def per_frame_result(clip: TruthClip) -> tuple[fit.FitInput, np.ndarray, np.ndar
     local = ik.solve(repaired.world.astype(float), rest)
     track = Track(0, np.arange(n, dtype=np.int32), valid, landmarks_bbox(repaired.landmarks2d),
                   repaired.landmarks2d, repaired.world, clip.image_size)
-    transl = post.translation_from_landmarks(matrix_to_axis_angle(local), rest.joints, track, clip.focal_length)
+    transl = translation_from_landmarks(matrix_to_axis_angle(local), rest.joints, track.landmarks2d,
+                                        clip.focal_length, clip.image_size)
     smooth = post.smooth_poses(matrix_to_axis_angle(local), clip.fps, 1.0)
-    smooth_transl = smoothing.smooth_translation(
-        post.translation_from_landmarks(smooth, rest.joints, track, clip.focal_length), clip.fps, 1.0)
+    smooth_transl = smoothing.smooth_translation(transl, clip.fps, 1.0)
     data = fit.FitInput(local, transl, rest, repaired.landmarks2d, repaired.world.astype(float), valid,
                         clip.focal_length, clip.image_size, clip.fps)
     return data, smooth, smooth_transl, rest

@@ -110,6 +110,21 @@ def test_batch_failure_exits_non_zero_with_the_backends_message(tmp_path: Path) 
     assert not (tmp_path / "x.blend").exists()
 
 
+@pytest.mark.parametrize("flag", ["--out", "--fbx", "--bvh", "--save-motion"])
+def test_batch_output_in_a_missing_folder_fails_before_the_backend_runs(tmp_path: Path, flag: str) -> None:
+    """Before: the backend ran the whole clip, then saving failed with a traceback (and with --fbx in a missing
+    folder the .blend was already written). Now: one line naming the file and folder, nothing written."""
+    blend, missing = tmp_path / "x.blend", tmp_path / "no_such_folder" / "x.out"
+    outputs = {"--out": str(blend), flag: str(missing)}
+    args = [item for pair in outputs.items() for item in pair]
+    result = run_batch(tmp_path, "--video", str(SINGLE_PERSON), "--empty", *args)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"error: cannot write {missing}: folder {missing.parent} does not exist" in result.stderr
+    assert f"choose another {flag}" in result.stderr
+    assert "[detect]" not in result.stderr and "Traceback" not in result.stderr  # the backend never started
+    assert list(tmp_path.glob("*.blend")) == []
+
+
 def test_batch_motion_file_and_malformed_file(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.npz", tmp_path / "bad.npz"
     np.savez(good, **motion_arrays(frames=6))

@@ -197,3 +197,16 @@ def test_panel_and_preferences_feed_the_run_options_table(clean_scene: ModuleTyp
                                           "--weights-dir", str(tmp_path / "weights")]
     panel_rows = [option for option in table.RUN_OPTIONS if option.panel]
     assert {option.name for option in panel_rows} >= {"model", "window", "person", "frames", "smooth", "device"}
+
+
+def test_clip_name_of_videos_and_image_sequences(clean_scene: ModuleType) -> None:
+    """An image sequence is named by its folder (its first image's name, `0000`, says nothing)."""
+    from types import SimpleNamespace
+
+    clip_name = submodule(clean_scene, "blender.scene_import").clip_name
+    motion = SimpleNamespace(model="blazepose")
+    assert clip_name("/clips/walk.mp4", motion) == "walk_blazepose"
+    assert clip_name("/shots/walk take/0000.png", motion) == "walk take_blazepose"
+    assert clip_name("/shots/run/%04d.JPG", motion) == "run_blazepose"
+    assert clip_name("/shots/run", motion) == "run_blazepose"  # the folder itself
+    assert clip_name(None, motion) == "SMPL_blazepose"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
@@ -19,7 +20,7 @@ from backend.core.errors import BackendError, ErrorCode
 from backend.core.events import EventStream
 from backend.core.motion_file import load_motion_file
 from backend.core.run_options import RunOptions
-from backend.models.registry import all_cards, get_card, unregister_model
+from backend.models.registry import REGISTRY, all_cards, get_card, unregister_model
 from backend.pipeline.run import run
 from tests.conftest import REPO, SINGLE, backend_env
 
@@ -46,7 +47,7 @@ def test_the_toy_model_is_listed_and_runs_through_the_pipeline(toy: str, tmp_pat
     assert str(motion["model"]) == "toy" and motion["poses"].shape == (6, 24, 3)
     np.testing.assert_allclose(motion["poses"][:, 18], [[0.0, 0.0, np.pi / 2]] * 6, atol=1e-6)
     assert json.loads(str(motion["meta"]))["toy"] is True
-    # the pipeline solved the translation from the landmarks: the person stands a few metres away
+    # the model solved the translation from the landmarks: the person stands a few metres away
     assert np.all((motion["transl"][:, 2] > 1.0) & (motion["transl"][:, 2] < 20.0))
 
 
@@ -84,3 +85,25 @@ def test_a_broken_model_module_is_a_loud_error_in_models_and_doctor() -> None:
         assert proc.returncode == BackendError(ErrorCode.INTERNAL, "").exit_status, proc.stdout + proc.stderr
         error = json.loads(proc.stdout.splitlines()[-1])
         assert error["code"] == "INTERNAL" and "backend/models/no_such_model.py cannot be imported" in error["message"]
+
+
+def test_an_incomplete_model_output_is_refused_naming_the_model_and_field(toy: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every model returns a whole output (post only smooths): one that leaves `transl` to somebody else
+    is a loud INTERNAL error, not a motion file with a translation invented downstream."""
+    card = get_card("toy")
+    whole = card.run
+
+    def leaves_translation_out(request):  # noqa: ANN001, ANN202 - the runner's own signature
+        output = whole(request)
+        output.transl = None
+        return output
+
+    monkeypatch.setitem(REGISTRY, "toy", dataclasses.replace(card, run=leaves_translation_out))
+    out = tmp_path / "toy.npz"
+    with pytest.raises(BackendError) as caught:
+        run(RunOptions(video=SINGLE, out=out, model="toy", frames="0:4"), EventStream(io.StringIO()))
+    assert caught.value.code is ErrorCode.INTERNAL
+    message = caught.value.message
+    assert "'toy'" in message and "'transl'" in message and "got nothing" in message
+    assert not out.exists()
