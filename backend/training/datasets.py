@@ -146,18 +146,26 @@ def convert_dataset(src: Path, dst: Path) -> Path:
     """
     src, dst = Path(src), Path(dst)
     arrays = _check(read_database(src), src)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    meta = {"format": FORMAT, "version": 1, "source": src.name, "source_sha256": digest,
+            "frames": len(arrays["features"]), "videos": len(set(arrays["vid_name"].tolist())),
+            "keys": sorted(arrays), "joints": int(arrays["joints3D"].shape[1])}
+    return write_array_folder(dst, arrays, meta, "converted database")
+
+
+def write_array_folder(dst: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any], kind: str) -> Path:
+    """Write `dst/` = one `{key}.npy` per array (never pickled) + `meta.json`, all or nothing.
+
+    Written into a temporary folder next to `dst` and renamed when complete; a `dst` that exists
+    without a `meta.json` is not ours to replace (OUT_NOT_WRITABLE, naming `kind`)."""
+    dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists() and not (dst / "meta.json").is_file():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"{dst} exists and is not a converted database; "
-                                                       "choose another folder")
+        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"{dst} exists and is not a {kind}; choose another folder")
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}-", dir=dst.parent))
     try:
         for key, value in arrays.items():
             np.save(tmp / f"{key}.npy", value, allow_pickle=False)
-        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
-        meta = {"format": FORMAT, "version": 1, "source": src.name, "source_sha256": digest,
-                "frames": len(arrays["features"]), "videos": len(set(arrays["vid_name"].tolist())),
-                "keys": sorted(arrays), "joints": int(arrays["joints3D"].shape[1])}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         os.chmod(tmp, ordinary_file_mode() | 0o111)  # mkdtemp's 0700 is for secrets; this is a plain folder
         if dst.exists():
@@ -167,7 +175,6 @@ def convert_dataset(src: Path, dst: Path) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dst
-
 
 class SequenceArrays:
     """A converted database, memory-mapped (`np.load(mmap_mode='r')`, never unpickling).

@@ -26,19 +26,15 @@ in it runs. `convert_3dpw` writes the project's own format (`ImageSequences` rea
 
 from __future__ import annotations
 
-import json
-import os
 import pickle
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import BackendError, ErrorCode
-from ..core.outputs import ordinary_file_mode
 from ..geometry.skeleton import axis_angle_to_matrix
+from .datasets import write_array_folder
 
 FORMAT = "video-mocap-image-sequences"
 VERSION = 1
@@ -194,25 +190,8 @@ def convert_3dpw(src: Path, dst: Path, split: str = "train") -> Path:
     arrays = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     for key in ("pose", "betas", "joints3D", "joints2D", "bbox", "focal", "princpt"):
         arrays[key] = arrays[key].astype(np.float32)
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists() and not (dst / "meta.json").is_file():
-        raise BackendError(ErrorCode.OUT_NOT_WRITABLE, f"{dst} exists and is not a converted dataset; "
-                                                       "choose another folder")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}-", dir=dst.parent))
-    try:
-        for key, value in arrays.items():
-            np.save(tmp / f"{key}.npy", value, allow_pickle=False)
-        meta = {"format": FORMAT, "version": VERSION, "source": "3dpw", "split": split,
-                "images_root": str(images.resolve()), "frames": len(arrays["pose"]),
-                "tracks": len(set(arrays["track"].tolist())), "sequences": [p.stem for p in files],
-                "keys": sorted(arrays), "joints": 24}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        os.chmod(tmp, ordinary_file_mode() | 0o111)
-        if dst.exists():
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return dst
+    meta = {"format": FORMAT, "version": VERSION, "source": "3dpw", "split": split,
+            "images_root": str(images.resolve()), "frames": len(arrays["pose"]),
+            "tracks": len(set(arrays["track"].tolist())), "sequences": [p.stem for p in files],
+            "keys": sorted(arrays), "joints": 24}
+    return write_array_folder(dst, arrays, meta, "converted dataset")
