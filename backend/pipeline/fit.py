@@ -29,7 +29,9 @@ minimising (all terms in `Weights`):
 - a weak pull of each rotation towards the IK result, so joints the landmarks barely see (collars,
   spine twist) stay where the IK put them.
 
-`extra_terms` lets later stages add their own terms (foot contacts, floor) to the same objective.
+`extra_terms` lets later stages add their own terms to the same objective: `refit_clip` runs a second
+pass from the first one's result with the grounding stage's floor and contacts
+(`grounding.contact_term`), which the first pass's motion shows.
 
 Optimiser: scipy's L-BFGS-B on the exact gradient, which this module computes by hand (reverse mode
 through the kinematic tree, rotation updates through SO(3)'s left Jacobian; a test checks it against
@@ -81,6 +83,7 @@ ITERATIONS = 40  # L-BFGS-B iterations per window
 #: Zero-phase One-Euro strength (times --smooth) of the IK the windows start from.
 START_SMOOTHING = 6.0
 LENGTH_ITERATIONS = 60
+REFIT_ITERATIONS = 40  # L-BFGS-B iterations per window of the second pass
 
 #: Free 3-DoF joints (local rotation = IK rotation @ exp(delta)); 0 (root) is delta @ IK, in the camera frame.
 FREE_JOINTS = (0, 1, 2, 7, 8, 12, 13, 14, 15, 16, 17, 20, 21)
@@ -601,7 +604,6 @@ def fit_clip(data: FitInput, stature_m: float | None = None, smooth_strength: fl
     detected frame is returned as the IK gave it."""
     weights = weights or Weights()
     stature = float(stature_m) if stature_m else STATURE_PRIOR_M
-    n = len(data.local_rot)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
@@ -616,32 +618,62 @@ def fit_clip(data: FitInput, stature_m: float | None = None, smooth_strength: fl
         transl = _rescaled_transl(_replace(data, local_rot=start_rot), rest)
         transl = smoothing.smooth_translation(transl, data.fps, strength)
         data = _replace(data, transl=transl, rest=rest, local_rot=start_rot)
-        local = data.local_rot.copy()
-        out_transl = transl.copy()
-        start = 0
-        progress(0, n)
-        while start < n:
-            end = min(n, start + WINDOW)
-            context = min(CONTEXT, start)
-            rows = np.arange(start - context, end)
-            fixed = None
-            if context:
-                fixed = {"local_rot": local[start - context:start], "transl": out_transl[start - context:start]}
-            problem = _Problem(data, rows, rest, weights, smooth_strength, temporal=True, fit_lengths=False,
-                               stature_m=stature, fixed=fixed, extra_terms=extra_terms)
-            problem.solve(ITERATIONS)
-            solved_rot, solved_transl = problem.result()
-            commit_end = end if end == n else max(start + 1, end - LOOKAHEAD)
-            keep = slice(context, context + commit_end - start)
-            local[start:commit_end] = solved_rot[keep]
-            out_transl[start:commit_end] = solved_transl[keep]
-            start = commit_end
-            progress(start, n)
-            check_cancel()
+        local, out_transl = _solve_windows(data, rest, weights, smooth_strength, stature, extra_terms, ITERATIONS,
+                                           check_cancel, progress)
     meta = {"stature_m": round(stature, 4), "stature_source": "--height" if stature_m else "population prior",
             "bone_group_scales": {k: round(v, 4) for k, v in scales.items()},
             "window": WINDOW, "lookahead": LOOKAHEAD}
     return FitResult(poses=_rotations_to_aa(local), transl=out_transl, rest=rest, meta=meta)
+
+
+def _solve_windows(data: FitInput, rest: RestSkeleton, weights: Weights, smooth_strength: float, stature: float,
+                   extra_terms: tuple[ExtraTerm, ...], iterations: int, check_cancel: Callable[[], None],
+                   progress: Callable[[int, int], None]) -> tuple[np.ndarray, np.ndarray]:
+    """Poses and root over the clip in overlapping windows (module docstring), starting from
+    `data.local_rot` / `data.transl`. Returns local rotations [N, 24, 3, 3] and root [N, 3]."""
+    n = len(data.local_rot)
+    local = data.local_rot.copy()
+    out_transl = np.asarray(data.transl, np.float64).copy()
+    start = 0
+    progress(0, n)
+    while start < n:
+        end = min(n, start + WINDOW)
+        context = min(CONTEXT, start)
+        rows = np.arange(start - context, end)
+        fixed = None
+        if context:
+            fixed = {"local_rot": local[start - context:start], "transl": out_transl[start - context:start]}
+        problem = _Problem(data, rows, rest, weights, smooth_strength, temporal=True, fit_lengths=False,
+                           stature_m=stature, fixed=fixed, extra_terms=extra_terms)
+        problem.solve(iterations)
+        solved_rot, solved_transl = problem.result()
+        commit_end = end if end == n else max(start + 1, end - LOOKAHEAD)
+        keep = slice(context, context + commit_end - start)
+        local[start:commit_end] = solved_rot[keep]
+        out_transl[start:commit_end] = solved_transl[keep]
+        start = commit_end
+        progress(start, n)
+        check_cancel()
+    return local, out_transl
+
+
+def refit_clip(data: FitInput, previous: FitResult, extra_terms: tuple[ExtraTerm, ...],
+               smooth_strength: float = 1.0, weights: Weights | None = None, iterations: int = REFIT_ITERATIONS,
+               check_cancel: Callable[[], None] = lambda: None,
+               progress: Callable[[int, int], None] = lambda done, total: None) -> FitResult:
+    """A second pass over the clip from `previous` (its skeleton kept), with more terms in the
+    objective: e.g. the grounding stage's floor and contacts, known only once a first fit placed
+    the feet. The IK pull (`Weights.stay_near_ik`) then pulls towards `previous`."""
+    weights = weights or Weights()
+    stature = float(previous.meta.get("stature_m", STATURE_PRIOR_M))
+    start = _replace(data, local_rot=axis_angle_to_matrix(previous.poses.astype(np.float64)),
+                     transl=np.asarray(previous.transl, np.float64), rest=previous.rest)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        local, transl = _solve_windows(start, previous.rest, weights, smooth_strength, stature, extra_terms,
+                                       iterations, check_cancel, progress)
+    return FitResult(poses=_rotations_to_aa(local), transl=transl, rest=previous.rest, meta=dict(previous.meta))
 
 
 def reprojection_error(poses: np.ndarray, transl: np.ndarray, rest: RestSkeleton, landmarks2d: np.ndarray,

@@ -75,12 +75,12 @@ def real_clip_figures(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """Locking on vs off for a motion file written with `--foot-lock off`.
 
     With locking off the stage leaves poses and translation unchanged, so running it here on the
-    file's poses gives exactly what `backend run` (locking on) writes.
+    file's poses, with the floor the run used (`file_floor`), gives what `backend run` (locking on) writes.
     """
     fps = float(arrays["fps"])
     rest = arrays["rest_joints"].astype(np.float64)
     poses, transl = arrays["poses"].astype(np.float64), arrays["transl"].astype(np.float64)
-    result = grounding.ground_motion(poses, transl, rest, fps)
+    result = grounding.ground_motion(poses, transl, rest, fps, chosen_floor=file_floor(arrays))
     off = forward_kinematics(poses, rest, transl)
     on = forward_kinematics(result.poses, rest, result.transl)
     focal, size = float(arrays["focal_length"]), tuple(int(v) for v in arrays["image_size"])
@@ -97,3 +97,18 @@ def real_clip_figures(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         "skate_drop_pct": 100 * (1 - skate_on / skate_off) if skate_off > 0 else 0.0,
         "lock": result.meta.get("lock", {}), "warnings": result.warnings, "result": result,
     }
+
+
+def file_floor(arrays: dict[str, np.ndarray]) -> grounding.FloorChoice | None:
+    """The floor plane a motion file was grounded on (its `floor_plane` and the levels in its meta),
+    as `grounding.choose_floor` returns it; None when the file has no plane (the stage then finds
+    its constant floor again from the same poses)."""
+    import json
+
+    if "floor_plane" not in arrays:
+        return None
+    meta = json.loads(str(arrays["meta"]))["grounding"]
+    plane = np.asarray(arrays["floor_plane"], np.float64)
+    floor = grounding.Floor(up=plane[:3], offset=float(plane[3]), levels=np.asarray(meta["floor"]["levels_m"], float),
+                            kind="plane", quality=dict(meta["floor"]["quality"]))
+    return floor, meta["ground_used"], dict(meta["floor"]["quality"]), []

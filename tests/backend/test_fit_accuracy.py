@@ -15,7 +15,7 @@ from backend.builtin import ik, rest_skeleton
 from backend.builtin.translation import translation_from_landmarks
 from backend.geometry import smoothing
 from backend.geometry.skeleton import forward_kinematics, matrix_to_axis_angle
-from backend.pipeline import fit, post
+from backend.pipeline import fit, grounding, post
 from backend.testing.truth_clip import TruthClip, make_clip, procrustes_mpjpe
 from backend.tracking import lr_repair
 from backend.tracking.track import Track, landmarks_bbox
@@ -74,8 +74,14 @@ def test_gradient_matches_finite_differences(walk: TruthClip) -> None:
     data, *_ = per_frame_result(clip)
     for lengths in (False, True):
         fixed = None if lengths else {"local_rot": data.local_rot[:2], "transl": data.transl[:2]}
+        # With the grounding stage's floor and contact term too (its gradient flows through the tree).
+        floor = grounding.Floor(up=np.array([0.0, -0.97, -0.24]), offset=1.2, levels=np.array([0.08, 0.0]),
+                                kind="plane")
+        contacts = np.zeros((10, 4), bool)
+        contacts[2:8, :2] = True
+        terms = (grounding.contact_term(floor, contacts),)
         problem = fit._Problem(data, np.arange(10), data.rest, fit.Weights(), 1.0, temporal=True,
-                               fit_lengths=lengths, stature_m=1.75, fixed=fixed)
+                               fit_lengths=lengths, stature_m=1.75, fixed=fixed, extra_terms=terms)
         x = problem.x0() + np.random.default_rng(0).normal(0.0, 0.05, problem.x0().shape)
         _, grad = problem.value_and_grad(x)
         numeric = np.empty_like(x)

@@ -106,3 +106,40 @@ def test_locking_changes_only_the_legs_and_keeps_the_ankle_orientation() -> None
     # Frames far from any contact and above the floor are untouched.
     joints = forward_kinematics(result.poses, clip.rest_joints, result.transl)
     assert joints.shape == (len(poses), 24, 3)
+
+
+def test_contact_term_values_and_gradient() -> None:
+    # A floor 1 m below a level camera (up = -y), ankle points resting 0.08 m above it.
+    floor = grounding.Floor(up=np.array([0.0, -1.0, 0.0]), offset=1.0, levels=np.array([0.08, 0.0]), kind="plane")
+    contacts = np.zeros((6, 4), bool)
+    contacts[1:5, 1] = True  # the left ball is down in frames 1-4
+    weights = grounding.ContactTermWeights(on_floor=2.0, still=3.0, above=5.0)
+    term = grounding.contact_term(floor, contacts, weights)
+    joints = np.zeros((6, 24, 3))
+    joints[..., 1] = -0.5                       # everything 0.5 m above the floor ...
+    joints[:, 10] = (0.1, 1.0, 3.0)             # ... but the left ball, on the floor and still
+    joints[:, [7, 8]] = (0.0, 0.92, 3.0)        # ankles exactly at their resting level
+    joints[:, 11] = (0.3, 0.9, 3.0)             # the right ball 0.1 m up, not in contact
+    value, g_joints, g_transl = term(joints, np.zeros((6, 3)), slice(0, 6))
+    assert value == pytest.approx(0.0, abs=1e-20) and np.abs(g_joints).max() < 1e-12 and not g_transl.any()
+    # The ball 2 cm above the floor in frame 2 and sliding 1 cm in frame 3; the right ball 3 cm under it.
+    moved = joints.copy()
+    moved[2, 10, 1] -= 0.02
+    moved[3:, 10, 0] += 0.01
+    moved[0, 11, 1] = 1.03
+    value, g_joints, _ = term(moved, np.zeros((6, 3)), slice(0, 6))
+    expected = (2.0 * 0.02 ** 2 + 3.0 * (2 * 0.02 ** 2 + 0.01 ** 2) + 5.0 * 0.03 ** 2) / 6
+    assert value == pytest.approx(expected, rel=1e-9)
+    rng = np.random.default_rng(0)
+    x = moved + rng.normal(0.0, 0.01, moved.shape)
+    _, grad, _ = term(x, np.zeros((6, 3)), slice(0, 6))
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        step = np.zeros_like(x)
+        step[index] = 1e-6
+        numeric[index] = (term(x + step, np.zeros((6, 3)), slice(0, 6))[0]
+                          - term(x - step, np.zeros((6, 3)), slice(0, 6))[0]) / 2e-6
+    assert np.abs(numeric - grad).max() <= 1e-6
+    # A block of rows sees its own rows' contacts (clip frames 2-4, all in contact).
+    value, _, _ = term(moved[2:5], np.zeros((3, 3)), slice(2, 5))
+    assert value == pytest.approx((2.0 * 0.02 ** 2 + 3.0 * (0.02 ** 2 + 0.01 ** 2)) / 3, rel=1e-9)
