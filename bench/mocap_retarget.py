@@ -183,7 +183,8 @@ def retarget(take: BvhTake, joint_names: tuple[str, ...], parents: tuple[int, ..
     both face forward with the same left); a leaf driven by its parent's source joint (foot ball, hand)
     keeps its parent's rotation. Local rotations are G_parent^T G_j. The root translation
     puts the harness pelvis where the source root is, scaled by the leg-length ratio; the floor
-    rule of `truth_motions.settle` then stands the feet on Z = 0.
+    rule of `truth_motions.settle` then stands the feet on Z = 0. KeyError naming the joint when the
+    take lacks a source joint of RETARGET_MAP (another skeleton's names need their own map).
     """
     _, glob = bvh_forward_kinematics(take)
     bones = source_bone_vectors(take)
