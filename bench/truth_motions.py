@@ -6,7 +6,9 @@ Blender's, Z up, metres; in the rest pose the person stands at the origin facing
 left is +X. A motion is a local rotation per joint per frame (rotation vectors, radians, relative
 to the rest pose and expressed in the rest pose's world axes, as SMPL's are) plus a root
 translation; `forward_kinematics` turns it into world joint positions, which ARE the truth: the
-renderer (`make_truth_clips.py`) places every body part with the same global transforms.
+renderer (`make_truth_clips.py`) places every body part with the same global transforms. Seven
+motions are procedural; `cmu_kick` is a CMU motion-capture take (`truth/mocap/`) retargeted onto
+the skeleton by `mocap_retarget.py`.
 
 Cameras are pinholes with square pixels and the principal point at the image centre. The camera
 frame is OpenCV's and the product's: x right, y down, z forward.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -310,9 +313,36 @@ def turn(n: int = 90) -> Motion:
     return _centred(Motion(rot, np.zeros((n, 3)), plant_stance=True), (0.0, 0.0))
 
 
+#: Motion-capture excerpts shipped with the harness (licence and source: NOTICE.md there).
+MOCAP_DIR = Path(__file__).resolve().parent / "truth" / "mocap"
+
+
+def cmu_kick(n: int = 90, heading_deg: float = 50.0) -> Motion:
+    """CMU Graphics Lab take 11_01 ("soccer - kick ball"): run-up, kick, follow-through, retargeted.
+
+    The shipped excerpt (`truth/mocap/cmu_11_01_kick.bvh`, 361 frames at 120 fps = 3 s) is resampled
+    to 30 fps and retargeted onto this skeleton by `mocap_retarget.retarget` (each bone along the
+    captured bone, root travel scaled by the leg-length ratio); the whole take is turned by
+    `heading_deg` about +Z (the run-up heads towards the camera's left), and its path is centred on
+    the origin. Every frame stands on the floor (the floor rule), so a short hop of the
+    follow-through stays on the ground.
+    """
+    if __package__:  # imported as bench.truth_motions (tests) or as a script's top-level module
+        from . import mocap_retarget as mr
+    else:
+        import mocap_retarget as mr
+    take = mr.resample(mr.read_bvh(MOCAP_DIR / "cmu_11_01_kick.bvh"), FPS, n)
+    rot, transl = mr.retarget(take, JOINT_NAMES, PARENTS, REST_JOINTS)
+    heading = np.full(n, np.radians(heading_deg))
+    rot = _with_heading(rot, heading)
+    turn = Rotation.from_rotvec(_rz(heading)).as_matrix()
+    transl = np.einsum("nab,nb->na", turn, transl + REST_JOINTS[0]) - REST_JOINTS[0]
+    return _centred(Motion(rot, transl), (0.0, 0.0))
+
+
 MOTIONS: dict[str, Callable[[int], Motion]] = {
     "walk_across": walk_across, "walk_towards_away": walk_towards_away, "run_circle": run_circle,
-    "dance": dance, "squat": squat, "jump": jump, "turn": turn,
+    "dance": dance, "squat": squat, "jump": jump, "turn": turn, "cmu_kick": cmu_kick,
 }
 
 
@@ -392,6 +422,9 @@ CLIPS: tuple[ClipSpec, ...] = (
              (0.80, 0.45, 0.15), (0.12, 0.14, 0.25), "two deep squats; camera 2.6 m, 25 deg down, portrait"),
     ClipSpec("jump_far", "jump", _aim(6.5, 0.0, 1.0, 640, 360),
              (0.15, 0.60, 0.65), (0.25, 0.18, 0.12), "countermovement jump; level camera 6.5 m"),
+    ClipSpec("cmu_kick_pitched", "cmu_kick", _aim(5.0, 25.0, 0.7, 640, 360),
+             (0.65, 0.22, 0.45), (0.30, 0.18, 0.10), "CMU motion capture 11_01: run-up and soccer kick towards "
+             "the camera's left-front; camera 5 m, 25 deg down"),
 )
 
 
