@@ -10,29 +10,18 @@ clip: MediaPipe on 90 frames, then the fit.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench import accuracy_metrics as am
-from tests.conftest import run_backend
-
-TRUTH = Path(__file__).resolve().parents[2] / "bench" / "truth"
+from tests.bench.truth_runs import run_on_truth_clip
 
 
 @pytest.mark.parametrize("name", ["walk_towards_pitched", "turn_near_portrait", "run_circle_far"])
 def test_back_views_keep_left_and_right(name: str, tmp_path: Path) -> None:
-    clip = TRUTH / name
-    with np.load(clip / "truth.npz", allow_pickle=False) as data:
-        truth = {k: data[k] for k in data.files}
-    out = tmp_path / "motion.npz"
-    result = run_backend("run", str(clip / "video.mp4"), "--out", str(out), "--focal-length",
-                         f"{float(truth['intrinsics'][0, 0]):.6f}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    with np.load(out, allow_pickle=False) as data:
-        joints, valid, meta = data["joints3d"].astype(float), data["valid"].astype(bool), json.loads(str(data["meta"]))
+    truth, joints, valid, meta = run_on_truth_clip(name, tmp_path)
     assert valid.all()
     swapped, decidable = am.legs_swapped(joints, truth["joints_cam"])
     assert decidable.sum() >= 45  # the legs are apart in most frames: the check has something to judge

@@ -9,26 +9,14 @@ it) the knee flexion error was 11.7 deg and the root depth error 0.038 m; with i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
-
 from bench import accuracy_metrics as am
-from tests.conftest import run_backend
-
-CLIP = Path(__file__).resolve().parents[2] / "bench" / "truth" / "walk_across_far"
+from tests.bench.truth_runs import run_on_truth_clip
 
 
 def test_planted_feet_fix_the_root_depth_and_spare_the_knees(tmp_path: Path) -> None:
-    with np.load(CLIP / "truth.npz", allow_pickle=False) as data:
-        truth = {k: data[k] for k in data.files}
-    out = tmp_path / "motion.npz"
-    result = run_backend("run", str(CLIP / "video.mp4"), "--out", str(out), "--focal-length",
-                         f"{float(truth['intrinsics'][0, 0]):.6f}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    with np.load(out, allow_pickle=False) as data:
-        joints, valid, meta = data["joints3d"].astype(float), data["valid"].astype(bool), json.loads(str(data["meta"]))
+    truth, joints, valid, meta = run_on_truth_clip("walk_across_far", tmp_path)
     refit = meta["fit"]["ground_refit"]
     assert refit["used"] and min(refit["contact_frames"]) >= 20, refit
     figures = am.evaluate(joints, truth, valid)
