@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +126,39 @@ def load_into(module: torch.nn.Module, path: Path, wrapper: str, expected: str, 
     ckpt = load_checkpoint(path)
     load_state(module, unwrap(ckpt, wrapper, path, expected), path, expected, only)
     return file_digest(path)
+
+
+def load_trained(path: Path, fmt: str, version: int, kind: str, retrain: str,
+                 build: Callable[[dict[str, Any]], torch.nn.Module], looks_under: str) -> torch.nn.Module:
+    """Our own trained-model file (`training/loop.save_trained`) -> the network with its stored sizes and weights.
+
+    `kind`: "an STR", "a TAR" (messages; `backend train <name in lower case>` wrote the file); `build(config)`
+    makes the network from the file's stored config dict (KeyError, TypeError or ValueError: an unusable config;
+    a BackendError it raises passes through); `looks_under`: the top-level key whose state dict `guess_kind`
+    reads when the file is not ours. Read with the safe loader; WEIGHTS_MISSING / WEIGHTS_INVALID name the
+    file and say what to do (`retrain`, or which file it is instead).
+    """
+    name = kind.split()[-1]
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        looks = guess_kind(ckpt.get(looks_under, ckpt) if isinstance(ckpt, dict) else {})
+        what = f"it looks like {looks}" if looks else f"it has no 'format': '{fmt}' entry"
+        if isinstance(ckpt, dict) and {"optimizer", "scheduler", "model"} <= set(ckpt):
+            what = "it is a resumable training checkpoint (last.pt); use the file `train` wrote to --out"
+        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} is not {kind} checkpoint written by `backend train "
+                                                      f"{name.lower()}`: {what}. No official {name} weights exist; "
+                                                      f"{retrain}")
+    if ckpt.get("version") != version:
+        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} is {name} layout version {ckpt.get('version')}; this "
+                                                      f"backend reads version {version}; {retrain}")
+    try:
+        model = build(dict(ckpt["config"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} has an unusable {name} config ({exc}); "
+                                                      f"{retrain}") from exc
+    load_state(model, ckpt.get("model") or {}, path, f"{kind} checkpoint", drop_smpl=False)
+    return model
 
 
 def file_digest(path: Path) -> str:

@@ -98,24 +98,30 @@ def prefetch(make: Callable[[], Iterator[Any]], depth: int = 2) -> Iterator[Any]
         worker.join(timeout=10)
 
 
-def extract_features(request: ModelRequest, backbone: torch.nn.Module, crop_scale: float, shape: tuple[int, ...],
-                     batch: int) -> FeatureStore:
-    """Stream crops through the backbone; progress 'crops' and 'features', cancel checked per batch."""
-    track, events = request.track, request.events
-    n = len(track)
+def stream_features(request: ModelRequest, shape: tuple[int, ...],
+                    make_chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]],
+                    encode: Callable[[np.ndarray], torch.Tensor], report_crops: bool = False) -> FeatureStore:
+    """Every frame of the track through `encode`, once, into a `FeatureStore` [N, *shape] float32.
+
+    `make_chunks()` yields (track rows [B], crops [B, 3, S, S] float32) and runs on a helper thread one chunk
+    ahead (`prefetch`); `encode(crops)` -> features [B, *shape] runs under `torch.inference_mode`. Progress
+    'features' (and 'crops' when `report_crops`) in frames; cancel checked per chunk; on any error the store
+    is closed (its temporary file removed) before the error goes on.
+    """
+    n, events = len(request.track), request.events
     store = FeatureStore(n, shape)
-    device = request.device
-    events.progress("crops", 0, n)
+    if report_crops:
+        events.progress("crops", 0, n)
     events.progress("features", 0, n)
     done = 0
-    chunks = prefetch(lambda: iter_crop_chunks(request.video, track, crop_scale, chunk=batch))
+    chunks = prefetch(make_chunks)
     try:
         for rows, crops in chunks:
-            events.progress("crops", done + len(rows), n)
+            if report_crops:
+                events.progress("crops", done + len(rows), n)
             request.check_cancel()
-            x = torch.from_numpy(crops).to(device).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
-                store.put(rows, backbone(x))
+                store.put(rows, encode(crops))
             done += len(rows)
             events.progress("features", done, n)
     except BaseException:
@@ -124,3 +130,17 @@ def extract_features(request: ModelRequest, backbone: torch.nn.Module, crop_scal
     finally:
         chunks.close()
     return store
+
+
+def extract_features(request: ModelRequest, backbone: torch.nn.Module, crop_scale: float, shape: tuple[int, ...],
+                     batch: int) -> FeatureStore:
+    """Stream crops (`crop_scale` x the box, `batch` a chunk) through the backbone into features [N, *shape];
+    progress 'crops' and 'features', cancel checked per batch."""
+    device = request.device
+
+    def encode(crops: np.ndarray) -> torch.Tensor:
+        """Crops [B, 3, S, S] -> backbone features [B, *shape], channels-last (faster on CPU)."""
+        return backbone(torch.from_numpy(crops).to(device).contiguous(memory_format=torch.channels_last))
+
+    return stream_features(request, shape, lambda: iter_crop_chunks(request.video, request.track, crop_scale,
+                                                                    chunk=batch), encode, report_crops=True)

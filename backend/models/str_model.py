@@ -36,32 +36,22 @@ def load_str(path: Path) -> tuple[Any, str]:
     name the file and say what to do (train it, or which file it is instead).
     """
     from ..core.errors import BackendError, ErrorCode
-    from .checkpoints import file_digest, guess_kind, load_checkpoint, load_state
+    from .checkpoints import file_digest, load_trained
     from .temporal.str_net import FORMAT, FORMAT_VERSION, STR, STRConfig
 
     path = Path(path)
-    ckpt = load_checkpoint(path)
     retrain = "train STR with `python -m backend train str ...` (README, 'STR') and put its output here"
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        looks = guess_kind(ckpt.get("gen_state_dict", ckpt) if isinstance(ckpt, dict) else {})
-        what = f"it looks like {looks}" if looks else "it has no 'format': 'video-mocap-str' entry"
-        if isinstance(ckpt, dict) and {"optimizer", "scheduler", "model"} <= set(ckpt):
-            what = "it is a resumable training checkpoint (last.pt); use the file `train` wrote to --out"
-        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} is not an STR checkpoint written by `backend train "
-                                                      f"str`: {what}. No official STR weights exist; {retrain}")
-    if ckpt.get("version") != FORMAT_VERSION:
-        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} is STR layout version {ckpt.get('version')}; this "
-                                                      f"backend reads version {FORMAT_VERSION}; {retrain}")
-    try:
-        config = STRConfig.from_dict(dict(ckpt["config"]))
-        model = STR(config)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} has an unusable STR config ({exc}); {retrain}") from exc
-    if config.feat_dim != 2048:
-        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} expects {config.feat_dim}-d features; `run` "
-                                                      "feeds SPIN's 2048-d ones")
-    load_state(model, ckpt.get("model") or {}, path, "an STR checkpoint", drop_smpl=False)
-    return model, file_digest(path)
+
+    def build(config: dict[str, Any]) -> STR:
+        """The network of the stored sizes; `run` feeds SPIN's 2048-d features, so only those are accepted."""
+        sizes = STRConfig.from_dict(config)
+        model = STR(sizes)
+        if sizes.feat_dim != 2048:
+            raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} expects {sizes.feat_dim}-d features; `run` "
+                                                          "feeds SPIN's 2048-d ones")
+        return model
+
+    return load_trained(path, FORMAT, FORMAT_VERSION, "an STR", retrain, build, "gen_state_dict"), file_digest(path)
 
 
 CARD = ModelCard(

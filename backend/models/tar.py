@@ -66,27 +66,11 @@ def refit_init(path: Path, config: Any = None) -> tuple[Any, list[str]]:
 def load_tar(path: Path) -> Any:
     """Our TAR file (`tar_task.save_tar`) -> the network with its stored sizes. WEIGHTS_INVALID names the file
     and says what to do (train it, or which file it is instead)."""
-    from .checkpoints import guess_kind, load_checkpoint, load_state
+    from .checkpoints import load_trained
     from .temporal.tar_net import FORMAT, FORMAT_VERSION, TAR, TARConfig
 
-    path = Path(path)
-    ckpt = load_checkpoint(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        looks = guess_kind(ckpt.get("model", ckpt) if isinstance(ckpt, dict) else {})
-        what = f"it looks like {looks}" if looks else f"it has no 'format': '{FORMAT}' entry"
-        if isinstance(ckpt, dict) and {"optimizer", "scheduler", "model"} <= set(ckpt):
-            what = "it is a resumable training checkpoint (last.pt); use the file `train` wrote to --out"
-        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} is not a TAR checkpoint written by `backend train "
-                                                      f"tar`: {what}. No official TAR weights exist; {RETRAIN}")
-    if ckpt.get("version") != FORMAT_VERSION:
-        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} is TAR layout version {ckpt.get('version')}; this "
-                                                      f"backend reads version {FORMAT_VERSION}; {RETRAIN}")
-    try:
-        model = TAR(TARConfig.from_dict(dict(ckpt["config"])))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BackendError(ErrorCode.WEIGHTS_INVALID, f"{path} has an unusable TAR config ({exc}); {RETRAIN}") from exc
-    load_state(model, ckpt.get("model") or {}, path, "a TAR checkpoint", drop_smpl=False)
-    return model
+    return load_trained(path, FORMAT, FORMAT_VERSION, "a TAR", RETRAIN,
+                        lambda config: TAR(TARConfig.from_dict(config)), "model")
 
 
 CARD = ModelCard(

@@ -32,7 +32,7 @@ from ..core.threads import auto_threads
 from ..tracking.crops import crop_image_resized, iter_crop_chunks
 from .base import ModelOutput, ModelRequest
 from .checkpoints import file_digest
-from .features import FeatureStore, prefetch
+from .features import FeatureStore, stream_features
 from .heads.refit import MARKER_VERTICES, CropCamera
 from .refit import crop_camera, refit_focal, to_output
 from .registry import ModelCard
@@ -68,28 +68,17 @@ def cameras(request: ModelRequest, rows: np.ndarray, crop_size: int, focal: floa
 
 def frame_features(request: ModelRequest, card: ModelCard, model: TAR) -> FeatureStore:
     """Every frame's [z (384), corr map (67 x h x w) flattened] through the backbone and corr_layer, once."""
-    track, events, n = request.track, request.events, len(request.track)
     size = model.config.crop_size
-    store = FeatureStore(n, (GLOBAL_DIM + 67 * (size // 4) ** 2,))
     batch = card.feature_batch * (8 if request.device == "cuda" else 1)
-    events.progress("features", 0, n)
-    done = 0
-    chunks = prefetch(lambda: iter_crop_chunks(request.video, track, card.crop_scale or 1.2, chunk=batch, size=size,
-                                               cut=crop_image_resized))
-    try:
-        for rows, crops in chunks:
-            request.check_cancel()
-            with torch.inference_mode():
-                z, corr = model.frame_features(torch.from_numpy(crops).to(request.device))
-                store.put(rows, torch.cat([z, corr.flatten(1)], dim=1))
-            done += len(rows)
-            events.progress("features", done, n)
-    except BaseException:
-        store.close()
-        raise
-    finally:
-        chunks.close()
-    return store
+
+    def encode(crops: np.ndarray) -> torch.Tensor:
+        """ReFit crops [B, 3, S, S] -> [B, 384 + 67 (S/4)^2]: the global vector and the flattened correlation map."""
+        z, corr = model.frame_features(torch.from_numpy(crops).to(request.device))
+        return torch.cat([z, corr.flatten(1)], dim=1)
+
+    return stream_features(request, (GLOBAL_DIM + 67 * (size // 4) ** 2,),
+                           lambda: iter_crop_chunks(request.video, request.track, card.crop_scale or 1.2, chunk=batch,
+                                                    size=size, cut=crop_image_resized), encode)
 
 
 def run_windows(model: TAR, features: Callable[[int, int], torch.Tensor], camera_of: Callable[[np.ndarray], CropCamera],

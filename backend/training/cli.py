@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import BackendError, ErrorCode
 from ..core.events import EventStream
@@ -53,84 +56,84 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_train_command)
 
 
+@dataclass(frozen=True)
+class _Trainee:
+    """What `train MODEL` needs of one model; built inside the command (the task modules import torch)."""
+
+    batch: int  # default windows per step (--batch)
+    lr: float  # default Adam learning rate (--lr)
+    clip_norm: float  # gradient-norm clip (0 = none), `TrainOptions.clip_norm`
+    file_name: str  # the trained file's name in the weights folder (--out's default)
+    make_config: Callable[[argparse.Namespace], Any]  # the network's sizes; ValueError = a bad flag
+    open_data: Callable[[Path], Any]  # one converted dataset folder -> its reader
+    resolve_init: Callable[[argparse.Namespace, Path, Any], Path | None]  # the checkpoint to start from, or None
+    make_task: Callable[..., Any]  # (train dbs, val db, smpl dir, config, init, device) -> a `loop.TrainTask`
+    done_fields: Callable[[Any], dict[str, Any]]  # extra fields of the final `done` event, from the task
+
+
+def _str_trainee() -> _Trainee:
+    """STR: precomputed-feature databases, the paper's batch 32 and lr 5e-5, SPIN's regressor as the start."""
+    from ..models.temporal.str_net import FILE_NAME, STRConfig
+    from .datasets import SequenceArrays
+    from .str_task import STRTask, resolve_spin
+
+    return _Trainee(batch=32, lr=5e-5, clip_norm=0.0, file_name=FILE_NAME,
+                    make_config=lambda args: STRConfig(width=args.width, fusion=args.fusion),
+                    open_data=SequenceArrays,
+                    resolve_init=lambda args, weights, cfg: resolve_spin(args.spin, weights, cfg),
+                    make_task=STRTask, done_fields=lambda task: {})
+
+
+def _tar_trainee() -> _Trainee:
+    """TAR: 3DPW-layout image sequences, ReFit's optimiser settings, ReFit's checkpoint as the start."""
+    from ..models.temporal.tar_net import FILE_NAME, TARConfig
+    from .image_sequences import ImageSequences
+    from .tar_task import BATCH, CLIP_NORM, LEARNING_RATE, TARTask, resolve_refit
+
+    return _Trainee(batch=BATCH, lr=LEARNING_RATE, clip_norm=CLIP_NORM, file_name=FILE_NAME,
+                    make_config=lambda args: TARConfig(backbone=args.backbone, crop_size=args.crop_size),
+                    open_data=ImageSequences,
+                    resolve_init=lambda args, weights, cfg: resolve_refit(args.refit, weights, cfg),
+                    make_task=TARTask, done_fields=lambda task: {"untrained_at_start": task.uninitialised})
+
+
 def _train_command(args: argparse.Namespace) -> int:
-    if args.model == "tar":
-        return _train_tar(args)
-    return _train_str(args)
-
-
-def _train_str(args: argparse.Namespace) -> int:
+    """`train str|tar`: set up the model's task from the flags, run the shared loop, print `done` with the metrics."""
     import torch
 
     from ..body.smpl_model import require_smpl
     from ..core import config
     from ..core.threads import auto_threads
-    from ..models.temporal.str_net import FILE_NAME, STRConfig
-    from .datasets import SequenceArrays
     from .loop import TrainOptions, resolve_device, train
-    from .str_task import STRTask, resolve_spin
 
+    trainee = _tar_trainee() if args.model == "tar" else _str_trainee()
     torch.set_num_threads(args.threads or auto_threads())
     weights_dir, smpl_dir = config.weights_dir(args.weights_dir), config.smpl_dir(args.smpl_dir)
     require_smpl(smpl_dir)
-    args.batch = 32 if args.batch is None else args.batch
-    args.lr = 5e-5 if args.lr is None else args.lr
+    args.batch = trainee.batch if args.batch is None else args.batch
+    args.lr = trainee.lr if args.lr is None else args.lr
     _check_counts(args)
     try:
-        str_config = STRConfig(width=args.width, fusion=args.fusion)
+        model_config = trainee.make_config(args)
     except ValueError as exc:
         raise BackendError(ErrorCode.BAD_ARGUMENT, str(exc)) from None
-    train_dbs = [SequenceArrays(Path(folder).expanduser()) for folder in args.data]
-    val_db = SequenceArrays(Path(args.val).expanduser()) if args.val else None
+    train_dbs = [trainee.open_data(Path(folder).expanduser()) for folder in args.data]
+    val_db = trainee.open_data(Path(args.val).expanduser()) if args.val else None
     device = resolve_device(args.device)
-    out = Path(args.out).expanduser() if args.out else weights_dir / FILE_NAME
-    task = STRTask(train_dbs, val_db, smpl_dir, str_config, resolve_spin(args.spin, weights_dir, str_config), device)
+    out = Path(args.out).expanduser() if args.out else weights_dir / trainee.file_name
+    task = trainee.make_task(train_dbs, val_db, smpl_dir, model_config,
+                             trainee.resolve_init(args, weights_dir, model_config), device)
     options = TrainOptions(run_dir=Path(args.run_dir).expanduser(), out=out, epochs=args.epochs,
                            iters_per_epoch=args.iters_per_epoch, batch=args.batch, lr=args.lr, seed=args.seed,
-                           device=device, resume=args.resume)
+                           device=device, resume=args.resume, clip_norm=trainee.clip_norm)
     events = EventStream()
     state = train(task, options, events)
-    events.done(str(out), epochs=state["epoch"], steps=state["step"],
+    events.done(str(out), epochs=state["epoch"], steps=state["step"], **trainee.done_fields(task),
                 metrics=json.loads(json.dumps(state["val"][-1] if state["val"] else {})))
     return 0
 
 
 def _check_counts(args: argparse.Namespace) -> None:
+    """--epochs, --iters-per-epoch and --batch (after its model default) are at least 1, else BAD_ARGUMENT."""
     if args.epochs < 1 or args.iters_per_epoch < 1 or args.batch < 1:
         raise BackendError(ErrorCode.BAD_ARGUMENT, "--epochs, --iters-per-epoch and --batch must be at least 1")
-
-
-def _train_tar(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..body.smpl_model import require_smpl
-    from ..core import config
-    from ..core.threads import auto_threads
-    from ..models.temporal.tar_net import FILE_NAME, TARConfig
-    from .image_sequences import ImageSequences
-    from .loop import TrainOptions, resolve_device, train
-    from .tar_task import BATCH, CLIP_NORM, LEARNING_RATE, TARTask, resolve_refit
-
-    torch.set_num_threads(args.threads or auto_threads())
-    weights_dir, smpl_dir = config.weights_dir(args.weights_dir), config.smpl_dir(args.smpl_dir)
-    require_smpl(smpl_dir)
-    args.batch = BATCH if args.batch is None else args.batch
-    args.lr = LEARNING_RATE if args.lr is None else args.lr
-    _check_counts(args)
-    try:
-        tar_config = TARConfig(backbone=args.backbone, crop_size=args.crop_size)
-    except ValueError as exc:
-        raise BackendError(ErrorCode.BAD_ARGUMENT, str(exc)) from None
-    train_dbs = [ImageSequences(Path(folder).expanduser()) for folder in args.data]
-    val_db = ImageSequences(Path(args.val).expanduser()) if args.val else None
-    device = resolve_device(args.device)
-    out = Path(args.out).expanduser() if args.out else weights_dir / FILE_NAME
-    task = TARTask(train_dbs, val_db, smpl_dir, tar_config, resolve_refit(args.refit, weights_dir, tar_config), device)
-    options = TrainOptions(run_dir=Path(args.run_dir).expanduser(), out=out, epochs=args.epochs,
-                           iters_per_epoch=args.iters_per_epoch, batch=args.batch, lr=args.lr, seed=args.seed,
-                           device=device, resume=args.resume, clip_norm=CLIP_NORM)
-    events = EventStream()
-    state = train(task, options, events)
-    events.done(str(out), epochs=state["epoch"], steps=state["step"], untrained_at_start=task.uninitialised,
-                metrics=json.loads(json.dumps(state["val"][-1] if state["val"] else {})))
-    return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,6 +78,45 @@ def resolve_device(requested: str) -> str:
 def _save(path: Path, payload: dict[str, Any]) -> None:
     with atomic_output(path) as handle:
         torch.save(payload, handle)
+
+
+def save_trained(model: torch.nn.Module, path: Path, fmt: str, version: int, epoch: int, metrics: dict[str, float],
+                 **extra: Any) -> None:
+    """Write our trained-model file (README: 'STR checkpoint', 'TAR'), read back with `weights_only=True`.
+
+    Plain tensors and numbers only: {format: `fmt`, version, config (`model.config.to_dict()`), model (the state
+    dict on the CPU), epoch, metrics (floats), **extra}. Parent folders are made; the file appears atomically.
+    """
+    payload = {"format": fmt, "version": version, "config": model.config.to_dict(),
+               "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "epoch": int(epoch), "metrics": {k: float(v) for k, v in metrics.items()}, **extra}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save(path, payload)
+
+
+def index_windows(dbs: Sequence[Any], seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every training window of several datasets (anything with `window_starts(seq_len)`), sampled together.
+
+    Returns the windows' first rows [W] (each in its own dataset's rows) and the index of the dataset each
+    window belongs to [W] int64, datasets in the given order.
+    """
+    per_db = [db.window_starts(seq_len) for db in dbs]
+    return np.concatenate(per_db), np.concatenate([np.full(len(s), i) for i, s in enumerate(per_db)]).astype(np.int64)
+
+
+def group_windows(windows: np.ndarray, starts: np.ndarray, start_db: np.ndarray, dbs: Sequence[Any],
+                  seq_len: int) -> tuple[np.ndarray, list[tuple[np.ndarray, Any]], np.ndarray]:
+    """A batch of windows (indices [B] into `index_windows`' arrays) split by the dataset each is read from.
+
+    Returns the rows [B, T] of every window, one (positions in the batch, dataset) pair per dataset the batch
+    draws from, and the permutation [B] that puts data concatenated pair by pair back into the batch's own
+    order (one dataset: the identity).
+    """
+    rows = starts[windows][:, None] + np.arange(seq_len)[None]
+    owner = start_db[windows]
+    parts = [(np.flatnonzero(owner == i), db) for i, db in enumerate(dbs) if np.any(owner == i)]
+    return rows, parts, np.argsort(np.concatenate([at for at, _ in parts]))
 
 
 def _load_resume(path: Path) -> dict[str, Any]:

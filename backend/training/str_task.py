@@ -20,11 +20,11 @@ import torch.nn as nn
 
 from ..body.smpl_model import load_smpl_layer, smpl_forward
 from ..core.errors import BackendError, ErrorCode
-from ..core.outputs import atomic_output
 from ..models.heads.rotation import rot6d_to_rotmat
 from ..models.temporal.str_net import FORMAT, FORMAT_VERSION, STR, STRConfig
 from ..models.windows import batches
 from .datasets import SequenceArrays
+from .loop import group_windows, index_windows, save_trained
 from .losses import (
     LossWeights,
     accel_error_mm,
@@ -64,13 +64,7 @@ def default_regressor_init(model: STR) -> None:
 
 def save_str(model: STR, path: Path, epoch: int, metrics: dict[str, float]) -> None:
     """Our STR file (README, 'STR checkpoint'): plain tensors and numbers, read with weights_only=True."""
-    payload = {"format": FORMAT, "version": FORMAT_VERSION, "config": model.config.to_dict(),
-               "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "epoch": int(epoch), "metrics": {k: float(v) for k, v in metrics.items()}}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as handle:
-        torch.save(payload, handle)
+    save_trained(model, path, FORMAT, FORMAT_VERSION, epoch, metrics)
 
 
 class STRTask:
@@ -91,9 +85,7 @@ class STRTask:
                 raise BackendError(ErrorCode.BAD_ARGUMENT, f"{db.folder} has {db.meta['joints']} joints, "
                                                            f"{self.train_dbs[0].folder} {self.n_joints}: convert "
                                                            "databases of one joint layout")
-        per_db = [db.window_starts(config.seq_len) for db in self.train_dbs]
-        self.starts = np.concatenate(per_db)
-        self.start_db = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_db)]).astype(np.int64)
+        self.starts, self.start_db = index_windows(self.train_dbs, config.seq_len)
         self.val_batch = val_batch
         self.weights = LossWeights()
         self._baseline: dict[str, float] | None = None
@@ -133,12 +125,10 @@ class STRTask:
 
     def batch_loss(self, model: nn.Module, windows: np.ndarray) -> dict[str, torch.Tensor]:
         length = self.config.seq_len
-        rows = self.starts[windows][:, None] + np.arange(length)[None]
-        owner = self.start_db[windows]
-        parts = [(np.flatnonzero(owner == i), db) for i, db in enumerate(self.train_dbs) if np.any(owner == i)]
+        rows, parts, batch_order = group_windows(windows, self.starts, self.start_db, self.train_dbs, length)
         feats = torch.cat([torch.from_numpy(db.rows(rows[at], "features")) for at, db in parts]).to(self.device)
         targets = [self._targets(db, rows[at, length // 2]) for at, db in parts]
-        order = torch.from_numpy(np.argsort(np.concatenate([at for at, _ in parts]))).to(self.device)
+        order = torch.from_numpy(batch_order).to(self.device)
         feats = feats[order]  # back to the batch's own order (one database: the identity)
         target = {k: torch.cat([t[k] for t in targets])[order] for k in targets[0]}
         rot, betas, cam, joints = self._predict(model, feats)  # type: ignore[arg-type]

@@ -28,12 +28,12 @@ import torch.nn as nn
 from ..body.smpl_model import load_smpl_layer, smpl_forward
 from ..body.smpl_subset import SmplVertexSubset
 from ..core.errors import BackendError, ErrorCode
-from ..core.outputs import atomic_output
 from ..models.heads.refit import MARKER_VERTICES, CropCamera, Estimate
 from ..models.tar import REFIT_CHECKPOINT, refit_init
 from ..models.temporal.tar_net import FORMAT, FORMAT_VERSION, TAR, TARConfig, neutral_mean_
 from ..models.windows import batches
 from .image_sequences import ImageSequences
+from .loop import group_windows, index_windows, save_trained
 from .losses import HIPS_SMPL, RefinementWeights, accel_error_mm, centre, mpjpe_mm, procrustes_align, refinement_loss
 
 BOX_SCALE = 1.2  # ReFit's dilate factor on the box (refit_notes.md, "Box to centre and scale")
@@ -60,14 +60,9 @@ def crop_coordinates(pixels: torch.Tensor, camera: CropCamera) -> torch.Tensor:
 
 
 def save_tar(model: TAR, path: Path, epoch: int, metrics: dict[str, float], init: str) -> None:
-    """Our TAR file (README, 'TAR'): plain tensors and numbers, read with weights_only=True."""
-    payload = {"format": FORMAT, "version": FORMAT_VERSION, "config": model.config.to_dict(),
-               "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "epoch": int(epoch), "metrics": {k: float(v) for k, v in metrics.items()}, "init": init}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as handle:
-        torch.save(payload, handle)
+    """Our TAR file (README, 'TAR'): plain tensors and numbers, read with weights_only=True; `init` is what
+    training started from ("refit" or "random")."""
+    save_trained(model, path, FORMAT, FORMAT_VERSION, epoch, metrics, init=init)
 
 
 class TARTask:
@@ -82,9 +77,7 @@ class TARTask:
         self.val_db, self.config, self.refit, self.device = val, config, refit, device
         self.layer = load_smpl_layer(smpl_dir, device)
         self.markers = SmplVertexSubset(self.layer, MARKER_VERTICES).to(device)
-        per_db = [db.window_starts(config.seq_len) for db in self.train_dbs]
-        self.starts = np.concatenate(per_db)
-        self.start_db = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_db)]).astype(np.int64)
+        self.starts, self.start_db = index_windows(self.train_dbs, config.seq_len)
         self.val_batch = val_batch
         self.weights = RefinementWeights()
         self.uninitialised: list[str] = []
@@ -130,11 +123,10 @@ class TARTask:
         return img, camera, gt
 
     def batch_loss(self, model: nn.Module, windows: np.ndarray) -> dict[str, torch.Tensor]:
-        rows = self.starts[windows][:, None] + np.arange(self.config.seq_len)[None]
-        owner = self.start_db[windows]
-        parts = [(np.flatnonzero(owner == i), db) for i, db in enumerate(self.train_dbs) if np.any(owner == i)]
+        rows, parts, batch_order = group_windows(windows, self.starts, self.start_db, self.train_dbs,
+                                                 self.config.seq_len)
         data = [self._window_data(db, rows[at]) for at, db in parts]
-        order = torch.from_numpy(np.argsort(np.concatenate([at for at, _ in parts]))).to(self.device)
+        order = torch.from_numpy(batch_order).to(self.device)
         img = torch.cat([d[0] for d in data])[order]  # back to the batch's own order (one dataset: the identity)
         camera = CropCamera(*(torch.cat([getattr(d[1], f) for d in data])[order]
                               for f in ("center", "side", "focal", "principal")), crop_size=self.config.crop_size)

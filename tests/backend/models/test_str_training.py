@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,7 @@ from backend.core.errors import ErrorCode
 from backend.core.motion_file import REQUIRED_KEYS, load_motion_file
 from backend.testing.sequence_synth import make_database, write_database
 from backend.training.datasets import SequenceArrays, convert_dataset
+from tests.backend.models.training_runs import check_resume_after_sigterm, run_training, train_argv
 from tests.conftest import REPO, SINGLE, backend_env, parse_events, run_backend
 
 TRAIN_ARGS = ("--width", "128", "--fusion", "256", "--batch", "16", "--lr", "3e-4", "--threads", "1")
@@ -76,10 +74,8 @@ def test_convert_dataset_refuses_code_in_a_pickle(tmp_path: Path) -> None:
 
 def _train(databases: dict[str, Path], run_dir: Path, out: Path, smpl_dir: Path, epochs: int, iters: int,
            *extra: str) -> list[str]:
-    return [sys.executable, "-m", "backend", "train", "str", "--data", str(databases["train"]), "--val",
-            str(databases["val"]), "--run-dir", str(run_dir), "--out", str(out), "--smpl-dir", str(smpl_dir),
-            "--weights-dir", str(run_dir / "no_weights"), "--epochs", str(epochs), "--iters-per-epoch", str(iters),
-            *TRAIN_ARGS, *extra]
+    return train_argv("str", databases["train"], databases["val"], run_dir, out, smpl_dir, epochs, iters, *TRAIN_ARGS,
+                      *extra)
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +83,7 @@ def trained(databases: dict[str, Path], smpl_dir: Path) -> dict:
     """300 steps (3 epochs of 100), the run the loss and baseline tests read."""
     run_dir = databases["folder"] / "run"
     out = databases["folder"] / "str_model.pth.tar"
-    started = time.monotonic()
-    proc = subprocess.run(_train(databases, run_dir, out, smpl_dir, 3, 100), cwd=REPO, capture_output=True,
-                          text=True, env=backend_env(), timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    events = parse_events(proc.stdout)
-    return {"events": events, "out": out, "run_dir": run_dir, "seconds": time.monotonic() - started,
-            "state": torch.load(run_dir / "last.pt", weights_only=True)}
+    return run_training(_train(databases, run_dir, out, smpl_dir, 3, 100), run_dir, out, timeout=1200)
 
 
 def test_training_drives_the_loss_down_and_beats_the_mean_pose(trained: dict) -> None:
@@ -116,41 +106,9 @@ def test_training_drives_the_loss_down_and_beats_the_mean_pose(trained: dict) ->
 
 def test_resume_after_sigterm_continues_the_same_loss_curve(databases: dict[str, Path], smpl_dir: Path) -> None:
     """3 epochs of 20 steps uninterrupted; the same killed by SIGTERM in epoch 2 and resumed: equal curves."""
-    reference_dir = databases["folder"] / "run_short"
-    argv_ref = _train(databases, reference_dir, databases["folder"] / "short.pth.tar", smpl_dir, 3, 20)
-    done = subprocess.run(argv_ref, cwd=REPO, capture_output=True, text=True, env=backend_env(), timeout=1200)
-    assert done.returncode == 0, done.stderr[-3000:]
-    reference = np.array(torch.load(reference_dir / "last.pt", weights_only=True)["history"])
-
-    run_dir = databases["folder"] / "run_killed"
-    argv = _train(databases, run_dir, databases["folder"] / "killed.pth.tar", smpl_dir, 3, 20)
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=backend_env())
-    try:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            event = json.loads(line)
-            if event.get("stage") == "train" and event["done"] >= 25:
-                proc.send_signal(signal.SIGTERM)
-                break
-        rest = proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, rest[-2000:]
-    error = parse_events(rest)[-1]
-    assert error["code"] == "CANCELLED" and "--resume" in error["message"]
-    saved = torch.load(run_dir / "last.pt", weights_only=True)
-    assert saved["epoch"] == 1 and saved["step"] == 20
-    resumed = subprocess.run([*argv, "--resume"], cwd=REPO, capture_output=True, text=True, env=backend_env(),
-                             timeout=1200)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    first_step = next(e["done"] for e in parse_events(resumed.stdout) if e.get("stage") == "train")
-    assert first_step == 21
-    curve = np.array(torch.load(run_dir / "last.pt", weights_only=True)["history"])
-    assert curve.shape == reference.shape == (60,)
-    worst = float(np.abs(curve - reference).max())
-    print(f"\nresumed loss curve vs uninterrupted: max |diff| {worst:.2e} over {len(curve)} steps")
-    assert worst <= 1e-6
+    argv = check_resume_after_sigterm(lambda run_dir, out: _train(databases, run_dir, out, smpl_dir, 3, 20),
+                                      databases["folder"], 3, 20, kill_at=25, timeout=1200, stop_timeout=120,
+                                      label="STR")
     again = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, env=backend_env(), timeout=120)
     assert again.returncode == 2 and "--resume" in parse_events(again.stdout)[-1]["message"]
 

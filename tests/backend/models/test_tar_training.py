@@ -12,10 +12,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +25,8 @@ from backend.testing.pw3d_synth import write_3dpw
 from backend.training.image_sequences import ImageSequences
 from backend.training.losses import axis_angle_to_matrix
 from backend.training.pw3d import convert_3dpw, read_sequence_file
-from tests.conftest import REPO, SINGLE, backend_env, parse_events, run_backend
+from tests.backend.models.training_runs import check_resume_after_sigterm, run_training, train_argv
+from tests.conftest import SINGLE, run_backend
 
 TRAIN_ARGS = ("--backbone", "small", "--crop-size", "64", "--refit", "none", "--batch", "4", "--lr", "3e-4",
               "--threads", "1")
@@ -99,9 +96,7 @@ def test_restricted_unpickler_refuses_code(tmp_path: Path) -> None:
 
 def _train(pw3d: dict[str, Path], run_dir: Path, out: Path, smpl_dir: Path, epochs: int, iters: int,
            *extra: str) -> list[str]:
-    return [sys.executable, "-m", "backend", "train", "tar", "--data", str(pw3d["train"]), "--val", str(pw3d["val"]),
-            "--run-dir", str(run_dir), "--out", str(out), "--smpl-dir", str(smpl_dir), "--weights-dir",
-            str(run_dir / "no_weights"), "--epochs", str(epochs), "--iters-per-epoch", str(iters), *TRAIN_ARGS, *extra]
+    return train_argv("tar", pw3d["train"], pw3d["val"], run_dir, out, smpl_dir, epochs, iters, *TRAIN_ARGS, *extra)
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +104,7 @@ def trained(pw3d: dict[str, Path], smpl_dir: Path) -> dict:
     """150 steps (3 epochs of 50), the run the loss test reads."""
     run_dir = pw3d["folder"] / "run"
     out = pw3d["folder"] / "tar_model.pth.tar"
-    started = time.monotonic()
-    proc = subprocess.run(_train(pw3d, run_dir, out, smpl_dir, 3, 50), cwd=REPO, capture_output=True, text=True,
-                          env=backend_env(), timeout=1500)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {"events": parse_events(proc.stdout), "out": out, "seconds": time.monotonic() - started,
-            "state": torch.load(run_dir / "last.pt", weights_only=True)}
+    return run_training(_train(pw3d, run_dir, out, smpl_dir, 3, 50), run_dir, out, timeout=1500)
 
 
 def test_training_drives_the_loss_down(trained: dict) -> None:
@@ -137,39 +127,8 @@ def test_training_drives_the_loss_down(trained: dict) -> None:
 
 def test_resume_after_sigterm_continues_the_same_loss_curve(pw3d: dict[str, Path], smpl_dir: Path) -> None:
     """3 epochs of 6 steps uninterrupted; the same killed by SIGTERM in epoch 2 and resumed: equal curves."""
-    reference_dir = pw3d["folder"] / "run_short"
-    done = subprocess.run(_train(pw3d, reference_dir, pw3d["folder"] / "short.pth.tar", smpl_dir, 3, 6), cwd=REPO,
-                          capture_output=True, text=True, env=backend_env(), timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    reference = np.array(torch.load(reference_dir / "last.pt", weights_only=True)["history"])
-
-    run_dir = pw3d["folder"] / "run_killed"
-    argv = _train(pw3d, run_dir, pw3d["folder"] / "killed.pth.tar", smpl_dir, 3, 6)
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=backend_env())
-    try:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            event = json.loads(line)
-            if event.get("stage") == "train" and event["done"] >= 8:
-                proc.send_signal(signal.SIGTERM)
-                break
-        rest = proc.communicate(timeout=300)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, rest[-2000:]
-    assert parse_events(rest)[-1]["code"] == "CANCELLED"
-    saved = torch.load(run_dir / "last.pt", weights_only=True)
-    assert saved["epoch"] == 1 and saved["step"] == 6
-    resumed = subprocess.run([*argv, "--resume"], cwd=REPO, capture_output=True, text=True, env=backend_env(),
-                             timeout=900)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert next(e["done"] for e in parse_events(resumed.stdout) if e.get("stage") == "train") == 7
-    curve = np.array(torch.load(run_dir / "last.pt", weights_only=True)["history"])
-    assert curve.shape == reference.shape == (18,)
-    worst = float(np.abs(curve - reference).max())
-    print(f"\nTAR resumed loss curve vs uninterrupted: max |diff| {worst:.2e} over {len(curve)} steps")
-    assert worst <= 1e-6
+    check_resume_after_sigterm(lambda run_dir, out: _train(pw3d, run_dir, out, smpl_dir, 3, 6), pw3d["folder"], 3, 6,
+                               kill_at=8, timeout=900, stop_timeout=300, label="TAR")
 
 
 def test_trained_file_runs_on_the_sample_clip(trained: dict, smpl_dir: Path, tmp_path: Path) -> None:
