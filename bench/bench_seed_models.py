@@ -101,16 +101,25 @@ def request_for(video: Path, track: Track, weights: Path, smpl: Path, threads: i
                         events=EventStream(io.StringIO()), check_cancel=lambda: None)
 
 
-def bench(args: argparse.Namespace) -> dict:
-    threads = args.threads or auto_threads()
+def bench_setup(threads: int, prefix: str) -> tuple[dict, Path, Path, Path]:
+    """Torch's threads (`threads`, 0 = the cores actually free), a line on the machine, and a new work folder
+    with a synthetic SMPL file. Returns (figures so far: threads, cores, load average at start; the work folder;
+    its weights folder, not made yet; its SMPL folder)."""
+    threads = threads or auto_threads()
     torch.set_num_threads(threads)
     out: dict = {"threads": threads, "cores": os.cpu_count(), "load_avg_start": os.getloadavg()[0]}
     print(f"torch {torch.__version__}, {threads} thread(s) of {os.cpu_count()} cores, "
           f"load average {out['load_avg_start']:.2f} at start")
-    work = Path(tempfile.mkdtemp(prefix="bench-seed-"))
-    layouts = load_layouts(LAYOUTS)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     weights, smpl = work / "weights", work / "smpl"
     write_smpl_npz(smpl)
+    return out, work, weights, smpl
+
+
+def bench(args: argparse.Namespace) -> dict:
+    out, work, weights, smpl = bench_setup(args.threads, "bench-seed-")
+    threads = out["threads"]
+    layouts = load_layouts(LAYOUTS)
     for model in args.models:
         write_model_weights(model, weights, layouts)
     video = looped_clip(work, args.loops)

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,33 +28,25 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_seed_models import looped_clip, sample_track, timed  # noqa: E402
+from bench_seed_models import bench_setup, looped_clip, sample_track, timed  # noqa: E402
 
 from backend.body.smpl_model import load_smpl_layer  # noqa: E402
 from backend.body.smpl_subset import SmplVertexSubset  # noqa: E402
 from backend.core.events import EventStream  # noqa: E402
-from backend.core.threads import auto_threads  # noqa: E402
 from backend.models.base import ModelRequest  # noqa: E402
 from backend.models.heads.refit import MARKER_VERTICES  # noqa: E402
 from backend.models.refit import refit_focal  # noqa: E402
 from backend.models.registry import get_card  # noqa: E402
 from backend.models.tar_runner import cameras, run  # noqa: E402
 from backend.models.temporal.tar_net import FILE_NAME, TAR, neutral_mean_  # noqa: E402
-from backend.testing.smpl_synth import write_smpl_npz  # noqa: E402
 from backend.tracking.crops import iter_crop_chunks  # noqa: E402
 from backend.tracking.video import probe  # noqa: E402
 from backend.training.tar_task import save_tar  # noqa: E402
 
 
 def bench(args: argparse.Namespace) -> dict:
-    threads = args.threads or auto_threads()
-    torch.set_num_threads(threads)
-    out: dict = {"threads": threads, "cores": os.cpu_count(), "load_avg_start": os.getloadavg()[0]}
-    print(f"torch {torch.__version__}, {threads} thread(s) of {os.cpu_count()} cores, "
-          f"load average {out['load_avg_start']:.2f} at start")
-    work = Path(tempfile.mkdtemp(prefix="bench-tar-"))
-    weights, smpl = work / "weights", work / "smpl"
-    write_smpl_npz(smpl)
+    out, work, weights, smpl = bench_setup(args.threads, "bench-tar-")
+    threads = out["threads"]
     torch.manual_seed(0)
     model = TAR().eval()
     neutral_mean_(model)
