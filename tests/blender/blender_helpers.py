@@ -59,6 +59,17 @@ def evaluated_joints(obj: bpy.types.Object, frames: np.ndarray, joint_names: tup
     return out
 
 
+def curves_by_channel(ext: ModuleType, action: bpy.types.Action) -> dict[tuple[str, int], np.ndarray]:
+    """Every F-curve of `action` (layered or not, through the add-on's reader) as its keys [K, 2] (frame, value),
+    by (data path, array index)."""
+    curves = {}
+    for fcurve in submodule(ext, "blender.keyframe_writer").action_fcurves(action):
+        co = np.empty(2 * len(fcurve.keyframe_points), np.float32)
+        fcurve.keyframe_points.foreach_get("co", co)
+        curves[(fcurve.data_path, fcurve.array_index)] = co.reshape(-1, 2)
+    return curves
+
+
 def level_rotation(up: np.ndarray) -> np.ndarray:
     """Smallest rotation taking `up` onto the camera's -y (Rodrigues), written here independently of the add-on."""
     up = up / np.linalg.norm(up)

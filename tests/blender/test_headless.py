@@ -3,35 +3,14 @@ files that re-import with every captured pose and the same bone names; failures 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import bpy
 import numpy as np
 import pytest
-from blender_helpers import REPO, SINGLE_PERSON, backend_python, submodule
+from blender_helpers import SINGLE_PERSON, curves_by_channel, evaluated_joints, run_batch, submodule
 from synthetic_motion import motion_arrays
-
-BATCH = REPO / "addon" / "batch.py"
-
-
-def run_batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "batch_user"),
-               XDG_CACHE_HOME=str(tmp_path / "batch_cache"), VIDEO_MOCAP_BACKEND_PYTHON=str(backend_python()))
-    return subprocess.run([sys.executable, str(BATCH), *args], capture_output=True, text=True, env=env,
-                          timeout=600, check=False)
-
-
-def curves_by_channel(ext: ModuleType, action: bpy.types.Action) -> dict[tuple[str, int], np.ndarray]:
-    curves = {}
-    for fcurve in submodule(ext, "blender.keyframe_writer").action_fcurves(action):
-        co = np.empty(2 * len(fcurve.keyframe_points), np.float32)
-        fcurve.keyframe_points.foreach_get("co", co)
-        curves[(fcurve.data_path, fcurve.array_index)] = co.reshape(-1, 2)
-    return curves
 
 
 def imported_armature(before: set[str]) -> bpy.types.Object:
@@ -169,15 +148,7 @@ def test_batch_ground_modes_on_a_file_with_and_without_a_floor_plane(tmp_path: P
 
 def bone_heads(obj: bpy.types.Object, frames: np.ndarray) -> np.ndarray:
     """World positions of every bone head of `obj`, sorted by bone name, at each (fractional) scene frame."""
-    scene = bpy.context.scene
-    names = sorted(bone.name for bone in obj.pose.bones)
-    out = np.empty((len(frames), len(names), 3))
-    for i, frame in enumerate(frames):
-        whole = int(np.floor(frame + 1e-6))
-        scene.frame_set(whole, subframe=max(0.0, float(frame) - whole))
-        world = obj.matrix_world
-        out[i] = [tuple(world @ obj.pose.bones[name].head) for name in names]
-    return out
+    return evaluated_joints(obj, frames, tuple(sorted(bone.name for bone in obj.pose.bones)))
 
 
 def keyed_frames(ext: ModuleType, obj: bpy.types.Object) -> np.ndarray:

@@ -16,17 +16,8 @@ from types import ModuleType
 
 import bpy
 import numpy as np
-from blender_helpers import SINGLE_PERSON, run_batch, submodule
+from blender_helpers import SINGLE_PERSON, curves_by_channel, run_batch, submodule
 from rig_builders import build_rig
-
-
-def _curves(ext: ModuleType, action: bpy.types.Action) -> dict[tuple[str, int], np.ndarray]:
-    out = {}
-    for fcurve in submodule(ext, "blender.keyframe_writer").action_fcurves(action):
-        co = np.empty(2 * len(fcurve.keyframe_points), np.float32)
-        fcurve.keyframe_points.foreach_get("co", co)
-        out[(fcurve.data_path, fcurve.array_index)] = co.reshape(-1, 2)
-    return out
 
 
 def _rig_file(path: Path, renamed: dict[str, str] | None = None, removed: tuple[str, ...] = ()) -> Path:
@@ -66,11 +57,11 @@ def test_batch_rig_file_matches_the_panel(clean_scene: ModuleType, real_motion_f
     settings = bpy.context.scene.video_mocap
     settings.target, settings.target_object = "EXISTING", bpy.data.objects["hero"]
     assert bpy.ops.video_mocap.import_motion_file(filepath=str(real_motion_file)) == {"FINISHED"}
-    expected = _curves(clean_scene, bpy.data.objects["hero"].animation_data.action)
+    expected = curves_by_channel(clean_scene, bpy.data.objects["hero"].animation_data.action)
 
     bpy.ops.wm.open_mainfile(filepath=str(out))
     rig = bpy.data.objects["hero"]
-    got = _curves(clean_scene, rig.animation_data.action)
+    got = curves_by_channel(clean_scene, rig.animation_data.action)
     assert rig.animation_data.action.name != "hero_idle" and "hero_idle" in bpy.data.actions
     assert bpy.data.actions["hero_idle"].use_fake_user
     assert sorted(got) == sorted(expected) and len(got) > 60
@@ -102,7 +93,7 @@ def test_batch_mapping_file_for_renamed_bones(clean_scene: ModuleType, real_moti
                        "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     bpy.ops.wm.open_mainfile(filepath=str(out))
-    paths = {path for path, _ in _curves(clean_scene, bpy.data.objects["hero"].animation_data.action)}
+    paths = {path for path, _ in curves_by_channel(clean_scene, bpy.data.objects["hero"].animation_data.action)}
     assert 'pose.bones["Lower_Arm_Left"].rotation_quaternion' in paths
 
 
