@@ -41,9 +41,8 @@ class HealthCache:
         self.python, source = backend
         task = tasks.BackgroundTask(TASK_NAME, backend_argv(self.python, "doctor", "--json"), env=backend_env(source),
                                     on_finish=self._on_answer)
-        previous = self.tasks.get(TASK_NAME)
-        if previous is not None and previous.running:
-            previous.stop()  # a check of the previous interpreter: its answer no longer matters
+        if self.tasks.running(TASK_NAME):
+            self.tasks.get(TASK_NAME).stop()  # a check of the previous interpreter: its answer no longer matters
         self.tasks.start(task)
 
     def _on_answer(self, task: tasks.BackgroundTask) -> None:

@@ -133,6 +133,11 @@ class TaskTable:
     def get(self, name: str) -> BackgroundTask | None:
         return self._tasks.get(name)
 
+    def running(self, name: str) -> bool:
+        """Whether the task called `name` exists and its process is still running."""
+        task = self._tasks.get(name)
+        return task is not None and task.running
+
     def stop_all(self) -> None:
         for task in list(self._tasks.values()):
             task.stop()

@@ -408,8 +408,7 @@ class VIDEO_MOCAP_OT_install_backend(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        task = SESSION.tasks.get("install")
-        return task is None or not task.running
+        return not SESSION.tasks.running("install")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         source = locations.backend_source()
@@ -442,8 +441,7 @@ class VIDEO_MOCAP_OT_cancel_install(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        task = SESSION.tasks.get("install")
-        return task is not None and task.running
+        return SESSION.tasks.running("install")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         SESSION.tasks.get("install").stop()  # waits for the process group: the grace period at most, then a kill

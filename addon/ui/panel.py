@@ -72,17 +72,9 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
             row = options.row(align=True)
             row.prop(settings, "frame_start")
             row.prop(settings, "frame_end")
-        row = options.row(align=True)
-        row.prop(settings, "use_smoothing", text="")
-        sub = row.row()
-        sub.enabled = settings.use_smoothing
-        sub.prop(settings, "smoothing")
+        _switched_prop(options, settings, "use_smoothing", "smoothing")
         options.prop(settings, "fit")
-        row = options.row(align=True)
-        row.prop(settings, "use_height", text="")
-        sub = row.row()
-        sub.enabled = settings.use_height
-        sub.prop(settings, "height")
+        _switched_prop(options, settings, "use_height", "height")
 
         options.separator()
         options.prop(settings, "target", text="")
@@ -118,6 +110,15 @@ class VIDEO_MOCAP_PT_main(bpy.types.Panel):
             layout.operator("video_mocap.import_motion_file", text="Import Motion File...", icon="FILE")
         if SESSION.imports.message:
             wrapped_label(layout, SESSION.imports.message, width, icon=_LEVEL_ICONS.get(SESSION.imports.level, "INFO"))
+
+
+def _switched_prop(layout: bpy.types.UILayout, settings: bpy.types.PropertyGroup, switch: str, value: str) -> None:
+    """One row: the boolean `switch` as a bare checkbox, then `value`, greyed out while the switch is off."""
+    row = layout.row(align=True)
+    row.prop(settings, switch, text="")
+    sub = row.row()
+    sub.enabled = getattr(settings, switch)
+    sub.prop(settings, value)
 
 
 def _draw_mapping(layout: bpy.types.UILayout, settings: bpy.types.PropertyGroup) -> None:

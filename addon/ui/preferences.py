@@ -65,7 +65,7 @@ class VIDEO_MOCAP_AP_preferences(bpy.types.AddonPreferences):
 
         row = layout.row()
         install = SESSION.tasks.get("install")
-        if install is not None and install.running:
+        if SESSION.tasks.running("install"):
             row.operator("video_mocap.cancel_install", icon="CANCEL")
         else:
             row.operator("video_mocap.install_backend", icon="IMPORT")
