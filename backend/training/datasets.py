@@ -176,6 +176,35 @@ def write_array_folder(dst: Path, arrays: dict[str, np.ndarray], meta: dict[str,
             shutil.rmtree(tmp, ignore_errors=True)
     return dst
 
+def read_array_folder(folder: Path, fmt: str, what: str, source: str,
+                      wrong_hint: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The counterpart of `write_array_folder`: `meta.json` and every array it lists, memory-mapped
+    (`np.load(mmap_mode='r')`, never unpickling). Returns (meta, {key: array [N, ...]}).
+
+    BAD_ARGUMENT names the folder when it has no meta.json (a converted `what` is made by `convert-dataset
+    SOURCE FOLDER`) or when its format is not `fmt` (then `wrong_hint`, when given, follows the format found).
+    """
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"{folder} is not a converted {what} (no meta.json); make one "
+                                                   f"with `python -m backend convert-dataset {source} {folder}`")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != fmt:
+        found = f" (it is {meta.get('format')!r}); {wrong_hint}" if wrong_hint else ""
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"{meta_path} is not a {fmt} folder{found}")
+    arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r", allow_pickle=False) for key in meta["keys"]}
+    return meta, arrays
+
+
+def sequence_ranges(names: np.ndarray, frame_ids: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) row ranges of consecutive frames of one clip: a new range starts where the clip's name
+    (`names` [N]) changes or its frame id (`frame_ids` [N]) does not step by one."""
+    ids = np.asarray(frame_ids)
+    breaks = np.flatnonzero((names[1:] != names[:-1]) | (np.diff(ids) != 1)) + 1
+    edges = np.concatenate([[0], breaks, [len(ids)]])
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
 class SequenceArrays:
     """A converted database, memory-mapped (`np.load(mmap_mode='r')`, never unpickling).
 
@@ -185,20 +214,8 @@ class SequenceArrays:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder = Path(folder)
-        meta_path = folder / "meta.json"
-        if not meta_path.is_file():
-            raise BackendError(ErrorCode.BAD_ARGUMENT, f"{folder} is not a converted database (no meta.json); "
-                                                       "make one with `python -m backend convert-dataset DB.pt "
-                                                       f"{folder}`")
-        self.meta = json.loads(meta_path.read_text())
-        if self.meta.get("format") != FORMAT:
-            raise BackendError(ErrorCode.BAD_ARGUMENT, f"{meta_path} is not a {FORMAT} folder")
-        self.arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r", allow_pickle=False)
-                       for key in self.meta["keys"]}
-        names, ids = self.arrays["vid_name"], np.asarray(self.arrays["frame_id"])
-        breaks = np.flatnonzero((names[1:] != names[:-1]) | (np.diff(ids) != 1)) + 1
-        edges = np.concatenate([[0], breaks, [len(ids)]])
-        self.sequences = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        self.meta, self.arrays = read_array_folder(folder, FORMAT, "database", "DB.pt")
+        self.sequences = sequence_ranges(self.arrays["vid_name"], self.arrays["frame_id"])
 
     def __len__(self) -> int:
         return len(self.arrays["features"])

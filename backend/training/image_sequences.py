@@ -8,7 +8,6 @@ corners, zero padding, anti-aliased resize).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -16,6 +15,7 @@ import numpy as np
 
 from ..core.errors import BackendError, ErrorCode
 from ..tracking.crops import crop_image_resized, normalise
+from .datasets import read_array_folder, sequence_ranges
 from .pw3d import FORMAT
 
 
@@ -28,22 +28,11 @@ class ImageSequences:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder = Path(folder)
-        meta_path = folder / "meta.json"
-        if not meta_path.is_file():
-            raise BackendError(ErrorCode.BAD_ARGUMENT, f"{folder} is not a converted dataset (no meta.json); make one "
-                                                       f"with `python -m backend convert-dataset 3DPW_DIR {folder}`")
-        self.meta = json.loads(meta_path.read_text())
-        if self.meta.get("format") != FORMAT:
-            raise BackendError(ErrorCode.BAD_ARGUMENT, f"{meta_path} is not a {FORMAT} folder (it is "
-                                                       f"{self.meta.get('format')!r}); TAR trains on images: convert "
-                                                       "3DPW's sequence files with `convert-dataset 3DPW_DIR OUT_DIR`")
+        self.meta, self.arrays = read_array_folder(
+            folder, FORMAT, "dataset", "3DPW_DIR",
+            wrong_hint="TAR trains on images: convert 3DPW's sequence files with `convert-dataset 3DPW_DIR OUT_DIR`")
         self.images_root = Path(self.meta["images_root"])
-        self.arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r", allow_pickle=False)
-                       for key in self.meta["keys"]}
-        names, ids = self.arrays["track"], np.asarray(self.arrays["frame_id"])
-        breaks = np.flatnonzero((names[1:] != names[:-1]) | (np.diff(ids) != 1)) + 1
-        edges = np.concatenate([[0], breaks, [len(ids)]])
-        self.sequences = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        self.sequences = sequence_ranges(self.arrays["track"], self.arrays["frame_id"])
 
     def __len__(self) -> int:
         return len(self.arrays["pose"])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from backend.core.errors import EXIT_STATUS, ErrorCode
-from tests.conftest import REPO, SINGLE, backend_env, run_backend, signal_after_first_event
+from tests.conftest import REPO, SINGLE, BackendResult, backend_env, run_backend, signal_after_first_event
 
 
 def assert_failed(result, code: ErrorCode, *needles: str, out_dir: Path | None = None) -> None:
@@ -29,29 +29,32 @@ def assert_failed(result, code: ErrorCode, *needles: str, out_dir: Path | None =
         assert list(out_dir.iterdir()) == [], f"left behind: {list(out_dir.iterdir())}"
 
 
-def test_video_not_found(tmp_path: Path) -> None:
+def run_into_empty_folder(tmp_path: Path, video: Path, *args: str,
+                          env: dict[str, str] | None = None) -> tuple[BackendResult, Path]:
+    """`backend run VIDEO --out OUT/m.npz ARGS` with OUT a new empty folder under `tmp_path` (to check that a
+    failed run leaves nothing there); returns the result and OUT."""
     out_dir = tmp_path / "out"
     out_dir.mkdir()
+    return run_backend("run", str(video), "--out", str(out_dir / "m.npz"), *args, env=env), out_dir
+
+
+def test_video_not_found(tmp_path: Path) -> None:
     missing = tmp_path / "nope.mp4"
-    result = run_backend("run", str(missing), "--out", str(out_dir / "m.npz"))
+    result, out_dir = run_into_empty_folder(tmp_path, missing)
     assert_failed(result, ErrorCode.VIDEO_NOT_FOUND, str(missing), out_dir=out_dir)
 
 
 def test_video_unreadable(tmp_path: Path) -> None:
     bogus = tmp_path / "clip.mp4"
     bogus.write_bytes(b"this is not a video" * 100)
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(bogus), "--out", str(out_dir / "m.npz"))
+    result, out_dir = run_into_empty_folder(tmp_path, bogus)
     assert_failed(result, ErrorCode.VIDEO_UNREADABLE, str(bogus), out_dir=out_dir)
 
 
 def test_truncated_video_is_unreadable(tmp_path: Path) -> None:
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes(SINGLE.read_bytes()[:4000])
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(truncated), "--out", str(out_dir / "m.npz"))
+    result, out_dir = run_into_empty_folder(tmp_path, truncated)
     assert_failed(result, ErrorCode.VIDEO_UNREADABLE, str(truncated), out_dir=out_dir)
 
 
@@ -62,9 +65,7 @@ def test_no_person(tmp_path: Path) -> None:
     for _ in range(12):
         writer.write((rng.random((240, 320, 3)) * 40 + 100).astype(np.uint8))
     writer.release()
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(empty), "--out", str(out_dir / "m.npz"))
+    result, out_dir = run_into_empty_folder(tmp_path, empty)
     assert_failed(result, ErrorCode.NO_PERSON, str(empty), out_dir=out_dir)
 
 
@@ -79,16 +80,12 @@ def test_no_person(tmp_path: Path) -> None:
     (["--fit", "maybe"], "--fit"),
 ])
 def test_bad_argument(tmp_path: Path, args: list[str], needle: str) -> None:
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(SINGLE), "--out", str(out_dir / "m.npz"), *args)
+    result, out_dir = run_into_empty_folder(tmp_path, SINGLE, *args)
     assert_failed(result, ErrorCode.BAD_ARGUMENT, needle, out_dir=out_dir)
 
 
 def test_person_not_in_clip(tmp_path: Path) -> None:
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(SINGLE), "--out", str(out_dir / "m.npz"), "--person", "3")
+    result, out_dir = run_into_empty_folder(tmp_path, SINGLE, "--person", "3")
     assert_failed(result, ErrorCode.NO_PERSON, "--person 3", "people found: 0", out_dir=out_dir)
 
 
@@ -116,10 +113,7 @@ def weights_folder(tmp_path: Path, model: str, content: bytes | None) -> Path:
 def test_weights_missing(tmp_path: Path) -> None:
     model = _seed_model_with_weights()
     weights = weights_folder(tmp_path, model, None)
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(SINGLE), "--model", model, "--weights-dir", str(weights),
-                         "--out", str(out_dir / "m.npz"))
+    result, out_dir = run_into_empty_folder(tmp_path, SINGLE, "--model", model, "--weights-dir", str(weights))
     assert_failed(result, ErrorCode.WEIGHTS_MISSING, str(weights), "README", out_dir=out_dir)
 
 
@@ -128,10 +122,8 @@ def test_smpl_missing(tmp_path: Path) -> None:
     weights = weights_folder(tmp_path, model, b"placeholder: the run must stop before reading it")
     smpl = tmp_path / "smpl"
     smpl.mkdir()
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(SINGLE), "--model", model, "--weights-dir", str(weights),
-                         "--smpl-dir", str(smpl), "--out", str(out_dir / "m.npz"))
+    result, out_dir = run_into_empty_folder(tmp_path, SINGLE, "--model", model, "--weights-dir",
+                                            str(weights), "--smpl-dir", str(smpl))
     assert_failed(result, ErrorCode.SMPL_MISSING, str(smpl / "SMPL_NEUTRAL.npz"), out_dir=out_dir)
 
 
@@ -149,9 +141,7 @@ def test_out_not_writable(tmp_path: Path) -> None:
 def test_internal_error_when_cache_is_unusable(tmp_path: Path) -> None:
     blocker = tmp_path / "cache_is_a_file"
     blocker.write_text("not a folder")
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(SINGLE), "--out", str(out_dir / "m.npz"), env=backend_env(blocker))
+    result, out_dir = run_into_empty_folder(tmp_path, SINGLE, env=backend_env(blocker))
     assert_failed(result, ErrorCode.INTERNAL, "internal error", "stderr", out_dir=out_dir)
     assert "Traceback" in result.stderr
 
@@ -175,19 +165,14 @@ def test_weights_invalid_when_a_file_is_corrupt(tmp_path: Path) -> None:
     weights = weights_folder(tmp_path, model, b"PK\x03\x04 half a download")
     smpl = tmp_path / "smpl"
     write_smpl_npz(smpl)
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(SINGLE), "--model", model, "--weights-dir", str(weights),
-                         "--smpl-dir", str(smpl), "--out", str(out_dir / "m.npz"), "--frames", "0:4")
+    result, out_dir = run_into_empty_folder(tmp_path, SINGLE, "--model", model, "--weights-dir",
+                                            str(weights), "--smpl-dir", str(smpl), "--frames", "0:4")
     assert_failed(result, ErrorCode.WEIGHTS_INVALID, str(weights), "truncated or corrupt", out_dir=out_dir)
 
 
 def test_str_without_its_trained_file_says_what_to_run(tmp_path: Path) -> None:
     weights = weights_folder(tmp_path, "str", None)
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    result = run_backend("run", str(SINGLE), "--model", "str", "--weights-dir", str(weights),
-                         "--out", str(out_dir / "m.npz"))
+    result, out_dir = run_into_empty_folder(tmp_path, SINGLE, "--model", "str", "--weights-dir", str(weights))
     assert_failed(result, ErrorCode.WEIGHTS_MISSING, str(weights), "str_model.pth.tar", "no official weights",
                   "python -m backend train str --data", out_dir=out_dir)
 

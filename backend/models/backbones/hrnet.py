@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as nnf
 
+from .resnet import Bottleneck  # the same 1x1-3x3-1x1 block (stride 1, BN momentum 0.1, ReFit's BN_MOMENTUM)
+
 WIDTH = 48
 BRANCH_CHANNELS = (WIDTH, 2 * WIDTH, 4 * WIDTH, 8 * WIDTH)  # 48, 96, 192, 384
 FEATURE_CHANNELS = sum(BRANCH_CHANNELS)  # 720
@@ -58,27 +60,6 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         return self.relu(self.bn2(self.conv2(out)) + x)
-
-
-class Bottleneck(nn.Module):
-    """1x1 -> 3x3 -> 1x1 (x4 expansion) with an optional projection shortcut (layer1)."""
-
-    def __init__(self, inplanes: int, planes: int, downsample: nn.Module | None = None) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4, momentum=BN_MOMENTUM)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        return self.relu(self.bn3(self.conv3(out)) + shortcut)
 
 
 class HighResolutionModule(nn.Module):
@@ -150,7 +131,7 @@ class HRNetW48ReFit(nn.Module):
         self.bn2 = nn.BatchNorm2d(64, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
         shortcut = nn.Sequential(nn.Conv2d(64, 256, 1, bias=False), nn.BatchNorm2d(256, momentum=BN_MOMENTUM))
-        self.layer1 = nn.Sequential(Bottleneck(64, 64, shortcut), *(Bottleneck(256, 64) for _ in range(3)))
+        self.layer1 = nn.Sequential(Bottleneck(64, 64, downsample=shortcut), *(Bottleneck(256, 64) for _ in range(3)))
         (m2, b2), (m3, b3), (m4, b4) = STAGES
         self.transition1 = nn.ModuleList([_conv_bn(256, BRANCH_CHANNELS[0], 3, 1, relu=True),
                                           nn.Sequential(_conv_bn(256, BRANCH_CHANNELS[1], 3, 2, relu=True))])

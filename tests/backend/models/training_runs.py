@@ -38,6 +38,20 @@ def run_training(argv: list[str], run_dir: Path, out: Path, timeout: float) -> d
             "seconds": time.monotonic() - started, "state": torch.load(run_dir / "last.pt", weights_only=True)}
 
 
+def check_run_and_loss(trained: dict[str, Any], steps: int, epochs: int) -> tuple[float, float]:
+    """Check a finished run (`run_training`'s dict): `steps` losses in its history, a `train` progress line per
+    step with epoch, loss, eta_s and lr, one `epoch` line per epoch, and `done` naming --out. Returns the mean
+    loss of the first 10 steps and of the last 20."""
+    history = np.array(trained["state"]["history"])
+    assert len(history) == steps
+    events = trained["events"]
+    lines = [e for e in events if e.get("stage") == "train"]
+    assert lines and all({"epoch", "loss", "eta_s", "lr"} <= set(e) for e in lines)
+    assert [e["done"] for e in events if e.get("stage") == "epoch"] == list(range(1, epochs + 1))
+    assert events[-1]["event"] == "done" and events[-1]["out"] == str(trained["out"])
+    return float(history[:10].mean()), float(history[-20:].mean())
+
+
 def _history(run_dir: Path) -> np.ndarray:
     """The per-step loss curve [steps] stored in RUN_DIR/last.pt."""
     return np.array(torch.load(run_dir / "last.pt", weights_only=True)["history"])
