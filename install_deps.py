@@ -410,36 +410,23 @@ def install(args: argparse.Namespace, venv: Path, backend: list[Pin], dev: list[
     # satisfies, so these steps never swap it for another build.
     others = [str(p) for p in backend]
     progress.step(f"installing backend packages ({', '.join(str(p) for p in backend if p.key != 'torch')})")
-    if plan.backend or plan.conflicts or set(plan.broken) - {"torch"}:
+    needed = bool(plan.backend or plan.conflicts or set(plan.broken) - {"torch"})
+    if needed:
         repair(python, plan, backend + dev, log, progress)
-        if pip_install(python, others, log) != 0:
-            raise fail_step(progress, log, "pip could not install the backend packages")
-        installed_any = True
-        progress.done()
-    else:
-        progress.done("already installed")
+    installed_any |= pip_step(python, needed, others, log, progress, "pip could not install the backend packages")
 
     if args.dev:
         progress.step(f"installing dev tools ({', '.join(map(str, dev))})")
-        if plan.dev:
-            if pip_install(python, [*others, *map(str, dev)], log) != 0:
-                raise fail_step(progress, log, "pip could not install the dev tools")
-            installed_any = True
-            progress.done()
-        else:
-            progress.done("already installed")
+        installed_any |= pip_step(python, bool(plan.dev), [*others, *map(str, dev)], log, progress,
+                                  "pip could not install the dev tools")
 
     if args.ray:
         ray_pins = read_pins(REQUIREMENTS / "ray.txt")
         progress.step(f"installing the Ray extra ({', '.join(map(str, ray_pins))})")
-        if any(describe(p, state["dists"], args.cuda) for p in ray_pins):
-            if pip_install(python, [*others, *map(str, ray_pins)], log) != 0:
-                raise fail_step(progress, log, "pip could not install Ray")
+        if pip_step(python, any(describe(p, state["dists"], args.cuda) for p in ray_pins),
+                    [*others, *map(str, ray_pins)], log, progress, "pip could not install Ray"):
             installed_any = True
             modules.append("ray")
-            progress.done()
-        else:
-            progress.done("already installed")
 
     progress.step("verifying the environment")
     if installed_any:
@@ -452,6 +439,20 @@ def install(args: argparse.Namespace, venv: Path, backend: list[Pin], dev: list[
     else:
         progress.done("nothing changed")
     print(f"ready: {python}", flush=True)
+
+
+def pip_step(python: Path, needed: bool, packages: list[str], log: Path, progress: Progress, failure: str) -> bool:
+    """Finish the current step: `pip install packages` when `needed` (else "already installed").
+
+    Returns whether it installed anything; raises `fail_step(failure)` (the log's tail) when pip fails.
+    """
+    if not needed:
+        progress.done("already installed")
+        return False
+    if pip_install(python, packages, log) != 0:
+        raise fail_step(progress, log, failure)
+    progress.done()
+    return True
 
 
 def repair(python: Path, plan: Plan, pins: list[Pin], log: Path, progress: Progress) -> None:
