@@ -25,6 +25,19 @@ DEVICES: tuple[str, ...] = OPTION["device"].choices
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
+def pasted_path(text: str) -> str:
+    """A file path as the user typed or pasted it, without surrounding blanks or one pair of quotes.
+
+    Windows Explorer's "Copy as path" puts double quotes around the path, and paths copied from a shell
+    often carry quotes; a quoted path is not a file ('video not found: "C:\\clips\\walk.mp4"').
+    Quotes inside the path stay.
+    """
+    cleaned = text.strip()
+    if len(cleaned) >= 2 and cleaned[0] == cleaned[-1] and cleaned[0] in "\"'":
+        cleaned = cleaned[1:-1].strip()
+    return cleaned
+
+
 def venv_python(venv_dir: Path) -> Path:
     """The interpreter inside a venv, on this platform."""
     if sys.platform == "win32":

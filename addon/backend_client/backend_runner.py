@@ -120,7 +120,9 @@ class BackendProcess:
                 self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env=self.env, cwd=self.cwd, text=True, encoding="utf-8", errors="replace", bufsize=1, **kwargs)
         except OSError as exc:
-            raise BackendStartError(f"cannot start {self.argv[0]}: {exc.strerror or exc}") from exc
+            raise BackendStartError(f"cannot start {self.argv[0]}: {exc.strerror or exc}; it must be an executable "
+                                    "Python interpreter, such as a venv's bin/python (Scripts\\python.exe on "
+                                    "Windows)") from exc
         self._threads = [
             threading.Thread(target=self._read_stdout, name="video-mocap-stdout", daemon=True),
             threading.Thread(target=self._read_stderr, name="video-mocap-stderr", daemon=True),

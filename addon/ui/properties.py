@@ -14,7 +14,7 @@ from bpy.props import (
     StringProperty,
 )
 
-from ..backend_client.backend_paths import IMAGE_SUFFIXES
+from ..backend_client.backend_paths import IMAGE_SUFFIXES, pasted_path
 from ..blender.session import SESSION
 from ..core.rig_presets import BODY_JOINTS, presets
 
@@ -35,6 +35,12 @@ def normalise_window(settings: bpy.types.PropertyGroup) -> None:
     allowed = {str(window) for window in model.windows} if model is not None else set()
     if allowed and settings.window not in allowed and model.default_window is not None:
         settings.window = str(model.default_window)
+
+
+def _on_video_path_changed(self: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
+    cleaned = pasted_path(self.video_path)
+    if cleaned != self.video_path:  # the second assignment changes nothing, so this runs once more at most
+        self.video_path = cleaned
 
 
 def _on_model_changed(self: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
@@ -73,7 +79,8 @@ class VIDEO_MOCAP_PG_mapping_row(bpy.types.PropertyGroup):
 class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
     video_path: StringProperty(name="Video", description="The video to capture motion from, or the first image of "
                                "an image sequence (the numbered images after it in its folder are the frames); a "
-                               "path starting with // is relative to the saved .blend file", default="")
+                               "path starting with // is relative to the saved .blend file; quotes around a pasted "
+                               "path are removed", default="", update=_on_video_path_changed)
     sequence_fps: FloatProperty(name="Sequence FPS", description="Frame rate of an image sequence (video files carry "
                                 "their own timestamps)", min=0.01, soft_min=1.0, soft_max=240.0, default=30.0)
     model: EnumProperty(name="Model", description="Pose model (listed by the backend; ready or missing weights)",

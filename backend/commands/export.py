@@ -38,7 +38,9 @@ def export_command(args: argparse.Namespace) -> int:
                           flag=f"--{kind}")
     source = Path(args.motion).expanduser()
     if not source.is_file():
-        raise BackendError(ErrorCode.VIDEO_NOT_FOUND, f"motion file {source} does not exist")
+        # BAD_ARGUMENT, not VIDEO_NOT_FOUND: the argument names a motion file, and no video is involved.
+        raise BackendError(ErrorCode.BAD_ARGUMENT, f"motion file {source} does not exist; give the .npz that "
+                                                   "`backend run --out` wrote")
     try:
         arrays = load_motion_file(source)
     except ValueError as exc:

@@ -18,6 +18,7 @@ interpolated (`valid` false) get an amber border and an "interpolated" label.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -197,6 +198,28 @@ def _load(motion_path: Path) -> dict[str, np.ndarray]:
         raise BackendError(ErrorCode.BAD_ARGUMENT, f"{exc}; give a motion file written by `backend run`") from exc
 
 
+def video_mismatch(motion: dict[str, np.ndarray], video_path: Path, video_fps: float) -> str | None:
+    """Why `video_path` is likely not the video the motion file was made from, or None.
+
+    Compares the file name the run recorded (`meta["video"]`) and the frame rate (over 1 % apart); a
+    different file of the same size would otherwise be drawn over without a word.
+    """
+    try:
+        meta = json.loads(str(motion["meta"])) if "meta" in motion else {}
+    except ValueError:
+        meta = {}
+    reasons = []
+    made_from = meta.get("video") if isinstance(meta, dict) else None
+    if made_from and Path(str(made_from)).name != video_path.name:
+        reasons.append(f"it was made from {Path(str(made_from)).name}")
+    motion_fps = float(motion["fps"]) if "fps" in motion else 0.0
+    if motion_fps > 0 and video_fps > 0 and abs(motion_fps / video_fps - 1.0) > 0.01:
+        reasons.append(f"its rate is {motion_fps:g} fps and the video's {video_fps:g} fps")
+    if not reasons:
+        return None
+    return (f"{video_path.name} may not be the motion file's video: {'; '.join(reasons)}. "
+            "The overlay may not line up; pass the video the motion was made from")
+
 def select_rows(frame_ids: np.ndarray, frames: FrameRange, frame_count: int) -> np.ndarray:
     """Rows of the motion file inside `--frames` whose source frame the video has, in frame order."""
     wanted = np.isin(frame_ids, frames.frame_ids(frame_count))
@@ -338,6 +361,9 @@ def preview(motion_path: Path, video_path: Path, out_path: Path, frames: str | N
                            f"no rows of {motion_path} (frames {int(ids.min())}..{int(ids.max())}) fall in "
                            f"--frames {frames or ':'} of {video_path} ({info.frame_count} frames)")
     warn = None if events is None else (lambda message: events.warning("PREVIEW_CAMERA", message))
+    mismatch = video_mismatch(motion, video_path, info.fps)
+    if mismatch is not None and events is not None:
+        events.warning("PREVIEW_VIDEO", mismatch)
     projection = project_motion(motion, (info.width, info.height), warn)
     if kind == ".mp4":
         return _write_video(out_path, info, motion, rows, projection, max_side, events, check_cancel)

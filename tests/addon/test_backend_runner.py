@@ -99,6 +99,12 @@ def test_missing_interpreter_is_a_start_error(tmp_path: Path) -> None:
     process = BackendProcess([str(tmp_path / "no-python"), "-m", "backend"])
     with pytest.raises(BackendStartError, match="cannot start"):
         process.start()
+    # A file that is not executable (a script picked as the Backend Python) says what is wanted.
+    script = tmp_path / "activate"
+    script.write_text("# not an interpreter\n")
+    with pytest.raises(BackendStartError, match=r"activate: Permission denied; it must be an executable Python "
+                                                r"interpreter, such as a venv's bin/python"):
+        BackendProcess([str(script), "-m", "backend"]).start()
 
 
 def job(tmp_path: Path, kind: str, python: Path | None = Path(sys.executable)) -> VideoImportJob:

@@ -105,3 +105,13 @@ def test_bone_layout_points_along_limbs_with_sensible_rolls() -> None:
     assert layout["head"].tail[2] > layout["head"].head[2]  # the head bone points up
     assert list(layout["left_elbow"].roll_axis) == [0.0, -1.0, 0.0]  # Z towards the front (-Y)
     assert list(layout["left_ankle"].roll_axis) == [0.0, 0.0, 1.0]   # the foot points forward: Z up
+
+
+def test_a_pasted_path_loses_its_quotes_and_blanks() -> None:
+    pasted_path = bp.pasted_path
+    assert pasted_path('"C:\\clips\\walk.mp4"') == "C:\\clips\\walk.mp4"
+    assert pasted_path("  '/home/me/my clip.mp4' \n") == "/home/me/my clip.mp4"
+    assert pasted_path("/clips/it's here.mp4") == "/clips/it's here.mp4"  # quotes inside stay
+    assert pasted_path('"/clips/a.mp4\'') == '"/clips/a.mp4\''  # unmatched: left as typed
+    assert pasted_path('""') == "" and pasted_path('"') == '"'
+    assert pasted_path("//clip.mp4") == "//clip.mp4"

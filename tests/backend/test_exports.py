@@ -89,6 +89,10 @@ def test_export_errors_name_the_file(tmp_path: Path) -> None:
     assert result.returncode == 2 and ".bvh" in result.last_error()["message"]
     result = run_backend("export", str(bad))
     assert result.returncode == 2 and "--bvh" in result.last_error()["message"]
+    result = run_backend("export", str(tmp_path / "gone.npz"), "--bvh", str(tmp_path / "x.bvh"))
+    error = result.last_error()
+    assert result.returncode == 2 and error["code"] == "BAD_ARGUMENT", error  # a motion file, not a video
+    assert error["message"].startswith(f"motion file {tmp_path / 'gone.npz'} does not exist")
     missing = tmp_path / "no_such_folder" / "x.csv"  # the message names the flag the path was given with
     result = run_backend("export", str(bad), "--csv", str(missing))
     assert result.returncode == 8 and result.last_error()["message"] == (

@@ -103,6 +103,18 @@ def test_relative_video_path_in_an_unsaved_file_says_so(clean_scene: ModuleType)
     assert "relative to the .blend file, but this file is not saved yet" in message and "not found" not in message
 
 
+
+def test_a_pasted_quoted_video_path_is_the_file(clean_scene: ModuleType) -> None:
+    # Windows Explorer's "Copy as path" quotes the path; the field keeps the file's own path.
+    from blender_helpers import SINGLE_PERSON
+
+    settings = bpy.context.scene.video_mocap
+    settings.video_path = f' "{SINGLE_PERSON}" '
+    assert settings.video_path == str(SINGLE_PERSON)
+    assert Path(bpy.path.abspath(settings.video_path)).is_file()
+    settings.video_path = "//clip's take.mp4"  # a quote inside a path stays
+    assert settings.video_path == "//clip's take.mp4"
+
 def test_messages_are_in_the_panels_words_and_wrapped_to_its_width(clean_scene: ModuleType) -> None:
     messages = submodule(clean_scene, "backend_client.messages")
     panel_text = messages.for_panel("--person 3: no such person in this clip; found 0, 1 (use --person 0..1)")

@@ -303,3 +303,21 @@ def test_sigterm_stops_an_mp4_and_leaves_nothing(motion_path: Path, tmp_path: Pa
     assert events[-1]["event"] == "error" and events[-1]["code"] == "CANCELLED", events[-3:]
     assert status == EXIT_STATUS[ErrorCode.CANCELLED]
     assert list(out_dir.iterdir()) == []
+
+
+def test_another_video_than_the_motions_is_warned_about(motion_path: Path, tmp_path: Path) -> None:
+    with np.load(motion_path) as data:
+        motion = {k: data[k] for k in data.files}
+    same = {**motion, "meta": np.str_(json.dumps({"video": str(VIDEO)}))}
+    assert pv.video_mismatch(same, VIDEO, 12.0) is None
+    other = {**motion, "meta": np.str_(json.dumps({"video": "/takes/other_take.mov"}))}
+    assert "made from other_take.mov" in pv.video_mismatch(other, VIDEO, 12.0)
+    assert "rate is 12 fps and the video's 30 fps" in pv.video_mismatch(same, VIDEO, 30.0)
+    # Through the command: the warning is an event, and the preview is still drawn.
+    path = tmp_path / "other.npz"
+    np.savez(path, **other)
+    events = io.StringIO()
+    pv.preview(path, VIDEO, tmp_path / "sheet.png", events=EventStream(events, min_interval_s=0))
+    warnings = [json.loads(line) for line in events.getvalue().splitlines() if '"warning"' in line]
+    assert [w["code"] for w in warnings] == ["PREVIEW_VIDEO"] and "other_take.mov" in warnings[0]["message"]
+    assert (tmp_path / "sheet.png").is_file()
