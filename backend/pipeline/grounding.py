@@ -21,6 +21,7 @@ than the blend length from a contact are unchanged unless a foot was below the f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -680,8 +681,13 @@ class ContactTermWeights:
     above: float = 300.0      # (resting level - height)^2 where a point is below its level
 
 
+#: An objective term as the fit takes it (`fit.ExtraTerm`): (joints [W, 24, 3], root [W, 3], clip rows of
+#: the block) -> (value, d value / d joints, d value / d root); camera frame, metres.
+ObjectiveTerm = Callable[[np.ndarray, np.ndarray, slice], tuple[float, np.ndarray, np.ndarray]]
+
+
 def contact_term(floor: Floor, contacts: np.ndarray, weights: ContactTermWeights = ContactTermWeights()
-                 ) -> Any:
+                 ) -> ObjectiveTerm:
     """The floor and contacts as a term of the fit's objective (`fit.ExtraTerm`).
 
     A foot point in contact rests at its level on the floor and does not move between consecutive

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -193,12 +194,12 @@ def detected_rows(valid: np.ndarray) -> dict:
 
 
 def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, focal: float, height: float | None,
-               events: EventStream, smpl_file: Path | None = None, ground: str = "auto"
+               events: EventStream, smpl_file: Path | None = None, ground: str = "auto", foot_lock: bool = True
                ) -> tuple[ModelOutput, grounding.FloorChoice | None]:
     """Whole-clip fitting of the model's per-frame result (fit.py); replaces poses, root and skeleton.
 
-    With a floor plane in view (`ground` not off), a second pass holds the feet the first pass shows
-    planted (`ground_refit`); the floor it used is returned for the grounding stage, else None."""
+    With a floor plane in view (`ground` auto or plane), a second pass holds the feet the first pass
+    shows planted (`ground_refit`); the floor it used is returned for the grounding stage, else None."""
     from ..geometry.skeleton import axis_angle_to_matrix
     from . import fit
 
@@ -221,9 +222,8 @@ def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, foc
 
     result = fit.fit_clip(data, stature_m=height, smooth_strength=smooth, check_cancel=cancel.check,
                           progress=lambda done, total: events.progress("fit", done, total), reshape_rest=reshape)
-    chosen_floor = None
-    if ground != "off":
-        result, chosen_floor = ground_refit(data, result, fps, smooth, ground)
+    result, chosen_floor = ground_refit(data, result, fps, smooth, ground, foot_lock,
+                                        lambda done, total: events.progress("refit", done, total))
     errors_before = fit.reprojection_error(output.poses, first_translation, output.rest, track.landmarks2d,
                                            focal, track.image_size)
     errors_after = fit.reprojection_error(result.poses, result.transl, result.rest, track.landmarks2d,
@@ -247,7 +247,8 @@ def fit_output(output: ModelOutput, track: Track, fps: float, smooth: float, foc
     return output, chosen_floor
 
 
-def ground_refit(data: fit.FitInput, result: fit.FitResult, fps: float, smooth: float, ground: str
+def ground_refit(data: fit.FitInput, result: fit.FitResult, fps: float, smooth: float, ground: str,
+                 foot_lock: bool = True, progress: Callable[[int, int], None] = lambda done, total: None
                  ) -> tuple[fit.FitResult, grounding.FloorChoice | None]:
     """A second fit pass that holds the feet (`grounding.contact_term`): planted feet on the floor and
     still, no foot under it. The floor and the contacts are found on the first pass's motion; only a
@@ -255,9 +256,15 @@ def ground_refit(data: fit.FitInput, result: fit.FitResult, fps: float, smooth: 
     to them made the harness's in-place clips jerkier: bench/bench_accuracy.py, dance acceleration 1.43x ->
     1.59x the truth's). Returns the refined fit and the floor choice, which the grounding stage then
     keeps, so the feet are locked on the floor they were fitted to; (result, None) when not used.
+    Only with `--ground auto|plane` (`constant` is for stairs and slopes, where one plane is wrong);
+    with `--foot-lock off` (skating, spins, shuffling) the feet stay on the floor but may slide.
+    The reason it did not run is in `meta.fit.ground_refit`.
     """
     from . import fit
 
+    if ground not in ("auto", "plane"):
+        result.meta["ground_refit"] = {"used": False, "reason": f"--ground {ground}"}
+        return result, None
     joints = forward_kinematics(result.poses, result.rest.joints, result.transl)
     chosen = grounding.choose_floor(joints, fps, result.rest.joints, ground)
     floor = chosen[0]
@@ -268,9 +275,12 @@ def ground_refit(data: fit.FitInput, result: fit.FitResult, fps: float, smooth: 
     if not contacts.any():
         result.meta["ground_refit"] = {"used": False, "reason": "no foot contact"}
         return result, None
-    term = grounding.contact_term(floor, contacts)
-    refined = fit.refit_clip(data, result, (term,), smooth_strength=smooth, check_cancel=cancel.check)
-    refined.meta["ground_refit"] = {"used": True, "contact_frames": [int(v) for v in contacts.sum(0)]}
+    weights = grounding.ContactTermWeights() if foot_lock else grounding.ContactTermWeights(still=0.0)
+    term = grounding.contact_term(floor, contacts, weights)
+    refined = fit.refit_clip(data, result, (term,), smooth_strength=smooth, check_cancel=cancel.check,
+                             progress=progress)
+    refined.meta["ground_refit"] = {"used": True, "feet_held_still": foot_lock,
+                                    "contact_frames": [int(v) for v in contacts.sum(0)]}
     return refined, chosen
 
 
@@ -352,7 +362,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
     if options.fit and output.rest is not None and output.landmarks_world is not None:
         uses_smpl = "SMPL betas" in str(output.meta.get("rest_skeleton", ""))
         output, chosen_floor = fit_output(output, track, rate, smooth, focal, options.height, events,
-                            smpl_file=smpl_dir / "SMPL_NEUTRAL.npz" if uses_smpl else None, ground=options.ground)
+                                          smpl_file=smpl_dir / "SMPL_NEUTRAL.npz" if uses_smpl else None,
+                                          ground=options.ground, foot_lock=options.foot_lock)
         fit_meta.update(output.meta.pop("fit", {}))
         smooth_after = 0.0  # the fit already smoothed, as --smooth asked
     else:
