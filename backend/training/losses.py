@@ -120,6 +120,13 @@ def accel_error_mm(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.linalg.norm(acc - acc_gt, axis=-1).mean() * 1000.0)
 
 
+def clips_accel_mm(per_clip: list[tuple[float, int]]) -> float:
+    """The acceleration error of several clips: each clip's `accel_error_mm` (mm/frame^2) weighted by its
+    frame count, over the clips where it is finite (nan when it is finite for none)."""
+    finite = [(e, n) for e, n in per_clip if np.isfinite(e)]
+    return float(np.average([e for e, _ in finite], weights=[n for _, n in finite])) if finite else float("nan")
+
+
 @dataclass(frozen=True)
 class RefinementWeights:
     """TAR eq. 10-14: lambda_2D, lambda_3D, lambda_SMPL are not given in the paper; these are ReFit's

@@ -30,6 +30,7 @@ from .losses import (
     accel_error_mm,
     axis_angle_to_matrix,
     centre,
+    clips_accel_mm,
     joint_sets,
     mpjpe_mm,
     procrustes_align,
@@ -184,8 +185,7 @@ class STRTask:
             raise BackendError(ErrorCode.BAD_ARGUMENT, f"--val {self.val_db.folder}: no video has "
                                                        f"{self.config.seq_len} consecutive frames")
         pred, gt, mean = np.concatenate(preds), np.concatenate(gts), np.concatenate(base)
-        weights = [n for _, n in accels if np.isfinite(_)]
-        accel = float(np.average([e for e, _ in accels if np.isfinite(e)], weights=weights)) if weights else np.nan
+        accel = clips_accel_mm(accels)
         if self._baseline is None:
             self._baseline = {"baseline_mpjpe_mm": mpjpe_mm(mean, gt),
                               "baseline_pa_mpjpe_mm": mpjpe_mm(procrustes_align(mean, gt), gt)}

@@ -34,7 +34,16 @@ from ..models.temporal.tar_net import FORMAT, FORMAT_VERSION, TAR, TARConfig, ne
 from ..models.windows import batches
 from .image_sequences import ImageSequences
 from .loop import group_windows, index_windows, save_trained
-from .losses import HIPS_SMPL, RefinementWeights, accel_error_mm, centre, mpjpe_mm, procrustes_align, refinement_loss
+from .losses import (
+    HIPS_SMPL,
+    RefinementWeights,
+    accel_error_mm,
+    centre,
+    clips_accel_mm,
+    mpjpe_mm,
+    procrustes_align,
+    refinement_loss,
+)
 
 BOX_SCALE = 1.2  # ReFit's dilate factor on the box (refit_notes.md, "Box to centre and scale")
 LEARNING_RATE = 1e-4  # ReFit TRAIN.LR (the TAR paper gives none)
@@ -181,8 +190,7 @@ class TARTask:
             raise BackendError(ErrorCode.BAD_ARGUMENT, f"--val {self.val_db.folder}: no track has {length} "
                                                        "consecutive images with a valid mid-frame")
         pred, gt = np.concatenate(preds), np.concatenate(gts)
-        finite = [(e, n) for e, n in accels if np.isfinite(e)]
-        accel = float(np.average([e for e, _ in finite], weights=[n for _, n in finite])) if finite else np.nan
+        accel = clips_accel_mm(accels)
         return {"mpjpe_mm": mpjpe_mm(pred, gt), "pa_mpjpe_mm": mpjpe_mm(procrustes_align(pred, gt), gt),
                 "accel_mm": accel}
 
