@@ -37,7 +37,7 @@ from .checkpoints import load_into
 from .features import extract_features
 from .heads.rotation import rot6d_to_rotmat, rotmat_to_axis_angle
 from .registry import ModelCard
-from .windows import RollingCache, batches, window_rows
+from .windows import RollingCache, batches, predict_windows, window_rows
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +78,13 @@ def run_windows(model: torch.nn.Module, card: ModelCard, features, n: int, windo
     `features(lo, hi)` returns the backbone features of frames [lo, hi) as a tensor.
     Returns pose6d [N, 144], betas [N, 10], cam [N, 3].
     """
-    rows = window_rows(n, window)
     cache = RollingCache(lambda lo, hi: model.frame_cache(features(lo, hi).to(device)))
-    out_pose, out_shape, out_cam = np.zeros((n, 144), np.float32), np.zeros((n, 10), np.float32), np.zeros((n, 3),
-                                                                                                         np.float32)
-    done = 0
-    for part in batches(n, batch):
-        if check_cancel is not None:
-            check_cancel()
-        lo, hi = int(rows[part].min()), int(rows[part].max()) + 1
-        with torch.inference_mode():
-            data = cache.span(lo, hi)
-            local = torch.as_tensor(rows[part] - lo, device=device)
-            args = (data, local, smpl) if card.smpl_in_forward else (data, local)
-            pose, shape, cam = model.forward_cached(*args)
-        out_pose[part], out_shape[part], out_cam[part] = (t.float().cpu().numpy() for t in (pose, shape, cam))
-        done = part.stop
-        if progress is not None:
-            progress(done, n)
-    return out_pose, out_shape, out_cam
+
+    def infer(data: Any, local: torch.Tensor, part: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One batch of windows from the cached per-frame data (the SMPL layer too when the model wants it)."""
+        return model.forward_cached(*((data, local, smpl) if card.smpl_in_forward else (data, local)))
+
+    return predict_windows(n, window_rows(n, window), batch, cache, device, infer, progress, check_cancel)
 
 
 def clip_betas(shapes: np.ndarray, valid: np.ndarray) -> np.ndarray:

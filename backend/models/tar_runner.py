@@ -37,7 +37,7 @@ from .heads.refit import MARKER_VERTICES, CropCamera
 from .refit import crop_camera, refit_focal, to_output
 from .registry import ModelCard
 from .temporal.tar_net import FILE_NAME, GLOBAL_DIM, TAR
-from .windows import RollingCache, batches, window_rows
+from .windows import RollingCache, predict_windows, window_rows
 
 
 def load(request: ModelRequest, card: ModelCard) -> tuple[TAR, dict[str, str], str]:
@@ -100,21 +100,16 @@ def run_windows(model: TAR, features: Callable[[int, int], torch.Tensor], camera
         return x[:, :GLOBAL_DIM], x[:, GLOBAL_DIM:].view(len(x), 67, side, side)
 
     cache = RollingCache(split)
-    pose, shape, cam = np.zeros((n, 144), np.float32), np.zeros((n, 10), np.float32), np.zeros((n, 3), np.float32)
-    for part in batches(n, batch):
-        if check_cancel is not None:
-            check_cancel()
-        lo, hi = int(rows[part].min()), int(rows[part].max()) + 1
-        with torch.inference_mode():
-            z, corr = cache.span(lo, hi)
-            local = torch.as_tensor(rows[part] - lo, device=device)
-            result = model.forward_windows(z[local], corr[local[:, span]], camera_of(np.arange(part.start, part.stop)),
-                                           vertices)[-1]
-        pose[part], shape[part], cam[part] = (t.float().cpu().numpy() for t in (result.pose6d, result.shape,
-                                                                                  result.cam))
-        if progress is not None:
-            progress(part.stop, n)
-    return pose, shape, cam
+
+    def infer(data: tuple[torch.Tensor, torch.Tensor], local: torch.Tensor,
+              part: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One batch of windows: GTE on the whole window, LTE on its middle L maps; the last RRM update."""
+        z, corr = data
+        result = model.forward_windows(z[local], corr[local[:, span]], camera_of(np.arange(part.start, part.stop)),
+                                       vertices)[-1]
+        return result.pose6d, result.shape, result.cam
+
+    return predict_windows(n, rows, batch, cache, device, infer, progress, check_cancel)
 
 
 def run(request: ModelRequest, card: ModelCard) -> ModelOutput:

@@ -67,3 +67,29 @@ class RollingCache:
             self.data = _tree_map(lambda a, b: torch.cat([a, b], dim=0), self.data, fresh)
             self.hi = hi
         return _tree_map(lambda t: t[: hi - lo], self.data)
+
+
+def predict_windows(n: int, rows: np.ndarray, batch: int, cache: RollingCache, device: str,
+                    infer: Callable[[Any, torch.Tensor, slice], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                    progress: Callable[[int, int], None] | None = None,
+                    check_cancel: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every frame's window (`rows` [N, T], `window_rows`) through a model, `batch` windows at a time, in order.
+
+    Per batch `part`: cancel checked, the cached per-frame data of frames [lo, hi) it spans (`cache.span`), then
+    `infer(data, local [b, T] rows into that span, part)` -> (pose6d [b, 144], betas [b, 10], cam [b, 3]) under
+    `torch.inference_mode`; `progress(frames done, n)` after it. Returns pose6d [N, 144], betas [N, 10], cam
+    [N, 3] float32 (numpy).
+    """
+    pose, shape, cam = np.zeros((n, 144), np.float32), np.zeros((n, 10), np.float32), np.zeros((n, 3), np.float32)
+    for part in batches(n, batch):
+        if check_cancel is not None:
+            check_cancel()
+        lo, hi = int(rows[part].min()), int(rows[part].max()) + 1
+        with torch.inference_mode():
+            data = cache.span(lo, hi)
+            local = torch.as_tensor(rows[part] - lo, device=device)
+            outputs = infer(data, local, part)
+        pose[part], shape[part], cam[part] = (t.float().cpu().numpy() for t in outputs)
+        if progress is not None:
+            progress(part.stop, n)
+    return pose, shape, cam

@@ -55,6 +55,17 @@ def draw_panel(ext: ModuleType) -> dict[str, list[str]]:
     return log
 
 
+def draw_preferences(ext: ModuleType) -> dict[str, list[str]]:
+    """What the add-on's preferences draw, recorded by kind (props, labels, operators, progress)."""
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    log: dict[str, list[str]] = {"props": [], "labels": [], "operators": [], "progress": []}
+    prefs_self = type("PrefsSelf", (), {"layout": RecordingLayout(log), "bl_rna": prefs.bl_rna,
+                                        **{name: getattr(prefs, name) for name in
+                                           ("backend_python", "weights_dir", "smpl_dir", "device")}})()
+    type(prefs).draw(prefs_self, bpy.context)
+    return log
+
+
 def finish_task(task: object, timeout: float = 120) -> None:
     """Drive a background task the way bpy.app.timers would (there is no event loop in background)."""
     deadline = time.monotonic() + timeout
@@ -129,12 +140,7 @@ def test_check_runs_doctor_and_shows_its_lines(clean_scene: ModuleType) -> None:
     task = submodule(clean_scene, "blender.session").SESSION.tasks.get("doctor")
     finish_task(task)
     assert task.succeeded and any(line.startswith("verdict:") for line in task.lines)
-    prefs = bpy.context.preferences.addons[MODULE].preferences
-    log: dict[str, list[str]] = {"props": [], "labels": [], "operators": [], "progress": []}
-    prefs_self = type("PrefsSelf", (), {"layout": RecordingLayout(log), "bl_rna": prefs.bl_rna,
-                                        **{name: getattr(prefs, name) for name in
-                                           ("backend_python", "weights_dir", "smpl_dir", "device")}})()
-    type(prefs).draw(prefs_self, bpy.context)
+    log = draw_preferences(clean_scene)
     assert any(line.startswith("verdict:") for line in log["labels"])
     assert {"video_mocap.install_backend", "video_mocap.check_backend"} <= set(log["operators"])
 

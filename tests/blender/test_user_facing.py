@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from blender_helpers import MODULE, REPO, evaluated_joints, key_frames, submodule
 from synthetic_motion import write_motion_file
-from test_ui_and_helpers import RecordingLayout, draw_panel, finish_task
+from test_ui_and_helpers import draw_panel, draw_preferences, finish_task
 
 sys.path.insert(0, str(REPO))
 from tests.conftest import make_empty_venv  # noqa: E402
@@ -31,16 +31,6 @@ def import_file(path: Path, **settings: object) -> bpy.types.Object:
 def action_key_frames(ext: ModuleType, obj: bpy.types.Object) -> np.ndarray:
     fcurves = submodule(ext, "blender.keyframe_writer").action_fcurves(obj.animation_data.action)
     return np.array([key.co[0] for key in fcurves[0].keyframe_points])
-
-
-def draw_preferences(ext: ModuleType) -> dict[str, list[str]]:
-    prefs = bpy.context.preferences.addons[MODULE].preferences
-    log: dict[str, list[str]] = {"props": [], "labels": [], "operators": [], "progress": []}
-    prefs_self = type("PrefsSelf", (), {"layout": RecordingLayout(log), "bl_rna": prefs.bl_rna,
-                                        **{name: getattr(prefs, name) for name in
-                                           ("backend_python", "weights_dir", "smpl_dir", "device")}})()
-    type(prefs).draw(prefs_self, bpy.context)
-    return log
 
 
 # -- 7. scene changes nobody asked for --------------------------------------------------------------------------
@@ -101,7 +91,6 @@ def test_relative_video_path_in_an_unsaved_file_says_so(clean_scene: ModuleType)
     assert time.monotonic() - started < 1.0  # refused before any backend started
     message = submodule(clean_scene, "blender.session").SESSION.imports.message
     assert "relative to the .blend file, but this file is not saved yet" in message and "not found" not in message
-
 
 
 def test_a_pasted_quoted_video_path_is_the_file(clean_scene: ModuleType) -> None:
