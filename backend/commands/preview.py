@@ -220,6 +220,7 @@ def video_mismatch(motion: dict[str, np.ndarray], video_path: Path, video_fps: f
     return (f"{video_path.name} may not be the motion file's video: {'; '.join(reasons)}. "
             "The overlay may not line up; pass the video the motion was made from")
 
+
 def select_rows(frame_ids: np.ndarray, frames: FrameRange, frame_count: int) -> np.ndarray:
     """Rows of the motion file inside `--frames` whose source frame the video has, in frame order."""
     wanted = np.isin(frame_ids, frames.frame_ids(frame_count))

@@ -618,7 +618,7 @@ def fit_clip(data: FitInput, stature_m: float | None = None, smooth_strength: fl
         transl = _rescaled_transl(_replace(data, local_rot=start_rot), rest)
         transl = smoothing.smooth_translation(transl, data.fps, strength)
         data = _replace(data, transl=transl, rest=rest, local_rot=start_rot)
-        local, out_transl = _solve_windows(data, rest, weights, smooth_strength, stature, extra_terms, ITERATIONS,
+        local, out_transl = _solve_windows(data, rest, weights, smooth_strength, extra_terms, ITERATIONS,
                                            check_cancel, progress)
     meta = {"stature_m": round(stature, 4), "stature_source": "--height" if stature_m else "population prior",
             "bone_group_scales": {k: round(v, 4) for k, v in scales.items()},
@@ -626,12 +626,14 @@ def fit_clip(data: FitInput, stature_m: float | None = None, smooth_strength: fl
     return FitResult(poses=_rotations_to_aa(local), transl=out_transl, rest=rest, meta=meta)
 
 
-def _solve_windows(data: FitInput, rest: RestSkeleton, weights: Weights, smooth_strength: float, stature: float,
+def _solve_windows(data: FitInput, rest: RestSkeleton, weights: Weights, smooth_strength: float,
                    extra_terms: tuple[ExtraTerm, ...], iterations: int, check_cancel: Callable[[], None],
                    progress: Callable[[int, int], None]) -> tuple[np.ndarray, np.ndarray]:
     """Poses and root over the clip in overlapping windows (module docstring), starting from
-    `data.local_rot` / `data.transl`. Returns local rotations [N, 24, 3, 3] and root [N, 3]."""
+    `data.local_rot` / `data.transl`, bone lengths held at `rest`'s. Returns local rotations
+    [N, 24, 3, 3] and root [N, 3]."""
     n = len(data.local_rot)
+    stature = stature_of(rest)  # the windows hold the lengths, so this only fills _Problem's argument
     local = data.local_rot.copy()
     out_transl = np.asarray(data.transl, np.float64).copy()
     start = 0
@@ -665,14 +667,13 @@ def refit_clip(data: FitInput, previous: FitResult, extra_terms: tuple[ExtraTerm
     objective: e.g. the grounding stage's floor and contacts, known only once a first fit placed
     the feet. The IK pull (`Weights.stay_near_ik`) then pulls towards `previous`."""
     weights = weights or Weights()
-    stature = float(previous.meta.get("stature_m", STATURE_PRIOR_M))
     start = _replace(data, local_rot=axis_angle_to_matrix(previous.poses.astype(np.float64)),
                      transl=np.asarray(previous.transl, np.float64), rest=previous.rest)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        local, transl = _solve_windows(start, previous.rest, weights, smooth_strength, stature, extra_terms,
-                                       iterations, check_cancel, progress)
+        local, transl = _solve_windows(start, previous.rest, weights, smooth_strength, extra_terms, iterations,
+                                       check_cancel, progress)
     return FitResult(poses=_rotations_to_aa(local), transl=transl, rest=previous.rest, meta=dict(previous.meta))
 
 

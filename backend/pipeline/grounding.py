@@ -21,9 +21,8 @@ than the blend length from a contact are unchanged unless a foot was below the f
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +35,9 @@ from ..geometry.skeleton import (
     matrix_to_axis_angle,
     rotation_between,
 )
+
+if TYPE_CHECKING:
+    from .fit import ExtraTerm  # the type of the fit's objective terms: grounding builds one, the fit calls it
 
 #: Contact columns: (heel/ankle, ball) for the left foot, then the right foot.
 CONTACT_JOINTS: tuple[str, ...] = ("left_ankle", "left_foot", "right_ankle", "right_foot")
@@ -681,13 +683,8 @@ class ContactTermWeights:
     above: float = 300.0      # (resting level - height)^2 where a point is below its level
 
 
-#: An objective term as the fit takes it (`fit.ExtraTerm`): (joints [W, 24, 3], root [W, 3], clip rows of
-#: the block) -> (value, d value / d joints, d value / d root); camera frame, metres.
-ObjectiveTerm = Callable[[np.ndarray, np.ndarray, slice], tuple[float, np.ndarray, np.ndarray]]
-
-
 def contact_term(floor: Floor, contacts: np.ndarray, weights: ContactTermWeights = ContactTermWeights()
-                 ) -> ObjectiveTerm:
+                 ) -> ExtraTerm:
     """The floor and contacts as a term of the fit's objective (`fit.ExtraTerm`).
 
     A foot point in contact rests at its level on the floor and does not move between consecutive

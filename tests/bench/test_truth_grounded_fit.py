@@ -9,18 +9,28 @@ it) the knee flexion error was 11.7 deg and the root depth error 0.038 m; with i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from bench import accuracy_metrics as am
-from tests.bench.truth_runs import TRUTH, run_on_truth_clip
-from tests.conftest import run_backend
+from tests.bench.truth_runs import run_on_truth_clip
+
+CLIP = "walk_across_far"
 
 
-def test_planted_feet_fix_the_root_depth_and_spare_the_knees(tmp_path: Path) -> None:
-    truth, joints, valid, meta = run_on_truth_clip("walk_across_far", tmp_path)
+@pytest.fixture(scope="module")
+def walk(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
+                                                             dict[str, Any], Path]:
+    """One product run (MediaPipe included) on the clip, shared: (truth, joints, valid, meta, its folder)."""
+    folder = tmp_path_factory.mktemp("walk")
+    return (*run_on_truth_clip(CLIP, folder), folder)
+
+
+def test_planted_feet_fix_the_root_depth_and_spare_the_knees(walk: tuple) -> None:
+    truth, joints, valid, meta, _ = walk
     refit = meta["fit"]["ground_refit"]
     assert refit["used"] and min(refit["contact_frames"]) >= 20, refit
     figures = am.evaluate(joints, truth, valid)
@@ -29,19 +39,14 @@ def test_planted_feet_fix_the_root_depth_and_spare_the_knees(tmp_path: Path) -> 
     assert figures["pa_mpjpe_mm"] <= 47.0, figures["pa_mpjpe_mm"]
 
 
-def test_the_second_pass_follows_ground_and_foot_lock(tmp_path: Path) -> None:
-    # The detections of one run, reused (`--tracks`): only the stages after MediaPipe run again.
-    truth, _, _, _ = run_on_truth_clip("walk_across_far", tmp_path)
-    tracks = tmp_path / "walk_across_far.npz"
-    focal = f"{float(truth['intrinsics'][0, 0]):.6f}"
+def test_the_second_pass_follows_ground_and_foot_lock(walk: tuple) -> None:
+    # The detections of that run, reused (`--tracks`): only the stages after MediaPipe run again.
+    folder = walk[-1]
 
     def refit_meta(*options: str) -> dict:
-        out = tmp_path / "again.npz"
-        result = run_backend("run", str(TRUTH / "walk_across_far" / "video.mp4"), "--out", str(out),
-                             "--focal-length", focal, "--tracks", str(tracks), *options)
-        assert result.returncode == 0, result.stderr[-3000:]
-        with np.load(out, allow_pickle=False) as data:
-            return json.loads(str(data["meta"]))["fit"]["ground_refit"]
+        meta = run_on_truth_clip(CLIP, folder, "--tracks", str(folder / f"{CLIP}.npz"), *options,
+                                 out_name="again.npz")[3]
+        return meta["fit"]["ground_refit"]
 
     # Stairs and slopes (`--ground constant`) and no grounding: no floor plane is imposed.
     assert refit_meta("--ground", "constant") == {"used": False, "reason": "--ground constant"}
