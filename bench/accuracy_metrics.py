@@ -181,6 +181,37 @@ def root_depth_error(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((e - e.mean()) ** 2)))
 
 
+def _level(up: np.ndarray) -> np.ndarray:
+    """[3, 3] smallest rotation taking `up` (camera frame) onto the camera's -y (Rodrigues' formula)."""
+    up = _unit(np.asarray(up, np.float64))
+    target = np.array([0.0, -1.0, 0.0])
+    axis = np.cross(up, target)
+    sin, cos = float(np.linalg.norm(axis)), float(up @ target)
+    if sin < 1e-12:
+        return np.eye(3) if cos > 0 else np.diag([1.0, -1.0, -1.0])
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]) / sin
+    return np.eye(3) + sin * k + (1.0 - cos) * (k @ k)
+
+
+def floor_up_error_deg(pred_up: np.ndarray, truth_floor: np.ndarray) -> float:
+    """Angle (deg) between the product's floor up (camera frame) and the truth's floor normal."""
+    return float(_angle_deg(_unit(np.asarray(pred_up, np.float64)), _unit(np.asarray(truth_floor[:3], np.float64))))
+
+
+def lean_error_deg(pred: np.ndarray, pred_up: np.ndarray, truth: np.ndarray, truth_floor: np.ndarray) -> float:
+    """Mean angle (deg) between the product's and the truth's pelvis->neck direction, each in its own
+    levelled world: the camera turned so that its floor's up is vertical, as the add-on's Auto import
+    levels the scene (the product's `floor_plane`, or the camera's own up when the file has none).
+
+    This is the lean an animator sees: a body upright on the truth's floor but tilted against the
+    product's floor (a floor up that is wrong, or a body tilted against a right floor) counts.
+    """
+    def spine(joints: np.ndarray, up: np.ndarray) -> np.ndarray:
+        return (joints[:, 12] - root(joints)) @ _level(up).T
+
+    return float(_angle_deg(spine(pred, pred_up), spine(truth, np.asarray(truth_floor[:3]))).mean())
+
+
 def planted_frames(soles: np.ndarray, floor: np.ndarray, fps: float, max_height: float = 0.03,
                    max_speed: float = 0.2) -> np.ndarray:
     """[N, 2] truth contacts of the left and right foot from the truth's sole points.
@@ -216,7 +247,8 @@ def foot_skate_mm(joints: np.ndarray, planted: np.ndarray, floor: np.ndarray, va
     return float(steps_all.mean() * 1000) if len(steps_all) else float("nan")
 
 
-def evaluate(pred: np.ndarray, truth: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, float]:
+def evaluate(pred: np.ndarray, truth: dict[str, np.ndarray], valid: np.ndarray,
+             pred_up: np.ndarray | None = None) -> dict[str, float]:
     """The whole table for one clip: product joints [N, 24, 3] (camera frame) against a truth.npz dict.
 
     `valid` [N] bool marks the frames the product detected. Returned keys (units in the names):
@@ -225,7 +257,8 @@ def evaluate(pred: np.ndarray, truth: dict[str, np.ndarray], valid: np.ndarray) 
     (product / truth), accel_truth_m_s2, legs_swapped_pct (of decidable valid frames),
     <limb>_length_ratio, limb_length_ratio (mean of the four), root_depth_err_m,
     foot_skate_mm (product), foot_skate_truth_mm (the truth's own residual slide), planted_frames,
-    pa_joint_<smpl index>_mm (each of the 14 joints after the PA alignment).
+    pa_joint_<smpl index>_mm (each of the 14 joints after the PA alignment), floor_up_err_deg and
+    lean_err_deg (`pred_up`: the product's floor up in the camera frame; None = the camera's own up).
     """
     true_joints = truth["joints_cam"]
     fps = float(truth["fps"])
@@ -264,4 +297,7 @@ def evaluate(pred: np.ndarray, truth: dict[str, np.ndarray], valid: np.ndarray) 
     out["planted_frames"] = float(planted.any(-1).sum())
     out["foot_skate_mm"] = foot_skate_mm(pred, planted, floor, v)
     out["foot_skate_truth_mm"] = foot_skate_mm(true_joints, planted, floor, v)
+    up = np.array([0.0, -1.0, 0.0]) if pred_up is None else np.asarray(pred_up, np.float64)
+    out["floor_up_err_deg"] = floor_up_error_deg(up, floor)
+    out["lean_err_deg"] = lean_error_deg(p, up, t, floor)
     return out

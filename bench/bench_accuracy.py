@@ -24,6 +24,11 @@ For every clip in `bench/truth/<clip>/` (rendered by `bench/make_truth_clips.py`
 - root depth error (m): RMS of the mid-hip depth error after removing its mean over the clip.
 - foot skate (mm/frame): mean slide of the product's ankles along the floor on frame pairs where
   the truth's foot is planted (sole on the floor and still); the truth's own residual is printed too.
+- floor up error (deg): angle between the product's floor up (`floor_plane`, or the camera's own up
+  when the file has none) and the true floor's normal.
+- lean in the levelled scene, error (deg): mean angle between the product's and the truth's
+  pelvis->neck direction, each with its camera turned so that its own floor is level (what the
+  add-on's Auto import shows; a wrong floor or a body tilted against the floor both count).
 - 2D (px): median distance of MediaPipe's 2D landmarks (the product's `landmarks2d`) to the true
   projected joints (hips, knees, ankles, shoulders, elbows, wrists).
 - throughput: frames/s of the whole `run` (its own `meta.seconds`: from the start of `run` to the
@@ -81,6 +86,8 @@ ROWS: list[tuple[str, str, str]] = [  # key, label, format
     ("root_depth_err_m", "root depth error after a constant (m)", "{:.3f}"),
     ("foot_skate_mm", "foot skate on planted frames (mm/frame)", "{:.1f}"),
     ("foot_skate_truth_mm", "  truth's own (mm/frame)", "{:.1f}"),
+    ("floor_up_err_deg", "floor up error (deg)", "{:.1f}"),
+    ("lean_err_deg", "lean in the levelled scene, error (deg)", "{:.1f}"),
     ("mediapipe_2d_px", "MediaPipe 2D to true joints, median (px)", "{:.1f}"),
     ("throughput_ratio", "throughput, run / MediaPipe alone", "{:.2f}"),
 ]
@@ -129,7 +136,9 @@ def evaluate_clip(motion: dict, truth: dict[str, np.ndarray]) -> dict[str, float
     sub = {k: (v[frames] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v) for k, v in truth.items()}
     if len(frames) > 1:  # a --stride run: the rows are further apart in time
         sub["fps"] = float(truth["fps"]) / float(np.median(np.diff(frames)))
-    figures = am.evaluate(motion["joints3d"].astype(float), sub, motion["valid"].astype(bool))
+    plane = motion.get("floor_plane")
+    figures = am.evaluate(motion["joints3d"].astype(float), sub, motion["valid"].astype(bool),
+                          None if plane is None else np.asarray(plane, float)[:3])
     figures["limb_length_worst"] = max((figures[f"{limb}_length_ratio"] for limb in am.LIMBS),
                                        key=lambda r: abs(r - 1.0))
     valid = motion["valid"].astype(bool)

@@ -153,6 +153,31 @@ def test_evaluate_of_the_truth_itself_is_perfect() -> None:
         am.evaluate(truth["joints_cam"][:5], truth, np.ones(5, bool))
 
 
+def test_floor_up_and_lean_errors_of_a_pitched_camera() -> None:
+    """A camera pitched 15 deg: taking the camera's own up for the floor tilts the levelled scene by
+    the pitch; a body turned 10 deg about the camera's x axis leans 10 deg on the true floor."""
+    spec = tm.clip_spec("walk_towards_pitched")
+    _, joints, glob = tm.settle(tm.MOTIONS[spec.motion](30))
+    cam = spec.camera
+    truth = {"joints_cam": cam.to_camera(joints), "fps": np.float64(30.0), "floor_cam": cam.floor_plane(),
+             "soles_cam": cam.to_camera(tm.sole_points(joints, glob))}
+    true_up = truth["floor_cam"][:3]
+    pitch = float(np.degrees(np.arcsin(-true_up[2] / np.linalg.norm(true_up))))
+    assert 10.0 < pitch < 20.0
+    valid = np.ones(30, bool)
+    right = am.evaluate(truth["joints_cam"], truth, valid, pred_up=true_up)
+    assert right["floor_up_err_deg"] < 1e-6 and right["lean_err_deg"] < 1e-6
+    camera_up = am.evaluate(truth["joints_cam"], truth, valid)
+    assert camera_up["floor_up_err_deg"] == pytest.approx(pitch, abs=1e-6)
+    assert camera_up["lean_err_deg"] == pytest.approx(pitch, abs=1.0)
+    hips = am.root(truth["joints_cam"])[:, None]
+    tilt = Rotation.from_rotvec([np.radians(10.0), 0.0, 0.0]).as_matrix()
+    leaning = (truth["joints_cam"] - hips) @ tilt.T + hips
+    tilted = am.evaluate(leaning, truth, valid, pred_up=true_up)
+    assert tilted["lean_err_deg"] == pytest.approx(10.0, abs=0.5)
+    assert tilted["pa_mpjpe_mm"] < 1e-6  # PA-MPJPE forgives the lean; the lean figure does not
+
+
 def test_bench_matches_motion_rows_to_truth_frames() -> None:
     """bench_accuracy.evaluate_clip picks the truth frames by the motion's frame_ids."""
     import sys
