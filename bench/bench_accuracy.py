@@ -38,7 +38,8 @@ For every clip in `bench/truth/<clip>/` (rendered by `bench/make_truth_clips.py`
 
 Usage:
   .venv/bin/python bench/bench_accuracy.py [--clips NAME ...] [--no-throughput] [--default-focal]
-        [--pass-height] [--keep DIR] [--tracks-from DIR] [--json OUT.json] [-- EXTRA RUN OPTIONS, e.g. --fit off]
+        [--pass-height] [--keep DIR] [--tracks-from DIR [--oracle 2d|3d|both]] [--json OUT.json]
+        [-- EXTRA RUN OPTIONS, e.g. --fit off]
 By default the true focal length is passed (`--focal-length`), as a user who knows the camera would;
 `--pass-height` also passes the person's true stature (`truth.npz` `stature_m`) as `--height`.
 """
@@ -128,6 +129,59 @@ def run_product(video: Path, out: Path, focal: float | None, extra: list[str], h
     return motion
 
 
+#: Pairs of SMPL_TO_MP_2D joints that swap when left and right are exchanged (hips, knees, ankles, shoulders, ...).
+MIRROR_PAIRS = ((1, 2), (4, 5), (7, 8), (16, 17), (18, 19), (20, 21))
+
+
+def oracle_tracks(kept: Path, truth: dict[str, np.ndarray], mode: str, out: Path) -> Path:
+    """A diagnostic, not the product: the kept tracks (`--keep` of a `-- --fit off` run) with MediaPipe's
+    evidence for the 12 limb joints (`SMPL_TO_MP_2D`) replaced by the truth, to see which evidence limits
+    the figures. Modes:
+    - "2d": the true projected joints (pixels) as the 2D landmarks;
+    - "3d": the true joints as the world landmarks: camera-frame offsets from the mid-hip, turned into
+      MediaPipe's crop-aligned frame by the inverse of `camera.view_ray_rotation`; a frame whose 2D
+      MediaPipe mirrored as a whole (a back read as a front) is mirrored too, so only the 3D changes;
+    - "both": both true, nothing mirrored.
+    The other landmarks (feet, hands, face) stay MediaPipe's. Returns `out`.
+    """
+    from backend.geometry import camera
+
+    with np.load(kept, allow_pickle=False) as data:
+        arrays = {k: data[k].copy() for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    main = next(p["person_id"] for p in meta["people"] if p.get("main"))
+    person = [int(v) for v in arrays["people_ids"]].index(main)
+    frames = arrays["frame_ids"].astype(int)
+    true2d, true3d = truth["joints_2d"][frames], truth["joints_cam"][frames]
+    lm2d, world = arrays["people_landmarks2d"][person], arrays["people_world"][person].astype(np.float64)
+    if mode in ("3d", "both"):
+        labelled = true3d.copy()
+        if mode == "3d":  # a frame MediaPipe saw mirrored (a back read as a front) stays mirrored
+            kept_cost = swap_cost = 0.0
+            for a, b in MIRROR_PAIRS:
+                mp_a, mp_b = lm2d[:, SMPL_TO_MP_2D[a], :2], lm2d[:, SMPL_TO_MP_2D[b], :2]
+                kept_cost = kept_cost + np.linalg.norm(mp_a - true2d[:, a], axis=-1) + np.linalg.norm(
+                    mp_b - true2d[:, b], axis=-1)
+                swap_cost = swap_cost + np.linalg.norm(mp_a - true2d[:, b], axis=-1) + np.linalg.norm(
+                    mp_b - true2d[:, a], axis=-1)
+            mirrored = swap_cost < 0.5 * kept_cost
+            for a, b in MIRROR_PAIRS:
+                labelled[mirrored, a], labelled[mirrored, b] = true3d[mirrored, b], true3d[mirrored, a]
+        hips2d = lm2d[:, [SMPL_TO_MP_2D[1], SMPL_TO_MP_2D[2]], :2].mean(axis=1).astype(np.float64)
+        size = (int(arrays["image_size"][0]), int(arrays["image_size"][1]))
+        turn = camera.view_ray_rotation(hips2d, float(arrays["focal_length"]), size)
+        mid_hip = 0.5 * (labelled[:, 1] + labelled[:, 2])
+        mp_mid_hip = 0.5 * (world[:, SMPL_TO_MP_2D[1]] + world[:, SMPL_TO_MP_2D[2]])
+        for joint, landmark in SMPL_TO_MP_2D.items():
+            world[:, landmark] = np.einsum("nji,nj->ni", turn, labelled[:, joint] - mid_hip) + mp_mid_hip
+        arrays["people_world"][person] = world.astype(np.float32)
+    if mode in ("2d", "both"):
+        for joint, landmark in SMPL_TO_MP_2D.items():
+            lm2d[:, landmark, :2] = true2d[:, joint]
+    np.savez(out, **arrays)
+    return out
+
+
 def evaluate_clip(motion: dict, truth: dict[str, np.ndarray]) -> dict[str, float]:
     frames = motion["frame_ids"].astype(int)
     n = len(truth["joints_cam"])
@@ -186,7 +240,12 @@ def main() -> None:
                              "DIR/<clip>.npz`): MediaPipe does not run again, for quick iterations on the "
                              "stages after it. Keep them from a `-- --fit off` run: its tracks are MediaPipe's "
                              "own, before any left/right repair")
+    parser.add_argument("--oracle", choices=("2d", "3d", "both"), default=None,
+                        help="diagnostic (with --tracks-from): replace MediaPipe's 2D and/or 3D evidence for the limb "
+                             "joints by the truth (see oracle_tracks)")
     args = parser.parse_args(argv)
+    if args.oracle and args.tracks_from is None:
+        parser.error("--oracle needs --tracks-from DIR (the detections it edits)")
     clips = truth_clips(args.truth_dir, args.clips)
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -197,8 +256,10 @@ def main() -> None:
             truth = load_truth(clip)
             focal = None if args.default_focal else float(truth["intrinsics"][0, 0])
             height = float(truth["stature_m"]) if args.pass_height else None
-            clip_extra = extra if args.tracks_from is None else [*extra, "--tracks",
-                                                                 str(args.tracks_from / f"{clip.name}.npz")]
+            tracks = None if args.tracks_from is None else args.tracks_from / f"{clip.name}.npz"
+            if tracks is not None and args.oracle:
+                tracks = oracle_tracks(tracks, truth, args.oracle, tmp / f"{clip.name}_oracle.npz")
+            clip_extra = extra if tracks is None else [*extra, "--tracks", str(tracks)]
             motion = run_product(clip / "video.mp4", out_dir / f"{clip.name}.npz", focal, clip_extra, height)
             figures = evaluate_clip(motion, truth)
             if not args.no_throughput:
