@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from backend.core.motion_schema import level_rotation  # the rotation Auto import levels the scene with
+
 #: SMPL indices of the 14 evaluation joints (LSP order): R ankle, R knee, R hip, L hip, L knee,
 #: L ankle, R wrist, R elbow, R shoulder, L shoulder, L elbow, L wrist, neck, head.
 EVAL14: tuple[int, ...] = (8, 5, 2, 1, 4, 7, 21, 19, 17, 16, 18, 20, 12, 15)
@@ -181,18 +183,6 @@ def root_depth_error(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((e - e.mean()) ** 2)))
 
 
-def _level(up: np.ndarray) -> np.ndarray:
-    """[3, 3] smallest rotation taking `up` (camera frame) onto the camera's -y (Rodrigues' formula)."""
-    up = _unit(np.asarray(up, np.float64))
-    target = np.array([0.0, -1.0, 0.0])
-    axis = np.cross(up, target)
-    sin, cos = float(np.linalg.norm(axis)), float(up @ target)
-    if sin < 1e-12:
-        return np.eye(3) if cos > 0 else np.diag([1.0, -1.0, -1.0])
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]) / sin
-    return np.eye(3) + sin * k + (1.0 - cos) * (k @ k)
-
-
 def floor_up_error_deg(pred_up: np.ndarray, truth_floor: np.ndarray) -> float:
     """Angle (deg) between the product's floor up (camera frame) and the truth's floor normal."""
     return float(_angle_deg(_unit(np.asarray(pred_up, np.float64)), _unit(np.asarray(truth_floor[:3], np.float64))))
@@ -207,7 +197,7 @@ def lean_error_deg(pred: np.ndarray, pred_up: np.ndarray, truth: np.ndarray, tru
     product's floor (a floor up that is wrong, or a body tilted against a right floor) counts.
     """
     def spine(joints: np.ndarray, up: np.ndarray) -> np.ndarray:
-        return (joints[:, 12] - root(joints)) @ _level(up).T
+        return (joints[:, 12] - root(joints)) @ level_rotation(up).T
 
     return float(_angle_deg(spine(pred, pred_up), spine(truth, np.asarray(truth_floor[:3]))).mean())
 
