@@ -142,7 +142,9 @@ def oracle_tracks(kept: Path, truth: dict[str, np.ndarray], mode: str, out: Path
       MediaPipe's crop-aligned frame by the inverse of `camera.view_ray_rotation`; a frame whose 2D
       MediaPipe mirrored as a whole (a back read as a front) is mirrored too, so only the 3D changes;
     - "both": both true, nothing mirrored.
-    The other landmarks (feet, hands, face) stay MediaPipe's. Returns `out`.
+    The other landmarks (feet, hands, face) stay MediaPipe's. Run the product with `--lifter off` to
+    judge MediaPipe's own evidence (the lifter would otherwise correct the 3D from the edited 2D).
+    Returns `out`.
     """
     from backend.geometry import camera
 

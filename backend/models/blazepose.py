@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..body.landmarks_def import LEFT_HIP, RIGHT_HIP
-from ..builtin import ik, rest_skeleton
+from ..builtin import ik, lifter, rest_skeleton
 from ..builtin.translation import translation_from_landmarks
 from ..geometry import camera
 from ..geometry.skeleton import forward_kinematics, matrix_to_axis_angle
@@ -31,7 +31,10 @@ def run(request: ModelRequest) -> ModelOutput:
     track = request.track
     n = len(track)
     request.events.progress("ik", 0, n)
-    world = camera_frame_landmarks(track.world, track.landmarks2d, request.focal_length, track.image_size)
+    crop_world, lifted = track.world, bool(request.options.get("lifter", False))
+    if lifted:  # MediaPipe's 3D limb directions, turned part of the way towards the lifter's
+        crop_world = lifter.corrected_world(track.world, track.landmarks2d, track.valid)
+    world = camera_frame_landmarks(crop_world, track.landmarks2d, request.focal_length, track.image_size)
     rest = rest_skeleton.from_landmarks(world, track.landmarks2d[..., 2], track.valid)
     betas = np.zeros(10, dtype=np.float32)
     rest_source = "measured landmarks"
@@ -53,7 +56,9 @@ def run(request: ModelRequest) -> ModelOutput:
         rest_joints=rest_joints,
         focal_length=request.focal_length,
         joints3d=forward_kinematics(poses, rest_joints, transl).astype(np.float32),
-        meta={"rest_skeleton": rest_source, "bone_lengths_m": {k: round(v, 4) for k, v in rest.lengths.items()}},
+        meta={"rest_skeleton": rest_source, "bone_lengths_m": {k: round(v, 4) for k, v in rest.lengths.items()},
+              "lifter": {"used": lifted, **({"share": lifter.LIFTER_SHARE, "weights": lifter.WEIGHTS.name}
+                                            if lifted else {})}},
         rest=rest,
         landmarks_world=world.astype(np.float32),
     )

@@ -353,7 +353,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
     request = ModelRequest(video=info, track=track, window=window, device=device, weights_dir=weights_dir,
                            smpl_dir=smpl_dir, threads=options.threads, focal_length=focal, events=events,
                            check_cancel=cancel.check, options={"official_batching": options.official_batching,
-                                    "focal_length_given": options.focal_length is not None})
+                                    "focal_length_given": options.focal_length is not None,
+                                    "lifter": options.lifter and options.fit})  # --fit off: the old path
     output = card.run(request)
     cancel.check()
     output.check_complete(len(track), card.name)
