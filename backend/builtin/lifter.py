@@ -107,10 +107,14 @@ class Lifter:
     def lift(self, normalised: np.ndarray) -> np.ndarray:
         """A whole clip [N, 12, 2] -> [N, 12, 3], its ends padded with the edge frames; averaged with the
         mirrored clip's answer (x negated, left and right exchanged), mirrored back."""
+        from threadpoolctl import threadpool_limits
+
         half = (self.receptive_field - 1) // 2
         padded = np.concatenate([np.repeat(normalised[:1], half, 0), normalised, np.repeat(normalised[-1:], half, 0)])
-        direct = self.forward(padded)
-        mirrored = self.forward(padded[:, MIRRORED] * np.array([-1.0, 1.0]))
+        # One BLAS thread: the same sums in the same order on any machine or worker (batch runs compare bytes).
+        with threadpool_limits(limits=1, user_api="blas"):
+            direct = self.forward(padded)
+            mirrored = self.forward(padded[:, MIRRORED] * np.array([-1.0, 1.0]))
         return 0.5 * (direct + mirrored[:, MIRRORED] * np.array([-1.0, 1.0, 1.0]))
 
 
