@@ -4,8 +4,7 @@ On the rendered walk across the view (`bench/truth/walk_across_far`, a floor pla
 product as a user runs it (`backend run VIDEO --focal-length F`) is compared with the rendered truth
 using the harness's own metrics (`bench/accuracy_metrics.py`). Without the second pass (main before
 it) the knee flexion error was 11.7 deg and the root depth error 0.038 m; with it 9.3 deg and
-0.009 m; the lifter (`--lifter`, default on) then lowered PA-MPJPE 45 -> 41 mm. About 10 s:
-MediaPipe on 90 frames, then the fit.
+0.009 m. About 10 s: MediaPipe on 90 frames, then the fit.
 """
 
 from __future__ import annotations
@@ -37,8 +36,8 @@ def test_planted_feet_fix_the_root_depth_and_spare_the_knees(walk: tuple) -> Non
     figures = am.evaluate(joints, truth, valid)
     assert figures["root_depth_err_m"] <= 0.02, figures["root_depth_err_m"]
     assert figures["knee_flexion_err_deg"] <= 10.5, figures["knee_flexion_err_deg"]
-    assert figures["pa_mpjpe_mm"] <= 43.0, figures["pa_mpjpe_mm"]  # 45 without the lifter, 41 with it
-    assert meta["lifter"]["used"] is True
+    assert figures["pa_mpjpe_mm"] <= 47.0, figures["pa_mpjpe_mm"]
+    assert meta["lifter"] == {"used": False}  # opt-in
 
 
 def test_the_second_pass_follows_ground_and_foot_lock(walk: tuple) -> None:
@@ -81,3 +80,14 @@ def test_given_the_true_evidence_the_fit_lands_on_the_truth(walk: tuple) -> None
     assert both["pa_mpjpe_mm"] <= 30.0 and both["knee_flexion_err_deg"] <= 7.5, both
     assert both["limb_dir_err_median_deg"] <= 4.0, both
     assert flat["pa_mpjpe_mm"] >= 40.0, flat
+
+
+def test_the_lifter_brings_the_walk_closer_to_the_truth(walk: tuple) -> None:
+    """`--lifter on` (the same detections, `--tracks`): PA-MPJPE 45 -> 41 mm measured, elbows 10.2 -> 8.8 deg."""
+    truth, _, _, _, folder = walk
+    _, joints, valid, meta = run_on_truth_clip(CLIP, folder, "--tracks", str(folder / f"{CLIP}.npz"), "--lifter",
+                                               "on", out_name="lifted.npz")
+    assert meta["lifter"]["used"] is True and meta["lifter"]["share"] == 0.3
+    figures = am.evaluate(joints, truth, valid)
+    assert figures["pa_mpjpe_mm"] <= 43.0, figures["pa_mpjpe_mm"]
+    assert figures["elbow_flexion_err_deg"] <= 9.5, figures["elbow_flexion_err_deg"]
