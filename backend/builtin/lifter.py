@@ -140,8 +140,8 @@ def normalise_2d(pixels: np.ndarray) -> np.ndarray:
     return (pixels - 0.5 * (lo + hi)) / size
 
 
-def _fill_undetected(pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Linear interpolation over frames without a detection (ends held)."""
+def fill_undetected(pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """[N, K, 2] pixels, linearly interpolated over frames without a detection (ends held)."""
     if valid.all() or not valid.any():
         return pixels
     frames = np.arange(len(pixels))
@@ -150,6 +150,22 @@ def _fill_undetected(pixels: np.ndarray, valid: np.ndarray) -> np.ndarray:
         for axis in range(2):
             out[:, joint, axis] = np.interp(frames, frames[valid], pixels[valid, joint, axis])
     return out
+
+
+def blend_limbs(mine: np.ndarray, lifted: np.ndarray, share: float) -> np.ndarray:
+    """Two estimates of the 12 joints [N, 12, 3] (mid-hip-relative, `LIMB_LANDMARKS` order) -> hips and
+    shoulders blended as positions, `share` of the way towards `lifted`; each limb bone (`BONES`, parents
+    first) then hangs from its blended parent with `mine`'s length and the normalised blend of the two
+    unit directions."""
+    new = (1.0 - share) * mine + share * lifted
+    for parent, child in BONES:
+        bone, guess = mine[:, child] - mine[:, parent], lifted[:, child] - lifted[:, parent]
+        length = np.linalg.norm(bone, axis=-1, keepdims=True)
+        direction = (1.0 - share) * bone / np.maximum(length, 1e-9) + share * guess / np.maximum(
+            np.linalg.norm(guess, axis=-1, keepdims=True), 1e-9)
+        new[:, child] = new[:, parent] + length * direction / np.maximum(
+            np.linalg.norm(direction, axis=-1, keepdims=True), 1e-9)
+    return new
 
 
 def corrected_world(world: np.ndarray, landmarks2d: np.ndarray, valid: np.ndarray, share: float = LIFTER_SHARE,
@@ -164,19 +180,12 @@ def corrected_world(world: np.ndarray, landmarks2d: np.ndarray, valid: np.ndarra
         return out
     lifter = lifter or load()
     ids = list(LIMB_LANDMARKS)
-    pixels = _fill_undetected(np.asarray(landmarks2d, np.float64)[:, ids, :2], valid)
+    pixels = fill_undetected(np.asarray(landmarks2d, np.float64)[:, ids, :2], valid)
     lifted = lifter.lift(normalise_2d(pixels))
     lifted -= 0.5 * (lifted[:, 0:1] + lifted[:, 1:2])
     mid_hip = 0.5 * (out[:, lm.LEFT_HIP] + out[:, lm.RIGHT_HIP])
     mine = out[:, ids] - mid_hip[:, None]
-    new = (1.0 - share) * mine + share * lifted
-    for parent, child in BONES:
-        bone, guess = mine[:, child] - mine[:, parent], lifted[:, child] - lifted[:, parent]
-        length = np.linalg.norm(bone, axis=-1, keepdims=True)
-        direction = (1.0 - share) * bone / np.maximum(length, 1e-9) + share * guess / np.maximum(
-            np.linalg.norm(guess, axis=-1, keepdims=True), 1e-9)
-        new[:, child] = new[:, parent] + length * direction / np.maximum(
-            np.linalg.norm(direction, axis=-1, keepdims=True), 1e-9)
+    new = blend_limbs(mine, lifted, share)
     for end, followers in CARRIED.items():
         k = ids.index(end)
         out[np.ix_(valid, list(followers))] += (new[valid, k] - mine[valid, k])[:, None]
@@ -184,4 +193,5 @@ def corrected_world(world: np.ndarray, landmarks2d: np.ndarray, valid: np.ndarra
     return out
 
 
-__all__ = ["LIFTER_SHARE", "LIMB_LANDMARKS", "Lifter", "corrected_world", "load", "normalise_2d"]
+__all__ = ["LIFTER_SHARE", "LIMB_LANDMARKS", "Lifter", "blend_limbs", "corrected_world", "fill_undetected", "load",
+           "normalise_2d"]

@@ -15,46 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import lifter_model as lm
 import numpy as np
 import torch
-
-sys.path.insert(0, str(lm.ROOT / "bench"))
-from bench_accuracy import SMPL_TO_MP_2D  # noqa: E402
 from mocap_data import SMPL_IDS  # noqa: E402
 
-LANDMARKS = [SMPL_TO_MP_2D[j] for j in SMPL_IDS]
+from backend.builtin import lifter as product  # noqa: E402  (lifter_model put the repository on the path)
+from bench import accuracy_metrics as am  # noqa: E402
+
+LANDMARKS = list(product.LIMB_LANDMARKS)
 #: MediaPipe's foot and hand landmarks, each moved with its ankle or wrist: heels, foot tips, pinky/index/thumb.
-CARRIED = {27: (29, 31), 28: (30, 32), 15: (17, 19, 21), 16: (18, 20, 22)}
+CARRIED = product.CARRIED
 TRUTH_DIR = lm.ROOT / "bench" / "truth"
-
-
-def fill_invalid(px: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Linear interpolation of [N, 12, 2] over invalid rows (edges held)."""
-    if valid.all() or not valid.any():
-        return px
-    idx = np.arange(len(px))
-    out = px.copy()
-    for j in range(px.shape[1]):
-        for c in range(2):
-            out[:, j, c] = np.interp(idx, idx[valid], px[valid, j, c])
-    return out
-
-
-def procrustes_errors(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Per frame mean joint error (m) after a similarity alignment of pred to true, [N]."""
-    out = []
-    for p, t in zip(pred, true):
-        p0, t0 = p - p.mean(0), t - t.mean(0)
-        u, s, vt = np.linalg.svd(p0.T @ t0)
-        d = np.sign(np.linalg.det(u @ vt))
-        s[-1] *= d
-        u[:, -1] *= d
-        out.append(np.linalg.norm((s.sum() / (p0 ** 2).sum()) * p0 @ (u @ vt) - t0, axis=-1).mean())
-    return np.array(out)
 
 
 def direction_error_deg(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -81,13 +55,7 @@ def combine(mp: np.ndarray, lifted: np.ndarray, mode: str, alpha: float) -> np.n
         return lifted
     if mode == "blend":
         return alpha * mp + (1 - alpha) * lifted
-    out = alpha * mp + (1 - alpha) * lifted  # hips and shoulders as positions
-    for p, c in lm.BONES:
-        a, b = mp[:, c] - mp[:, p], lifted[:, c] - lifted[:, p]
-        length = np.linalg.norm(a, axis=-1, keepdims=True)
-        d = alpha * a / length + (1 - alpha) * b / np.linalg.norm(b, axis=-1, keepdims=True)
-        out[:, c] = out[:, p] + length * d / np.linalg.norm(d, axis=-1, keepdims=True)
-    return out
+    return product.blend_limbs(mp, lifted, 1.0 - alpha)  # "dirblend": the product's blend
 
 
 def main() -> None:
@@ -120,7 +88,7 @@ def main() -> None:
         valid = arrays["people_valid"][person].astype(bool)
         lm2d = arrays["people_landmarks2d"][person].astype(np.float64)
         world = arrays["people_world"][person].astype(np.float64)
-        px = fill_invalid(lm2d[:, LANDMARKS, :2], valid)
+        px = product.fill_undetected(lm2d[:, LANDMARKS, :2], valid)
         if args.true_2d:
             with np.load(TRUTH_DIR / kept.stem / "truth.npz") as truth:
                 px = truth["joints_2d"][arrays["frame_ids"].astype(int)][:, list(SMPL_IDS)].astype(np.float64)
@@ -155,7 +123,7 @@ def main() -> None:
             cam = to_cam(x)
             v = valid
             row[name] = {
-                "pa_mpjpe12_mm": float(procrustes_errors(cam[v], true_rel[v]).mean() * 1000),
+                "pa_mpjpe12_mm": float(am.pa_mpjpe(cam[v], true_rel[v], tuple(range(12))).mean() * 1000),
                 "mpjpe12_rootrel_mm": float(np.linalg.norm(cam[v] - true_rel[v], axis=-1).mean() * 1000),
                 "limb_dir_err_median_deg": float(np.median(direction_error_deg(cam[v], true_rel[v]))),
                 "flexion_err_deg": float(np.abs(flexion_deg(cam[v]) - flexion_deg(true_rel[v])).mean()),

@@ -19,28 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# The product's own pieces, re-exported for the training and evaluation scripts.
+from backend.builtin.lifter import BONES, MIRRORED, normalise_2d  # noqa: E402
 from backend.geometry.skeleton import rotation_between  # noqa: E402
 
 JOINTS = 12
 #: index pairs (left, right) in the lifter's joint order.
 MIRROR = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11))
-FLIP = np.array([1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10])
-#: bones as (parent, child) in the lifter's order: thighs, shins, upper arms, forearms.
-BONES = ((0, 2), (1, 3), (2, 4), (3, 5), (6, 8), (7, 9), (8, 10), (9, 11))
-
-
-def normalise_2d(px: np.ndarray) -> np.ndarray:
-    """[..., N, 12, 2] pixels -> per frame: minus the joints' box centre, over the box's larger side."""
-    lo, hi = px.min(axis=-2, keepdims=True), px.max(axis=-2, keepdims=True)
-    size = np.maximum((hi - lo).max(axis=-1, keepdims=True), 1e-6)
-    return (px - 0.5 * (lo + hi)) / size
-
-
-def crop_turn(hip_px: np.ndarray, focal: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """[..., 2] mid-hip pixels -> [..., 3, 3] rotations taking the optical axis onto the mid-hip's ray
-    (the product's `camera.view_ray_rotation`); crop-aligned = turn^T @ camera."""
-    rays = np.concatenate([(hip_px - centre) / focal, np.ones(hip_px.shape[:-1] + (1,))], axis=-1)
-    return rotation_between(np.broadcast_to(np.array([0.0, 0.0, 1.0]), rays.shape), rays)
+FLIP = MIRRORED
 
 
 class Block(nn.Module):
@@ -88,8 +74,38 @@ class Lifter(nn.Module):
 
 
 def load(path: Path) -> Lifter:
-    state = torch.load(path, map_location="cpu")
+    state = torch.load(path, map_location="cpu", weights_only=True)
     model = Lifter(**state["config"])
     model.load_state_dict(state["weights"])
     model.eval()
     return model
+
+
+__all__ = ["BONES", "FLIP", "JOINTS", "MIRROR", "ROOT", "Lifter", "export_npz", "load", "normalise_2d",
+           "rotation_between"]
+
+
+def export_npz(path: Path, out: Path) -> None:
+    """A trained checkpoint (`train_lifter.py`'s .pt) -> the product's weights file (float32 arrays named as
+    the layers, batch-norm counters dropped, a `config` JSON string; read by `backend.builtin.lifter.load`)."""
+    import json
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = Lifter(**state["config"])
+    arrays = {k: v.numpy().astype(np.float32) for k, v in state["weights"].items()
+              if not k.endswith("num_batches_tracked")}
+    arrays["config"] = np.array(json.dumps({
+        "dilations": [int(b.pad) for b in model.blocks], "channels": int(state["config"].get("ch", 256)),
+        "source": "bench/lifter/train_lifter.py", "val_mpjpe_mm": float(state["val_mpjpe_mm"]),
+        "step": int(state["step"])}))
+    np.savez_compressed(out, **arrays)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="export a trained checkpoint as the product's weights file")
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("out", type=Path, help="e.g. backend/builtin/lifter_cmu.npz")
+    args = parser.parse_args()
+    export_npz(args.checkpoint, args.out)

@@ -18,6 +18,9 @@ import lifter_model as lm
 import numpy as np
 import torch
 
+from backend.geometry import camera  # noqa: E402  (lifter_model put the repository on the path)
+from bench import accuracy_metrics as am  # noqa: E402
+
 SIZES = ((640, 360), (1280, 720), (1920, 1080), (360, 640), (720, 1280), (1080, 1920), (960, 720))
 VAL_SUBJECT = "cc_006_"
 
@@ -113,7 +116,7 @@ def sample(takes: list[np.ndarray], weights: np.ndarray, length: int, rng: np.ra
         b = min(length, a + rng.integers(1, 10))
         noisy[a:b] = noisy[a:b, lm.FLIP]
     hip_px = 0.5 * (noisy[:, 0] + noisy[:, 1])
-    turn = lm.crop_turn(hip_px, focal, np.array([w_img / 2, h_img / 2]))
+    turn = camera.view_ray_rotation(hip_px, float(focal), (w_img, h_img))
     rel = cam - 0.5 * (cam[:, 0:1] + cam[:, 1:2])
     target3d = np.einsum("nji,nkj->nki", turn, rel)  # turn^T @ rel
     return lm.normalise_2d(noisy), target3d
@@ -122,21 +125,6 @@ def sample(takes: list[np.ndarray], weights: np.ndarray, length: int, rng: np.ra
 def batch(takes, weights, size, length, rng):
     xs, ys = zip(*(sample(takes, weights, length, rng) for _ in range(size)))
     return torch.from_numpy(np.stack(xs).astype(np.float32)), torch.from_numpy(np.stack(ys).astype(np.float32))
-
-
-def pa_mpjpe(pred: np.ndarray, true: np.ndarray) -> float:
-    """Mean over frames of the Procrustes-aligned (rotation, translation, scale) joint error."""
-    errs = []
-    for p, t in zip(pred, true):
-        p0, t0 = p - p.mean(0), t - t.mean(0)
-        u, s, vt = np.linalg.svd(p0.T @ t0)
-        d = np.sign(np.linalg.det(u @ vt))
-        s[-1] *= d
-        u[:, -1] *= d
-        r = u @ vt
-        scale = s.sum() / (p0 ** 2).sum()
-        errs.append(np.linalg.norm(scale * p0 @ r - t0, axis=-1).mean())
-    return float(np.mean(errs))
 
 
 def main() -> None:
@@ -197,7 +185,9 @@ def main() -> None:
             with torch.no_grad():
                 vp = net(val_x)
             mpjpe = float((vp - val_y).norm(dim=-1).mean()) * 1000
-            pa = pa_mpjpe(vp[:, ::8].reshape(-1, 12, 3).numpy(), val_y[:, ::8].reshape(-1, 12, 3).numpy()) * 1000
+            pa = float(am.pa_mpjpe(vp[:, ::8].reshape(-1, 12, 3).numpy().astype(np.float64),
+                                         val_y[:, ::8].reshape(-1, 12, 3).numpy().astype(np.float64),
+                                         joints=tuple(range(12))).mean()) * 1000
             print(f"step {step} {time.time() - start:.0f}s train {loss.item() * 1000:.1f} mm  "
                   f"val MPJPE {mpjpe:.1f} mm PA {pa:.1f} mm", flush=True)
             if mpjpe < best:
