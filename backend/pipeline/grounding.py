@@ -89,9 +89,13 @@ class FloorSettings:
 
     candidate_speed: float = 0.6      # slow foot points are floor candidates
     inlier_distance: float = 0.03
-    iterations: int = 300
+    iterations: int = 4000           # plane hypotheses (vectorised); 300 left the answer seed-dependent
+    refined_hypotheses: int = 200     # the best distinct hypotheses refined by least squares
+    consensus_margin: float = 0.05    # refined planes scoring within this share of the best are averaged
     max_tilt_from_torso: float = 40.0  # hypotheses: the plane's up against the mean torso direction
     max_accepted_tilt: float = 25.0    # accepted plane: people stand and walk within this of vertical
+    max_accepted_roll: float = 15.0    # ... and within this sideways (in the image), where depth cannot
+    #                                    excuse it; two lanes of footfalls at different depths roll a plane
     min_points: int = 20              # inlier foot points
     below_distance: float = 0.04       # a foot point this far below the plane counts against it
     max_below_fraction: float = 0.03   # of all foot points, for the plane to be accepted
@@ -159,6 +163,9 @@ class GroundResult:
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+#: Plane hypotheses scored at once in `fit_floor` (bounds its memory for long clips).
+HYPOTHESIS_CHUNK = 256
 
 #: Half-width of the speed estimate (seconds): 2 frames at 30 fps, 1 at 12 fps.
 SPEED_WINDOW = 0.05
@@ -250,6 +257,12 @@ def _fit_classes(points: np.ndarray, classes: np.ndarray, prior: np.ndarray, pri
     return normal, -(means @ normal)
 
 
+def _roll_from(up: np.ndarray, prior: np.ndarray) -> float:
+    """Degrees between two up directions seen in the image (about the camera's optical axis)."""
+    turn = np.degrees(np.arctan2(up[0], -up[1]) - np.arctan2(prior[0], -prior[1]))
+    return abs(float((turn + 180.0) % 360.0 - 180.0))
+
+
 def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
               settings: FloorSettings = FloorSettings()) -> tuple[Floor | None, dict[str, Any]]:
     """RANSAC plane through the slow foot points, refined by least squares; None when too few.
@@ -275,43 +288,83 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
     every = points.reshape(-1, 3)
     every_class = np.tile(np.array(CONTACT_CLASS), len(points))
     cos_limit = np.cos(np.radians(settings.max_tilt_from_torso))
-    best_score, best = -np.inf, None
-    for _ in range(settings.iterations):
-        a, b, c = shifted[rng.choice(len(shifted), 3, replace=False)]
-        normal = np.cross(b - a, c - a)
-        norm = np.linalg.norm(normal)
-        if norm < 1e-6:
-            continue
-        normal /= norm
-        if normal @ prior < 0:
-            normal = -normal
-        if normal @ prior < cos_limit:
-            continue
-        # Re-shift the ankle points along this hypothesis' own up before scoring.
-        pts = cand - (cand_class == 0)[:, None] * ankle_level * normal
-        heights = pts @ normal - a @ normal
-        inliers = np.abs(heights) < settings.inlier_distance
+    is_ankle = (cand_class == 0).astype(np.float64)
+    every_ankle = ((every_class == 0) * ankle_level)[:, None]
+    # Hypotheses: planes through three slow points, scored in chunks (memory stays flat in clip length).
+    triples = np.stack([rng.choice(len(shifted), 3, replace=False) for _ in range(settings.iterations)])
+    a, b, c = shifted[triples[:, 0]], shifted[triples[:, 1]], shifted[triples[:, 2]]
+    normals = np.cross(b - a, c - a)
+    norms = np.linalg.norm(normals, axis=1)
+    keep = norms > 1e-6
+    normals, a = normals[keep] / norms[keep, None], a[keep]
+    normals *= np.where(normals @ prior < 0, -1.0, 1.0)[:, None]
+    within = normals @ prior >= cos_limit
+    normals, a = normals[within], a[within]
+    base = np.einsum("kd,kd->k", a, normals)
+    score = np.full(len(normals), -np.inf)
+    for lo in range(0, len(normals), HYPOTHESIS_CHUNK):
+        part = slice(lo, lo + HYPOTHESIS_CHUNK)
+        # Re-shift the ankle points along each hypothesis' own up before scoring.
+        heights = cand @ normals[part].T - is_ankle[:, None] * ankle_level - base[part]        # [M, K]
         # A floor has no foot under it: count every foot point (slow or not) well below the plane.
-        all_heights = every @ normal - (every_class == 0) * ankle_level - a @ normal
-        below = all_heights < -settings.below_distance
-        score = inliers.sum() - 2.0 * below.sum()
-        if score > best_score:
-            best_score, best = score, inliers
-    if best is None or best_score <= 0:
+        below = ((every @ normals[part].T - every_ankle - base[part]) < -settings.below_distance).sum(axis=0)
+        value = (np.abs(heights) < settings.inlier_distance).sum(axis=0) - 2.0 * below
+        # The acceptance test would refuse a plane with that much under it: never prefer one.
+        score[part] = np.where(below > settings.max_below_fraction * len(every), -np.inf, value)
+    if not np.isfinite(score).any() or score.max() <= 0:
         quality["reason"] = "no plane within the tilt limit with the feet above it"
         return None, quality
-    inliers = best
-    normal, offsets = prior, np.zeros(2)
-    for _ in range(4):
-        sel_pts, sel_cls = cand[inliers], cand_class[inliers]
-        if len(sel_pts) < 3 or len(np.unique(sel_cls)) < 1:
+
+    def refine(inliers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        normal, offsets = prior, np.zeros(2)
+        for _ in range(4):
+            sel_pts, sel_cls = cand[inliers], cand_class[inliers]
+            if len(sel_pts) < 3:
+                break
+            normal, offsets = _fit_classes(sel_pts, sel_cls, prior, prior_weight=len(sel_pts) * 0.01**2)
+            for c in [c for c in (0, 1) if not np.any(sel_cls == c)]:
+                offsets[c] = offsets[1 - c] + (-ankle_level if c == 0 else ankle_level)  # rest skeleton's level
+            inliers = np.abs(cand @ normal + offsets[cand_class]) < settings.inlier_distance
+        return normal, offsets, inliers
+
+    def refined_score(normal: np.ndarray, offsets: np.ndarray, inliers: np.ndarray) -> float:
+        ankle_above_ball = float(np.clip(offsets[1] - offsets[0], 0.0, 0.2))
+        heights = every @ normal + offsets[1] - (every_class == 0) * ankle_above_ball
+        below = int((heights < -settings.below_distance).sum())
+        if below > settings.max_below_fraction * len(every):
+            return -np.inf  # a floor has nothing under it (the acceptance test would refuse it)
+        return float(inliers.sum() - 2.0 * below)
+
+    # Least squares moves a hypothesis, sometimes to a worse plane: refine the best distinct
+    # hypotheses and score the refined planes (locally optimised RANSAC).
+    refined: dict[bytes, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
+    starts: set[bytes] = set()
+    for k in np.argsort(-score):
+        if not np.isfinite(score[k]) or len(starts) >= settings.refined_hypotheses:
             break
-        normal, offsets = _fit_classes(sel_pts, sel_cls, prior, prior_weight=len(sel_pts) * 0.01**2)
-        missing = [c for c in (0, 1) if not np.any(sel_cls == c)]
-        for c in missing:  # a class with no inliers rests at the rest skeleton's level
-            offsets[c] = offsets[1 - c] + (-ankle_level if c == 0 else ankle_level)
-        heights = cand @ normal + offsets[cand_class]
-        inliers = np.abs(heights) < settings.inlier_distance
+        start_set = np.abs(cand @ normals[k] - is_ankle * ankle_level - base[k]) < settings.inlier_distance
+        key = np.packbits(start_set).tobytes()
+        if key not in starts:
+            starts.add(key)
+            normal, offsets, inliers = refine(start_set)
+            refined[np.packbits(inliers).tobytes()] = (refined_score(normal, offsets, inliers), normal, offsets,
+                                                       inliers)
+    values = np.array([v[0] for v in refined.values()])
+    best_value = float(values.max())
+    if np.isfinite(best_value):
+        # Feet that barely tilt a plane (a person stepping in place) leave several planes a few points
+        # apart; which one wins would hang on the draw. Take their consensus: the mean of all planes
+        # within `consensus_margin` of the best (planes as (n, b) pairs, so the mean keeps any line
+        # they share).
+        near = [v for v in refined.values() if v[0] >= best_value - max(1.0, settings.consensus_margin * best_value)]
+        mean_n = np.mean([v[1] for v in near], axis=0)
+        mean_b = np.mean([v[2] for v in near], axis=0)
+        scale = float(np.linalg.norm(mean_n))
+        normal, offsets = mean_n / scale, mean_b / scale
+        inliers = np.abs(cand @ normal + offsets[cand_class]) < settings.inlier_distance
+        quality["consensus_planes"] = len(near)
+    else:
+        _, normal, offsets, inliers = max(refined.values(), key=lambda v: v[3].sum())
     sel = cand[inliers]
     ball_offset = float(offsets[1])
     levels = np.array([offsets[1] - offsets[0], 0.0])      # ankle rests this much above the ball
@@ -331,9 +384,11 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
     all_heights = floor.heights(points) - levels[list(CONTACT_CLASS)]
     below = float((all_heights < -settings.below_distance).mean())
     tilt = float(np.degrees(np.arccos(np.clip(normal @ prior, -1, 1))))
+    roll = _roll_from(normal, prior)
     runs = len(spots) // 2 if len(spots) else 0
     quality.update({"inliers": int(inliers.sum()), "footfalls": int(len(spots)), "extent_m": round(extent, 3),
                     "minor_std_m": round(minor, 3), "tilt_from_torso_deg": round(tilt, 2),
+                    "roll_from_torso_deg": round(roll, 2),
                     "below_fraction": round(below, 4),
                     "rms_m": round(float(np.sqrt(np.mean((sel @ normal + offsets[cand_class[inliers]]) ** 2)))
                                    if len(sel) else 0.0, 4)})
@@ -344,6 +399,8 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
         problems.append(f"footfalls cover {extent:.2f} m x {2 * minor:.2f} m of floor (too little to tilt a plane)")
     if tilt > settings.max_accepted_tilt:
         problems.append(f"its up is {tilt:.0f} deg from the torso's mean direction")
+    if roll > settings.max_accepted_roll:
+        problems.append(f"it is rolled {roll:.0f} deg sideways from the torso's mean direction")
     if below > settings.max_below_fraction:
         problems.append(f"{100 * below:.0f} % of foot positions lie below it")
     quality["reason"] = "; ".join(problems)
@@ -429,8 +486,13 @@ def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np
 
 
 def _lock_targets(points: np.ndarray, contacts: np.ndarray, floor: Floor, fps: float,
-                  settings: LockSettings, leg_cols: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame the ankle's offset for one leg ([N, 3]) and whether the frame is touched ([N])."""
+                  settings: LockSettings, leg_cols: tuple[int, int], ball_from_ankle: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame the ankle's offset for one leg ([N, 3]) and whether the frame is touched ([N]).
+
+    points [N, 2, 3]: the leg's ankle and ball; ball_from_ankle [N, 3]: the ball's offset from the
+    ankle with the foot as it will be posed (its held orientation on flat-foot frames).
+    """
     n = len(points)
     ankle, ball = points[:, 0], points[:, 1]
     c_ankle, c_ball = contacts[:, leg_cols[0]], contacts[:, leg_cols[1]]
@@ -453,12 +515,26 @@ def _lock_targets(points: np.ndarray, contacts: np.ndarray, floor: Floor, fps: f
         # The ball anchors the foot whenever it is down: a flat foot stays put, and at heel-off the
         # foot turns about the ball as a real one does. Only the heel alone (heel strike) holds the ankle.
         heel_only = c_ankle[span] & ~c_ball[span]
-        if heel_only.any():
-            target[heel_only] = hold(ankle[span], c_ankle[span], floor.levels[0])
         on_ball = c_ball[span]
-        if on_ball.any():
-            spot = hold(ball[span], on_ball, floor.levels[1])
-            target[on_ball] = spot + (ankle[span] - ball[span])[on_ball]
+        for b_start, b_end in _runs(on_ball):  # each time the ball comes down it stays at one spot
+            down = slice(b_start, b_end + 1)
+            spot = hold(ball[span][down], np.ones(b_end - b_start + 1, bool), floor.levels[1])
+            target[down] = spot - ball_from_ankle[span][down]
+        flat = c_ankle[span] & on_ball
+        for h_start, h_end in _runs(heel_only):
+            # Heel strike then flat foot: the heel does not move in between, so a heel-only stretch
+            # next to a flat-foot one holds the ankle where the flat foot puts it; between two flat
+            # stretches it eases from one's ankle spot to the other's (the same spot unless it moved).
+            stretch = slice(h_start, h_end + 1)
+            before = h_start - 1 if h_start > 0 and flat[h_start - 1] else None
+            after = h_end + 1 if h_end + 1 < len(flat) and flat[h_end + 1] else None
+            if before is not None and after is not None:
+                ease = _smoothstep(np.arange(1, h_end - h_start + 2) / (h_end - h_start + 2.0))[:, None]
+                target[stretch] = (1.0 - ease) * target[before] + ease * target[after]
+            elif before is not None or after is not None:
+                target[stretch] = target[after if after is not None else before]
+            else:
+                target[stretch] = hold(ankle[span][stretch], np.ones(h_end - h_start + 1, bool), floor.levels[0])
         offset[span] = target - ankle[span]
         touched[span] = True
         run_offsets.append((start, end, offset[start].copy(), offset[end].copy()))
@@ -480,10 +556,37 @@ def _lock_targets(points: np.ndarray, contacts: np.ndarray, floor: Floor, fps: f
     return offset, touched
 
 
+def _held_foot_rotations(foot: np.ndarray, flat: np.ndarray, blend: int) -> np.ndarray:
+    """[N, 3, 3] global foot (ankle joint) rotations, held constant through each flat-foot run.
+
+    A foot with heel and ball both down does not move at all; MediaPipe's foot landmarks still
+    jitter, and with the ankle's own orientation kept the heel would wobble about a held ball (the
+    sample video's planted heels slid 2 cm a frame). Each run of `flat` frames [N] gets the mean of
+    its rotations (projected back onto SO(3)), eased in and out over `blend` frames by smoothstep.
+    """
+    out = foot.copy()
+    weight = np.zeros(len(foot))
+    held = np.repeat(np.eye(3)[None], len(foot), axis=0)
+    for start, end in _runs(flat):
+        u, _, vt = np.linalg.svd(foot[start:end + 1].mean(axis=0))
+        rot = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+        for t in range(max(start - blend, 0), min(end + blend, len(foot) - 1) + 1):
+            w = 1.0 if start <= t <= end else float(_smoothstep(np.array(
+                1.0 - (start - t if t < start else t - end) / (blend + 1.0))))
+            if w > weight[t]:
+                weight[t], held[t] = w, rot
+    moved = weight > 0
+    if moved.any():  # turn part of the way: (held @ foot^T)^w @ foot
+        delta = matrix_to_axis_angle(held[moved] @ np.swapaxes(foot[moved], -1, -2))
+        out[moved] = axis_angle_to_matrix(delta * weight[moved, None]) @ foot[moved]
+    return out
+
+
 def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, contacts: np.ndarray,
               floor: Floor, fps: float, settings: LockSettings = LockSettings()
               ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Hold each contact's foot still (two-bone IK on each leg, ankle keeps its orientation).
+    """Hold each contact's foot still (two-bone IK on each leg). The foot keeps its orientation, except
+    that a flat foot (ankle and ball both in contact) keeps one orientation through the contact.
 
     poses [N, 24, 3] axis-angle, transl [N, 3] camera frame, contacts [N, 4]. Returns new
     (poses, transl, figures). Only hip, knee and ankle rotations change, and the root translation
@@ -494,16 +597,24 @@ def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, co
     rest = np.asarray(rest_joints, np.float64)
     joints = forward_kinematics(poses, rest, transl)
     n = len(poses)
-    offsets, touched = [], []
+    local = axis_angle_to_matrix(poses)
+    glob = global_rotations(local)
+    blend = max(int(round(settings.blend * fps)), 1)
+    feet, balls_from_ankle, offsets, touched = [], [], [], []
     for chain, cols in LEGS:
-        off, tch = _lock_targets(joints[:, [chain[2], chain[3]]], contacts, floor, fps, settings, cols)
+        foot = _held_foot_rotations(glob[:, chain[2]], contacts[:, cols[0]] & contacts[:, cols[1]], blend)
+        ball_from_ankle = foot @ (rest[chain[3]] - rest[chain[2]])
+        off, tch = _lock_targets(joints[:, [chain[2], chain[3]]], contacts, floor, fps, settings, cols,
+                                 ball_from_ankle)
+        feet.append(foot)
+        balls_from_ankle.append(ball_from_ankle)
         offsets.append(off)
-        touched.append(tch)
+        touched.append(tch | np.any(np.abs(foot - glob[:, chain[2]]) > 1e-9, axis=(1, 2)))
     targets = [joints[:, chain[2]] + off for (chain, _), off in zip(LEGS, offsets, strict=True)]
     # No foot below the floor (any frame): lift the ankle target until ankle and ball clear their levels.
     lifted = 0
-    for leg, (chain, _) in enumerate(LEGS):
-        ball_from_ankle = joints[:, chain[3]] - joints[:, chain[2]]
+    for leg in range(len(LEGS)):
+        ball_from_ankle = balls_from_ankle[leg]
         h_ankle = floor.heights(targets[leg]) - floor.levels[0]
         h_ball = floor.heights(targets[leg] + ball_from_ankle) - floor.levels[1]
         deficit = np.maximum(0.0, -np.minimum(h_ankle, h_ball))
@@ -529,8 +640,6 @@ def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, co
         if np.any(shift):
             shift = _ease_shift(shift, max(int(round(settings.blend * fps)), 1))
     transl = transl + shift
-    local = axis_angle_to_matrix(poses)
-    glob = global_rotations(local)
     changed = np.zeros(n, bool)
     for leg, (chain, _) in enumerate(LEGS):
         hip_j, knee_j, ankle_j, _ball = chain
@@ -546,7 +655,7 @@ def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, co
                                       front)
         g_hip = r_thigh @ glob[frames, hip_j]
         g_knee = r_shin @ r_thigh @ glob[frames, knee_j]
-        g_ankle = glob[frames, ankle_j]                       # the ankle keeps its orientation
+        g_ankle = feet[leg][frames]                           # the foot's own or held orientation
         g_pelvis = glob[frames, PARENTS[hip_j]]
         local[frames, hip_j] = np.swapaxes(g_pelvis, -1, -2) @ g_hip
         local[frames, knee_j] = np.swapaxes(g_hip, -1, -2) @ g_knee
