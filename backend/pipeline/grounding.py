@@ -267,10 +267,15 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
               settings: FloorSettings = FloorSettings()) -> tuple[Floor | None, dict[str, Any]]:
     """RANSAC plane through the slow foot points, refined by least squares; None when too few.
 
-    Returns (floor or None, quality figures). The hypotheses are planes through three slow points
-    (ankle points moved down by the rest skeleton's ankle height along the current up) whose up
-    lies within `max_tilt_from_torso` of the torso; the score counts inliers and penalises slow
-    points far below the plane (a floor has nothing under it).
+    joints [N, 24, 3] camera frame (m). Returns (floor or None, quality figures; `well_conditioned`
+    and `reason` say whether the acceptance tests passed). The hypotheses are planes through three
+    slow points (ankle points moved down by the rest skeleton's ankle height along the current up)
+    whose up lies within `max_tilt_from_torso` of the torso; the score counts inliers and penalises
+    foot points far below the plane (a floor has nothing under it); a hypothesis with more of them
+    below than the acceptance test allows is never preferred. The best `refined_hypotheses` distinct
+    hypotheses are refined (locally optimised RANSAC, Chum et al. 2003), and the refined planes within
+    `consensus_margin` of the best are averaged: feet that barely tilt a plane (stepping in place)
+    leave several near-equal planes, and picking one would hang on the draw.
     """
     rng = np.random.default_rng(settings.seed)
     prior = torso_up(joints)
