@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backend.body import landmarks_def as lm
 from backend.builtin import lifter
 from backend.geometry import camera
 
@@ -84,6 +85,7 @@ def test_corrected_world_turns_limbs_part_way_and_keeps_their_lengths() -> None:
     world[:, 29] = world[:, 27] + [0.0, 0.05, -0.05]  # a heel, carried with its ankle
     landmarks2d = np.zeros((n, 33, 3))
     landmarks2d[:, list(lifter.LIMB_LANDMARKS), :2] = pixels
+    landmarks2d[:, list(lifter.LIMB_LANDMARKS), 2] = 1.0  # every joint seen: the lifter gets LIFTER_SHARE
     valid = np.ones(n, bool)
     valid[10] = False
     assert np.array_equal(lifter.corrected_world(world, landmarks2d, valid, share=0.0), world)
@@ -108,3 +110,33 @@ def test_a_missing_or_foreign_weights_file_is_named(tmp_path: Path) -> None:
     np.savez(foreign, something=np.zeros(3))
     with pytest.raises(ValueError, match="foreign.npz: not a lifter weights file"):
         lifter.load(foreign)
+
+
+def test_a_joint_mediapipe_cannot_see_takes_more_of_the_lifter() -> None:
+    shares = lifter.visibility_shares(np.array([[1.0, 0.5, 0.0, 1.3, -0.2]]))
+    assert np.allclose(shares, [[lifter.LIFTER_SHARE, 0.5 * (lifter.LIFTER_SHARE + lifter.LIFTER_SHARE_UNSEEN),
+                                 lifter.LIFTER_SHARE_UNSEEN, lifter.LIFTER_SHARE, lifter.LIFTER_SHARE_UNSEEN]])
+    rng = np.random.default_rng(4)
+    pixels, truth = _crop_frame_truth("walk_across_far")
+    n = len(pixels)
+    world = np.zeros((n, 33, 3))
+    world[:, list(lifter.LIMB_LANDMARKS)] = truth + rng.normal(0.0, 0.03, truth.shape)
+    landmarks2d = np.zeros((n, 33, 3))
+    landmarks2d[:, list(lifter.LIMB_LANDMARKS), :2] = pixels
+    landmarks2d[:, list(lifter.LIMB_LANDMARKS), 2] = 1.0
+    valid = np.ones(n, bool)
+    seen = lifter.corrected_world(world, landmarks2d, valid)
+    landmarks2d[:, lm.LEFT_WRIST, 2] = 0.0  # the left forearm unseen: it follows the lifter all the way
+    hidden = lifter.corrected_world(world, landmarks2d, valid)
+    lifted = lifter.corrected_world(world, landmarks2d, valid, share=1.0)
+    ids = list(lifter.LIMB_LANDMARKS)
+    forearm = (ids.index(lm.LEFT_ELBOW), ids.index(lm.LEFT_WRIST))
+
+    def direction(points: np.ndarray) -> np.ndarray:
+        bone = points[:, ids[forearm[1]]] - points[:, ids[forearm[0]]]
+        return bone / np.linalg.norm(bone, axis=-1, keepdims=True)
+
+    assert np.allclose(direction(hidden), direction(lifted), atol=1e-9)
+    assert np.degrees(np.arccos(np.clip((direction(seen) * direction(lifted)).sum(-1), -1, 1))).mean() > 1.0
+    others = [ids[k] for k in range(12) if k != forearm[1]]
+    assert np.allclose(hidden[:, others], seen[:, others])  # only the unseen bone changed
