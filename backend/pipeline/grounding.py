@@ -561,29 +561,41 @@ def _lock_targets(points: np.ndarray, contacts: np.ndarray, floor: Floor, fps: f
     return offset, touched
 
 
-def _held_foot_rotations(foot: np.ndarray, flat: np.ndarray, blend: int) -> np.ndarray:
-    """[N, 3, 3] global foot (ankle joint) rotations, held constant through each flat-foot run.
+def _held_foot_rotations(foot: np.ndarray, flat: np.ndarray, blend: int, up: np.ndarray,
+                         toward_ball: np.ndarray) -> np.ndarray:
+    """[N, 3, 3] global foot (ankle joint) rotations whose heading is held through each flat-foot run.
 
-    A foot with heel and ball both down does not move at all; MediaPipe's foot landmarks still
-    jitter, and with the ankle's own orientation kept the heel would wobble about a held ball (the
-    sample video's planted heels slid 2 cm a frame). Each run of `flat` frames [N] gets the mean of
-    its rotations (projected back onto SO(3)), eased in and out over `blend` frames by smoothstep.
+    A foot with heel and ball both down does not turn; MediaPipe's foot landmarks still jitter, and
+    with the foot's own orientation kept the heel would swing about a held ball (the sample video's
+    planted heels slid 2 cm a frame). Each run of `flat` frames [N] holds the circular mean of the
+    foot's heading (the ankle->ball direction `foot @ toward_ball` about the floor's `up`), eased in
+    and out over `blend` frames by smoothstep. Only the heading is held: the heel may still rise
+    about the ball (holding the whole orientation bent the knee of a rolling foot: 5.6 -> 9.1 deg on
+    the harness's walk with true evidence).
     """
-    out = foot.copy()
+    forward = foot @ toward_ball
+    along = forward - (forward @ up)[:, None] * up
+    side = np.cross(up, along[np.argmax(np.linalg.norm(along, axis=-1))])
+    side /= max(float(np.linalg.norm(side)), 1e-9)
+    ahead = np.cross(side, up)
+    heading = np.arctan2(along @ side, along @ ahead)       # [N] radians about up
+    turn = np.zeros(len(foot))
     weight = np.zeros(len(foot))
-    held = np.repeat(np.eye(3)[None], len(foot), axis=0)
     for start, end in _runs(flat):
-        u, _, vt = np.linalg.svd(foot[start:end + 1].mean(axis=0))
-        rot = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+        span = heading[start:end + 1]
+        held = float(np.arctan2(np.sin(span).mean(), np.cos(span).mean()))
         for t in range(max(start - blend, 0), min(end + blend, len(foot) - 1) + 1):
             w = 1.0 if start <= t <= end else float(_smoothstep(np.array(
                 1.0 - (start - t if t < start else t - end) / (blend + 1.0))))
             if w > weight[t]:
-                weight[t], held[t] = w, rot
+                weight[t] = w
+                turn[t] = w * float(np.angle(np.exp(1j * (held - heading[t]))))
+    out = foot.copy()
     moved = weight > 0
-    if moved.any():  # turn part of the way: (held @ foot^T)^w @ foot
-        delta = matrix_to_axis_angle(held[moved] @ np.swapaxes(foot[moved], -1, -2))
-        out[moved] = axis_angle_to_matrix(delta * weight[moved, None]) @ foot[moved]
+    if moved.any():
+        # Turning about up by +angle moves `ahead` towards `side` iff (ahead x side) . up > 0.
+        sign = 1.0 if np.cross(ahead, side) @ up > 0 else -1.0
+        out[moved] = axis_angle_to_matrix(sign * turn[moved, None] * up) @ foot[moved]
     return out
 
 
@@ -591,7 +603,7 @@ def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, co
               floor: Floor, fps: float, settings: LockSettings = LockSettings()
               ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Hold each contact's foot still (two-bone IK on each leg). The foot keeps its orientation, except
-    that a flat foot (ankle and ball both in contact) keeps one orientation through the contact.
+    that a flat foot (ankle and ball both in contact) keeps one heading through the contact.
 
     poses [N, 24, 3] axis-angle, transl [N, 3] camera frame, contacts [N, 4]. Returns new
     (poses, transl, figures). Only hip, knee and ankle rotations change, and the root translation
@@ -607,7 +619,8 @@ def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, co
     blend = max(int(round(settings.blend * fps)), 1)
     feet, balls_from_ankle, offsets, touched = [], [], [], []
     for chain, cols in LEGS:
-        foot = _held_foot_rotations(glob[:, chain[2]], contacts[:, cols[0]] & contacts[:, cols[1]], blend)
+        foot = _held_foot_rotations(glob[:, chain[2]], contacts[:, cols[0]] & contacts[:, cols[1]], blend,
+                                    floor.up, rest[chain[3]] - rest[chain[2]])
         ball_from_ankle = foot @ (rest[chain[3]] - rest[chain[2]])
         off, tch = _lock_targets(joints[:, [chain[2], chain[3]]], contacts, floor, fps, settings, cols,
                                  ball_from_ankle)
