@@ -168,9 +168,25 @@ def mean_acceleration(motion: dict) -> float:
     return float(np.linalg.norm(joints[2:] - 2 * joints[1:-1] + joints[:-2], axis=-1).mean())
 
 
-def test_smoothing_removes_jitter_without_leaving_the_landmarks(motions, mediapipe_landmarks) -> None:
+@pytest.fixture(scope="module")
+def unlocked_motions(tmp_path_factory) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Per frame (`--fit off`) at smoothing 0 and the default, with foot locking off: locking moves
+    planted feet off the landmarks on purpose (a flat foot keeps one heading), which is not smoothing."""
+    out = tmp_path_factory.mktemp("unlocked")
+    files = {}
+    for name, video in VIDEOS.items():
+        for smooth in ("0", "default"):
+            path = out / f"{name}_{smooth}.npz"
+            args = ["run", str(video), "--out", str(path), "--fit", "off", "--foot-lock", "off"]
+            result = run_backend(*args, *(["--smooth", "0"] if smooth == "0" else []))
+            assert result.returncode == 0, result.stderr[-3000:]
+            files[(name, smooth)] = load_motion_file(path)
+    return files
+
+
+def test_smoothing_removes_jitter_without_leaving_the_landmarks(unlocked_motions, mediapipe_landmarks) -> None:
     for name in VIDEOS:
-        raw, smooth = motions[(name, "0")], motions[(name, "default")]
+        raw, smooth = unlocked_motions[(name, "0")], unlocked_motions[(name, "default")]
         reduction = 1.0 - mean_acceleration(smooth) / mean_acceleration(raw)
         lm2d, world = matched_landmarks(raw, mediapipe_landmarks[name])
         world = camera_frame(world, lm2d, raw)
