@@ -105,10 +105,10 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("fit", "--fit", bool, True,
            "whole-clip fitting of rotations, root and one skeleton to the 2D landmarks (built-in model); "
            "off = the per-frame result", choices=("on", "off"), parse=parse_on_off, panel="scene.fit"),
-    Option("lifter", "--lifter", bool, False,
-           "built-in model, opt-in: turn MediaPipe's 3D limb directions part of the way towards those of a "
-           "temporal 2D->3D lifter trained on motion capture (backend/builtin/lifter.py), with --fit on; "
-           "default off = MediaPipe's 3D alone",
+    Option("lifter", "--lifter", bool, True,
+           "built-in model, with --fit on: turn MediaPipe's 3D limb directions part of the way towards those "
+           "of a temporal 2D->3D lifter trained on motion capture (backend/builtin/lifter.py), further where "
+           "MediaPipe cannot see a joint; default on; off = MediaPipe's 3D alone",
            choices=("on", "off"), parse=parse_on_off),
     Option("height", "--height", float, None,
            "the person's stature in metres (sets the skeleton's size and so the root's depth); "
