@@ -1,9 +1,20 @@
-"""CMU mocap takes (BVH, read straight from the local git mirrors) -> 12 limb joint positions at 30 fps.
+"""CMU mocap takes (BVH and ASF/AMC, read straight from the local git mirrors) -> 12 limb joint positions
+at 30 fps.
 
 Prototype for issue 8 (a temporal 2D->3D lifter as the fit's 3D prior). The BVH text is parsed here
 (hierarchy, channels) and the forward kinematics is numpy: a joint's world rotation is its parent's
 times its local rotation (channels applied intrinsically in file order), its position is the parent's
-plus the parent's world rotation applied to the joint's OFFSET.
+plus the parent's world rotation applied to the joint's OFFSET. CMU's own ASF/AMC files are parsed here
+too (`asf_amc_positions`, the Acclaim convention).
+
+Sources (all CMU takes; subject 11 never read):
+- `cc_`: DragonForgedTheArtist/IClone-CMU-Mocap, subjects 1-7 retargeted to an iClone CC skeleton (60 fps,
+  cm; its forearm is as long as its upper arm, the CMU subjects' own is 0.70-0.77 of it);
+- `dz_`: lawrennd/mocap, three DAZ-skeleton takes (frame 0 is a T-pose, cut as a glitch);
+- `amc_`: cyun9601/CMU-MOCAP-Data, CMU's ASF/AMC of subjects 1-3 (120 fps), only the 13 takes whose
+  BVH the IClone mirror lacks (01_02-07, 01_09-13, 03_03, 03_04); the subjects' own proportions;
+- `mx_`: yuki-koyama/bvh11, subject 131 (3ds Max-friendly BVH conversion, scaled to metres).
+Takes are cut at capture glitches (`split_glitches`).
 
 Data: CMU Graphics Lab Motion Capture Database. "The data used in this project was obtained from
 mocap.cs.cmu.edu. The database was created with funding from NSF EIA-0196217." Nothing of it is
@@ -32,6 +43,21 @@ DAZ_NAMES = ("lThigh", "rThigh", "lShin", "rShin", "lFoot", "rFoot",
              "lShldr", "rShldr", "lForeArm", "rForeArm", "lHand", "rHand")
 #: lawrennd files with the DAZ skeleton; 11_01 (the harness's held-out clip) and subject 11 are excluded.
 LAWRENCE_FILES = ("10_01", "10_03", "14_19")
+#: ASF/AMC (CMU's own format) of subjects 01-03 (cyun9601/CMU-MOCAP-Data); only the takes whose BVH
+#: blobs the IClone mirror lacks are read, so no take is counted twice.
+ASF_MIRROR = Path("/work/.mirror/cyun9601+CMU-MOCAP-Data/repo")
+ASF_DIR = "data/CMU/asfamc/subjects"
+#: ASF bones whose END is each limb joint (hip joint centre = end of the pelvis->hip bone, shoulder =
+#: end of the clavicle, i.e. the glenohumeral joint, wrist = end of the radius), in LIMB_JOINTS order.
+ASF_ENDS = ("lhipjoint", "rhipjoint", "lfemur", "rfemur", "ltibia", "rtibia",
+            "lclavicle", "rclavicle", "lhumerus", "rhumerus", "lradius", "rradius")
+#: CMU's ASF length unit: 0.45 of an inch (mocap.cs.cmu.edu FAQ) -> metres.
+ASF_METRES = 2.54 / 100.0 / 0.45
+#: yuki-koyama/bvh11 (MIT): CMU subject 131 in the 3ds Max-friendly BVH conversion, scaled to metres.
+MAX_MIRROR = Path("/work/.mirror/yuki-koyama+bvh11/repo")
+MAX_FILES = ("131_01", "131_02", "131_03")
+MAX_NAMES = ("LeftHip", "RightHip", "LeftKnee", "RightKnee", "LeftAnkle", "RightAnkle",
+             "LeftShoulder", "RightShoulder", "LeftElbow", "RightElbow", "LeftWrist", "RightWrist")
 
 
 def git_show(repo: Path, path: str) -> str:
@@ -135,9 +161,151 @@ def joint_positions(text: str, wanted: tuple[str, ...], suffix_match: bool = Fal
     return np.stack([pos[k] for k in index], axis=1), frame_time
 
 
+def euler_xyz(deg: np.ndarray) -> np.ndarray:
+    """[F, 3] angles about x, y, z (degrees) -> [F, 3, 3] = Rz @ Ry @ Rx (x applied first), the
+    Acclaim ASF/AMC convention for both a bone's `axis` and its motion channels."""
+    return axis_rotations("Z", deg[:, 2]) @ axis_rotations("Y", deg[:, 1]) @ axis_rotations("X", deg[:, 0])
+
+
+def parse_asf(text: str) -> dict:
+    """ASF skeleton -> {"bones": {name: {"direction", "length", "axis", "dofs"}}, "children": {name: [...]},
+    "root_order": [...], "root_axis": [3] deg}. Only what forward kinematics needs is kept."""
+    bones: dict[str, dict] = {}
+    children: dict[str, list[str]] = {}
+    root_order: list[str] = []
+    root_axis = np.zeros(3)
+    section = ""
+    bone: dict | None = None
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith(":"):
+            parts = line.split()
+            section = parts[0][1:].lower()
+            continue
+        parts = line.split()
+        key = parts[0].lower()
+        if section == "root":
+            if key == "order":
+                root_order = [p.upper() for p in parts[1:]]
+            elif key == "orientation":
+                root_axis = np.array([float(v) for v in parts[1:4]])
+            elif key == "axis" and parts[1].upper() != "XYZ":
+                raise ValueError(f"root axis order {parts[1]} is not XYZ")
+        elif section == "bonedata":
+            if key == "begin":
+                bone = {"direction": np.zeros(3), "length": 0.0, "axis": np.zeros(3), "dofs": []}
+            elif key == "end" and bone is not None:
+                bones[bone["name"]] = bone
+                bone = None
+            elif bone is not None and key == "name":
+                bone["name"] = parts[1]
+            elif bone is not None and key == "direction":
+                bone["direction"] = np.array([float(v) for v in parts[1:4]])
+            elif bone is not None and key == "length":
+                bone["length"] = float(parts[1])
+            elif bone is not None and key == "axis":
+                if parts[4].upper() != "XYZ":  # every CMU file says XYZ; others would need their order
+                    raise ValueError(f"bone axis order {parts[4]} is not XYZ")
+                bone["axis"] = np.array([float(v) for v in parts[1:4]])
+            elif bone is not None and key == "dof":
+                bone["dofs"] = [p.lower() for p in parts[1:]]
+        elif section == "hierarchy" and key not in ("begin", "end"):
+            children.setdefault(parts[0], []).extend(parts[1:])
+    return {"bones": bones, "children": children, "root_order": root_order, "root_axis": root_axis}
+
+
+def parse_amc(text: str, channels: dict[str, int]) -> dict[str, np.ndarray]:
+    """AMC motion -> {bone: [F, n channels]} for the bones named in `channels` (name -> count)."""
+    rows: dict[str, list[list[float]]] = {name: [] for name in channels}
+    started = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not started:
+            started = line.upper() == ":DEGREES"
+            continue
+        if not line or line.isdigit():  # a frame number
+            continue
+        parts = line.split()
+        if parts[0] in rows:
+            rows[parts[0]].append([float(v) for v in parts[1:]])
+    frames = min(len(v) for v in rows.values())
+    return {name: np.array(v[:frames], float).reshape(frames, channels[name]) for name, v in rows.items()}
+
+
+def asf_amc_positions(asf_text: str, amc_text: str, wanted_ends: tuple[str, ...]) -> np.ndarray:
+    """World positions [F, len(wanted_ends), 3] (ASF units) of the END of each named bone.
+
+    A bone's world rotation is its parent's times C M C^T, where C is its `axis` frame and M its motion
+    (rx, ry, rz channels, Rz Ry Rx); its end is its start (the parent's end, or the root) plus that
+    rotation applied to direction * length (the direction is in the skeleton's global rest frame)."""
+    skel = parse_asf(asf_text)
+    bones, children = skel["bones"], skel["children"]
+    channels = {"root": len(skel["root_order"])}
+    channels.update({name: len(b["dofs"]) for name, b in bones.items() if b["dofs"]})
+    motion = parse_amc(amc_text, channels)
+    f = len(motion["root"])
+    root_vals = dict(zip(skel["root_order"], motion["root"].T))
+    root_pos = np.stack([root_vals.get(k, np.zeros(f)) for k in ("TX", "TY", "TZ")], axis=1)
+    root_rot_deg = np.stack([root_vals.get(k, np.zeros(f)) for k in ("RX", "RY", "RZ")], axis=1)
+    c_root = euler_xyz(skel["root_axis"][None])[0]
+    rot = {"root": c_root @ euler_xyz(root_rot_deg) @ c_root.T}
+    end = {"root": root_pos}
+    queue = ["root"]
+    while queue:
+        parent = queue.pop(0)
+        for name in children.get(parent, []):
+            b = bones[name]
+            angles = np.zeros((f, 3))
+            for k, dof in enumerate(b["dofs"]):
+                angles[:, "xyz".index(dof[1])] = motion[name][:, k] if dof[0] == "r" else 0.0
+            c = euler_xyz(b["axis"][None])[0]
+            rot[name] = rot[parent] @ (c @ euler_xyz(angles) @ c.T)
+            end[name] = end[parent] + rot[name] @ (b["direction"] * b["length"])
+            queue.append(name)
+    return np.stack([end[w] for w in wanted_ends], axis=1)
+
+
 def resample_30(x: np.ndarray, frame_time: float) -> np.ndarray:
     step = max(1, int(round((1.0 / 30.0) / frame_time)))
     return x[::step]
+
+
+#: A limb joint that moves more than this (m) relative to the mid-hip between two 30 fps frames is a capture
+#: glitch (CMU 01_06 has a knee jumping 0.61 m); a kicking foot moves about 0.25 m.
+GLITCH_STEP = 0.35
+
+
+def split_glitches(takes: dict[str, np.ndarray], min_frames: int = 30) -> dict[str, np.ndarray]:
+    """Cut each take at its glitch frames, keeping the pieces of at least `min_frames`."""
+    out: dict[str, np.ndarray] = {}
+    for key, x in takes.items():
+        rel = x - 0.5 * (x[:, 0:1] + x[:, 1:2])
+        bad = np.flatnonzero(np.linalg.norm(np.diff(rel, axis=0), axis=-1).max(axis=1) > GLITCH_STEP) + 1
+        if len(bad) == 0:
+            out[key] = x
+            continue
+        pieces = np.split(x, bad)
+        kept = [p for p in pieces if len(p) >= min_frames]
+        print(f"{key}: glitches at frames {bad.tolist()}, kept {sum(len(p) for p in kept)} of {len(x)} frames")
+        for n, p in enumerate(kept):
+            out[f"{key}_{n}"] = p
+    return out
+
+
+def report_bones(takes: dict[str, np.ndarray]) -> None:
+    """Median bone lengths (m) and frames per source: the new skeletons must put the same anatomical
+    joints at the ends of each bone as the old ones (hip centres, glenohumeral shoulders, wrists)."""
+    pairs = {"thigh": (0, 2), "shin": (2, 4), "upper arm": (6, 8), "forearm": (8, 10), "hips": (0, 1),
+             "shoulders": (6, 7)}
+    print("source  frames  " + "  ".join(pairs) + "  forearm/upper arm")
+    for source in sorted({k.split("_", 1)[0] for k in takes}):
+        xs = [x for k, x in takes.items() if k.startswith(source + "_")]
+        both = np.concatenate(xs)
+        lengths = {n: float(np.median(np.linalg.norm(both[:, i] - both[:, j], axis=-1))) for n, (i, j) in pairs.items()}
+        print(f"{source:6s} {len(both):7d}  " + "  ".join(f"{v:.3f}" for v in lengths.values())
+              + f"  {lengths['forearm'] / lengths['upper arm']:.2f}")
 
 
 def main() -> None:
@@ -162,11 +330,28 @@ def main() -> None:
         # DAZ-converted CMU takes are in inches... scaled below to a 1.0 m leg (hip-knee-ankle) like the rest
         takes["dz_" + stem] = resample_30(xyz, ft).astype(np.float32)
         print(stem, ft, xyz.shape, flush=True)
+    for subject in ("01", "02", "03"):
+        listing = subprocess.run(["git", "-C", str(ASF_MIRROR), "ls-tree", "--name-only", "HEAD",
+                                  f"{ASF_DIR}/{subject}/"], check=True, capture_output=True, text=True).stdout.split()
+        asf = git_show(ASF_MIRROR, f"{ASF_DIR}/{subject}/{subject}.asf")
+        for path in sorted(p for p in listing if p.endswith(".amc")):
+            stem = Path(path).stem  # "01_02"
+            if f"cc_0{stem}" in takes:  # already read from the BVH mirror
+                continue
+            xyz = asf_amc_positions(asf, git_show(ASF_MIRROR, path), ASF_ENDS) * ASF_METRES
+            takes["amc_0" + stem] = resample_30(xyz, 1.0 / 120.0).astype(np.float32)  # CMU captured at 120 fps
+            print(path, xyz.shape, flush=True)
+    for stem in MAX_FILES:
+        xyz, ft = joint_positions(git_show(MAX_MIRROR, f"resources/scaled_{stem}.bvh"), MAX_NAMES)
+        takes["mx_" + stem] = resample_30(xyz, ft).astype(np.float32)  # already in metres
+        print(stem, ft, xyz.shape, flush=True)
     for key, xyz in takes.items():  # report leg lengths to check units
         leg = np.linalg.norm(xyz[:, 0] - xyz[:, 2], axis=-1) + np.linalg.norm(xyz[:, 2] - xyz[:, 4], axis=-1)
         if key.startswith("dz_"):
             takes[key] = (xyz * (0.9 / np.median(leg))).astype(np.float32)
         print(key, "leg", float(np.median(leg)))
+    takes = split_glitches(takes)
+    report_bones(takes)
     np.savez(args.out, **takes)
 
 
