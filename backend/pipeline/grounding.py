@@ -118,6 +118,7 @@ class LockSettings:
     reach_margin: float = 0.002  # metres short of a straight leg: a fully straight knee flips
     adjust_root: bool = True
     root_tolerance: float = 0.03  # a held foot this far out of reach may slide; beyond it the pelvis moves
+    heel_travel: float = 0.05     # flat-foot spots further apart around a heel-only stretch: the heel moved
 
 
 @dataclass
@@ -166,6 +167,8 @@ class GroundResult:
 
 #: Plane hypotheses scored at once in `fit_floor` (bounds its memory for long clips).
 HYPOTHESIS_CHUNK = 256
+#: At most this many candidate (and this many foot) points score the hypotheses (bounds its time).
+SCORED_POINTS = 2000
 
 #: Half-width of the speed estimate (seconds): 2 frames at 30 fps, 1 at 12 fps.
 SPEED_WINDOW = 0.05
@@ -257,10 +260,22 @@ def _fit_classes(points: np.ndarray, classes: np.ndarray, prior: np.ndarray, pri
     return normal, -(means @ normal)
 
 
-def _roll_from(up: np.ndarray, prior: np.ndarray) -> float:
-    """Degrees between two up directions seen in the image (about the camera's optical axis)."""
-    turn = np.degrees(np.arctan2(up[0], -up[1]) - np.arctan2(prior[0], -prior[1]))
-    return abs(float((turn + 180.0) % 360.0 - 180.0))
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def _roll_from(up: np.ndarray, prior: np.ndarray, view: np.ndarray) -> float:
+    """Degrees `up` leans sideways from `prior` (both unit, camera frame): towards the image's left or
+    right, i.e. about the horizontal direction `view` (camera -> person) makes with the prior, not
+    towards or away from the camera. Measured in 3D, so it stays meaningful when the camera looks
+    steeply down (angles between the two ups drawn in the image grow without bound there). 0 when the
+    camera looks straight down the prior (no sideways direction)."""
+    lateral = np.cross(view, prior)
+    norm = float(np.linalg.norm(lateral))
+    if norm < 1e-3:
+        return 0.0
+    lateral /= norm
+    return abs(float(np.degrees(np.arctan2(up @ lateral, up @ prior))))
 
 
 def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
@@ -307,13 +322,21 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
     normals, a = normals[within], a[within]
     base = np.einsum("kd,kd->k", a, normals)
     score = np.full(len(normals), -np.inf)
+    # Long clips: hypotheses are scored on evenly strided points (counts scaled back), so the cost stops
+    # growing with the clip's length; the refinement and the acceptance tests below use every point.
+    cand_rows = slice(None, None, max(1, -(-len(cand) // SCORED_POINTS)))
+    every_rows = slice(None, None, max(1, -(-len(every) // SCORED_POINTS)))
+    cand_scale = len(cand) / len(cand[cand_rows])
+    every_scale = len(every) / len(every[every_rows])
     for lo in range(0, len(normals), HYPOTHESIS_CHUNK):
         part = slice(lo, lo + HYPOTHESIS_CHUNK)
         # Re-shift the ankle points along each hypothesis' own up before scoring.
-        heights = cand @ normals[part].T - is_ankle[:, None] * ankle_level - base[part]        # [M, K]
+        heights = (cand[cand_rows] @ normals[part].T - is_ankle[cand_rows, None] * ankle_level
+                   - base[part])                                                          # [M, K]
         # A floor has no foot under it: count every foot point (slow or not) well below the plane.
-        below = ((every @ normals[part].T - every_ankle - base[part]) < -settings.below_distance).sum(axis=0)
-        value = (np.abs(heights) < settings.inlier_distance).sum(axis=0) - 2.0 * below
+        below = every_scale * ((every[every_rows] @ normals[part].T - every_ankle[every_rows] - base[part])
+                               < -settings.below_distance).sum(axis=0)
+        value = cand_scale * (np.abs(heights) < settings.inlier_distance).sum(axis=0) - 2.0 * below
         # The acceptance test would refuse a plane with that much under it: never prefer one.
         score[part] = np.where(below > settings.max_below_fraction * len(every), -np.inf, value)
     if not np.isfinite(score).any() or score.max() <= 0:
@@ -389,7 +412,7 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
     all_heights = floor.heights(points) - levels[list(CONTACT_CLASS)]
     below = float((all_heights < -settings.below_distance).mean())
     tilt = float(np.degrees(np.arccos(np.clip(normal @ prior, -1, 1))))
-    roll = _roll_from(normal, prior)
+    roll = _roll_from(normal, prior, _unit(joints[:, JOINT_INDEX["pelvis"]].mean(axis=0)))
     runs = len(spots) // 2 if len(spots) else 0
     quality.update({"inliers": int(inliers.sum()), "footfalls": int(len(spots)), "extent_m": round(extent, 3),
                     "minor_std_m": round(minor, 3), "tilt_from_torso_deg": round(tilt, 2),
@@ -535,7 +558,12 @@ def _lock_targets(points: np.ndarray, contacts: np.ndarray, floor: Floor, fps: f
             after = h_end + 1 if h_end + 1 < len(flat) and flat[h_end + 1] else None
             if before is not None and after is not None:
                 ease = _smoothstep(np.arange(1, h_end - h_start + 2) / (h_end - h_start + 2.0))[:, None]
-                target[stretch] = (1.0 - ease) * target[before] + ease * target[after]
+                if np.linalg.norm(target[after] - target[before]) <= settings.heel_travel:
+                    target[stretch] = (1.0 - ease) * target[before] + ease * target[after]
+                else:  # the heel moved between them (a step the contacts missed): follow it, corrected
+                    offsets = (1.0 - ease) * (target[before] - ankle[span][before]) + ease * (
+                        target[after] - ankle[span][after])
+                    target[stretch] = ankle[span][stretch] + offsets
             elif before is not None or after is not None:
                 target[stretch] = target[after if after is not None else before]
             else:

@@ -176,7 +176,8 @@ def test_a_plane_rolled_against_the_torso_is_refused() -> None:
     clip = gait_synth.walking_clip(15.0, seconds=6.0)
     joints = clip.joints()
     level, quality = grounding.fit_floor(joints, clip.fps, clip.rest_joints)
-    assert level is not None and quality["well_conditioned"] and grounding._roll_from(level.up, clip.up) < 2.0
+    view = joints[:, 0].mean(axis=0) / np.linalg.norm(joints[:, 0].mean(axis=0))
+    assert level is not None and quality["well_conditioned"] and grounding._roll_from(level.up, clip.up, view) < 2.0
     angle = np.radians(20.0)  # about the optical axis (camera z), through the pelvis' mean position
     roll = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
     centre = joints[:, 0].mean(axis=0)
@@ -184,8 +185,30 @@ def test_a_plane_rolled_against_the_torso_is_refused() -> None:
     torso = [grounding.JOINT_INDEX[name] for name in ("pelvis", "neck")]
     rolled[:, torso] = joints[:, torso]
     plane, quality = grounding.fit_floor(rolled, clip.fps, clip.rest_joints)
-    assert plane is not None and abs(grounding._roll_from(plane.up, clip.up) - 20.0) < 2.0
+    assert plane is not None and abs(grounding._roll_from(plane.up, clip.up, view) - 20.0) < 2.0
     assert "rolled" in quality["reason"] and not quality["well_conditioned"]
     floor, used, _, warnings = grounding.choose_floor(rolled, clip.fps, clip.rest_joints, "auto")
     assert (floor.kind, used) == ("constant", "constant") and "rolled" in warnings[0]
 
+
+
+@pytest.mark.parametrize("pitch", [45.0, 60.0, 75.0])
+def test_a_steep_camera_keeps_its_floor(pitch: float) -> None:
+    """Seen from high up, the floor's up and the torso's both point almost along the lens. A torso that
+    MediaPipe leans 12 deg towards the camera (depth is its weakest guess) is not a sideways roll: the
+    lean is measured in 3D, so the true floor is kept (measured as angles drawn in the image, that depth
+    lean read as 10.6 deg of roll at 60 deg pitch, and the floor was refused at 75)."""
+    clip = gait_synth.walking_clip(pitch, seconds=6.0, seed=2)
+    joints = clip.joints()
+    view = joints[:, 0].mean(axis=0) / np.linalg.norm(joints[:, 0].mean(axis=0))
+    lateral = np.cross(view, clip.up)
+    lateral /= np.linalg.norm(lateral)
+    angle = np.radians(12.0)
+    k = np.array([[0.0, -lateral[2], lateral[1]], [lateral[2], 0.0, -lateral[0]], [-lateral[1], lateral[0], 0.0]])
+    lean = np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * k @ k   # about the lateral axis
+    neck = grounding.JOINT_INDEX["neck"]
+    joints[:, neck] = joints[:, 0] + (joints[:, neck] - joints[:, 0]) @ lean.T
+    plane, quality = grounding.fit_floor(joints, clip.fps, clip.rest_joints)
+    assert plane is not None and quality["well_conditioned"], quality
+    assert quality["roll_from_torso_deg"] < 10.0 and quality["tilt_from_torso_deg"] > 8.0, quality  # its own: 4-5 deg
+    assert np.degrees(np.arccos(np.clip(plane.up @ clip.up, -1.0, 1.0))) < 1.0
