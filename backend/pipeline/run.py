@@ -21,7 +21,7 @@ from ..geometry import camera
 from ..geometry.skeleton import forward_kinematics
 from ..models.base import ModelOutput, ModelRequest
 from ..models.registry import ModelCard, get_card
-from ..tracking.track import Track, Tracker, build_track, choose_person
+from ..tracking.track import Track, Tracker, build_track, choose_person, longest_person
 from ..tracking.video import DecodeReport, FrameRange, VideoInfo, decode, probe
 from . import grounding, post
 
@@ -101,7 +101,7 @@ def detect_and_track(info: VideoInfo, frames: FrameRange, events: EventStream,
         log.info("joined %d track pieces that were one person seen in turn", joins)
     chosen = choose_person(tracker, person, str(info.path))
     if people is not None:
-        main = choose_person(tracker, None, str(info.path))
+        main = chosen if person is None else longest_person(tracker)  # --person given: only list who is main
         people += [{"person_id": int(s["person_id"]), "frames": int(s["frames"]), "main": s["person_id"] == main}
                    for s in sorted(tracker.summary(), key=lambda s: s["person_id"])]
     track = build_track(tracker, chosen, np.asarray(decoded, np.int32), (info.width, info.height))

@@ -236,6 +236,13 @@ def _seen_near(track: _LiveTrack, box: np.ndarray) -> bool:
     return any(np.linalg.norm(d.bbox()[:2] - box[:2]) < box[3] for d in track.rows.values())
 
 
+def longest_person(tracker: Tracker) -> int | None:
+    """The id auto mode would follow (seen longest, larger on screen as the tie-break), unchecked; None
+    when nobody was seen."""
+    summary = tracker.summary()
+    return int(max(summary, key=lambda s: (s["frames"], s["area"]))["person_id"]) if summary else None
+
+
 def choose_person(tracker: Tracker, person: int | None, source: str) -> int:
     """Main person = seen longest, larger on screen as the tie-break; or the id the user gave.
 
@@ -250,6 +257,11 @@ def choose_person(tracker: Tracker, person: int | None, source: str) -> int:
         best = max(summary, key=lambda s: (s["frames"], s["area"]))
         rows = max(tracker.rows_seen, 1)
         needed = max(3, int(np.ceil(MIN_TRACK_SHARE * rows)))
+        if rows < 3:
+            raise BackendError(ErrorCode.NO_PERSON,
+                               f"only {rows} frame{'s' if rows > 1 else ''} of {source} in the range asked for: "
+                               "auto mode follows a person seen in at least 3; widen --frames or lower --stride, "
+                               "or pass --person ID to take one anyway")
         if best["frames"] < needed:
             raise BackendError(ErrorCode.NO_PERSON,
                                f"no person is followed through {source}: the longest track ({best['frames']} of "

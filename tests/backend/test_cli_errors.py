@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from backend.core.errors import EXIT_STATUS, ErrorCode
+from backend.core.motion_file import load_motion_file
 from tests.conftest import REPO, SINGLE, BackendResult, backend_env, run_backend, signal_after_first_event
 
 
@@ -87,6 +88,15 @@ def test_bad_argument(tmp_path: Path, args: list[str], needle: str) -> None:
 def test_person_not_in_clip(tmp_path: Path) -> None:
     result, out_dir = run_into_empty_folder(tmp_path, SINGLE, "--person", "3")
     assert_failed(result, ErrorCode.NO_PERSON, "--person 3", "people found: 0", out_dir=out_dir)
+
+
+def test_a_clip_too_short_to_follow_says_so(tmp_path: Path) -> None:
+    result, out_dir = run_into_empty_folder(tmp_path, SINGLE, "--frames", "0:2")
+    assert_failed(result, ErrorCode.NO_PERSON, "only 2 frames", "at least 3", "--frames", out_dir=out_dir)
+    # With the person named, the two frames are converted (before, listing who is "main" refused them).
+    taken = run_backend("run", str(SINGLE), "--frames", "0:2", "--person", "0", "--out", str(tmp_path / "two.npz"))
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    assert len(load_motion_file(tmp_path / "two.npz")["poses"]) == 2
 
 
 def _seed_model_with_weights() -> str:
