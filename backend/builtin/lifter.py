@@ -199,13 +199,13 @@ def corrected_world(world: np.ndarray, landmarks2d: np.ndarray, valid: np.ndarra
         return out
     lifter = lifter or load()
     ids = list(LIMB_LANDMARKS)
-    pixels = fill_undetected(np.asarray(landmarks2d, np.float64)[:, ids, :2], valid)
+    limbs2d = np.asarray(landmarks2d, np.float64)[:, ids]
+    pixels = fill_undetected(limbs2d[..., :2], valid)
     lifted = lifter.lift(normalise_2d(pixels))
     lifted -= 0.5 * (lifted[:, 0:1] + lifted[:, 1:2])
     mid_hip = 0.5 * (out[:, lm.LEFT_HIP] + out[:, lm.RIGHT_HIP])
     mine = out[:, ids] - mid_hip[:, None]
-    new = blend_limbs(mine, lifted, visibility_shares(np.asarray(landmarks2d, np.float64)[:, ids, 2], share,
-                                                      unseen_share))
+    new = blend_limbs(mine, lifted, visibility_shares(limbs2d[..., 2], share, unseen_share))
     for end, followers in CARRIED.items():
         k = ids.index(end)
         out[np.ix_(valid, list(followers))] += (new[valid, k] - mine[valid, k])[:, None]

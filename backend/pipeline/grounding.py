@@ -208,6 +208,11 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+def _fade(distance: int, blend: int) -> float:
+    """Weight of a frame `distance` frames outside a run whose effect eases out over `blend` frames."""
+    return float(_smoothstep(np.array(1.0 - distance / (blend + 1.0))))
+
+
 def torso_up(joints: np.ndarray) -> np.ndarray:
     """Mean pelvis->neck direction over the clip (camera frame): a prior for "up"."""
     spine = joints[:, JOINT_INDEX["neck"]] - joints[:, JOINT_INDEX["pelvis"]]
@@ -260,13 +265,9 @@ def _fit_classes(points: np.ndarray, classes: np.ndarray, prior: np.ndarray, pri
     return normal, -(means @ normal)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
 def _roll_from(up: np.ndarray, prior: np.ndarray, view: np.ndarray) -> float:
     """Degrees `up` leans sideways from `prior` (both unit, camera frame): towards the image's left or
-    right, i.e. about the horizontal direction `view` (camera -> person) makes with the prior, not
+    right, i.e. about the horizontal direction `view` (camera -> person, any length) makes with the prior, not
     towards or away from the camera. Measured in 3D, so it stays meaningful when the camera looks
     steeply down (angles between the two ups drawn in the image grow without bound there). 0 when the
     camera looks straight down the prior (no sideways direction)."""
@@ -412,7 +413,7 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
     all_heights = floor.heights(points) - levels[list(CONTACT_CLASS)]
     below = float((all_heights < -settings.below_distance).mean())
     tilt = float(np.degrees(np.arccos(np.clip(normal @ prior, -1, 1))))
-    roll = _roll_from(normal, prior, _unit(joints[:, JOINT_INDEX["pelvis"]].mean(axis=0)))
+    roll = _roll_from(normal, prior, joints[:, JOINT_INDEX["pelvis"]].mean(axis=0))
     runs = len(spots) // 2 if len(spots) else 0
     quality.update({"inliers": int(inliers.sum()), "footfalls": int(len(spots)), "extent_m": round(extent, 3),
                     "minor_std_m": round(minor, 3), "tilt_from_torso_deg": round(tilt, 2),
@@ -576,7 +577,7 @@ def _lock_targets(points: np.ndarray, contacts: np.ndarray, floor: Floor, fps: f
     accum = np.zeros((n, 3))
     for start, end, first, last in run_offsets:
         for i in range(1, blend + 1):
-            w = float(_smoothstep(np.array(1.0 - i / (blend + 1.0))))
+            w = _fade(i, blend)
             for t, value in ((start - i, first), (end + i, last)):
                 if 0 <= t < n and not foot[t]:
                     accum[t] += w * value
@@ -613,8 +614,7 @@ def _held_foot_rotations(foot: np.ndarray, flat: np.ndarray, blend: int, up: np.
         span = heading[start:end + 1]
         held = float(np.arctan2(np.sin(span).mean(), np.cos(span).mean()))
         for t in range(max(start - blend, 0), min(end + blend, len(foot) - 1) + 1):
-            w = 1.0 if start <= t <= end else float(_smoothstep(np.array(
-                1.0 - (start - t if t < start else t - end) / (blend + 1.0))))
+            w = 1.0 if start <= t <= end else _fade(start - t if t < start else t - end, blend)
             if w > weight[t]:
                 weight[t] = w
                 turn[t] = w * float(np.angle(np.exp(1j * (held - heading[t]))))
@@ -647,9 +647,10 @@ def lock_feet(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, co
     blend = max(int(round(settings.blend * fps)), 1)
     feet, balls_from_ankle, offsets, touched = [], [], [], []
     for chain, cols in LEGS:
+        toward_ball = rest[chain[3]] - rest[chain[2]]
         foot = _held_foot_rotations(glob[:, chain[2]], contacts[:, cols[0]] & contacts[:, cols[1]], blend,
-                                    floor.up, rest[chain[3]] - rest[chain[2]])
-        ball_from_ankle = foot @ (rest[chain[3]] - rest[chain[2]])
+                                    floor.up, toward_ball)
+        ball_from_ankle = foot @ toward_ball
         off, tch = _lock_targets(joints[:, [chain[2], chain[3]]], contacts, floor, fps, settings, cols,
                                  ball_from_ankle)
         feet.append(foot)
@@ -723,7 +724,7 @@ def _ease_shift(shift: np.ndarray, blend: int) -> np.ndarray:
     mags = np.linalg.norm(shift, axis=-1)
     for t in np.flatnonzero(mags > 0):
         for i in range(1, blend + 1):
-            w = float(_smoothstep(np.array(1.0 - i / (blend + 1.0))))
+            w = _fade(i, blend)
             for u in (t - i, t + i):
                 if 0 <= u < n and np.linalg.norm(out[u]) < w * mags[t]:
                     out[u] = w * shift[t]

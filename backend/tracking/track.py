@@ -236,11 +236,15 @@ def _seen_near(track: _LiveTrack, box: np.ndarray) -> bool:
     return any(np.linalg.norm(d.bbox()[:2] - box[:2]) < box[3] for d in track.rows.values())
 
 
+def _seen_longest(summary: list[dict]) -> dict:
+    """The summary row of the person seen longest, larger on screen as the tie-break."""
+    return max(summary, key=lambda s: (s["frames"], s["area"]))
+
+
 def longest_person(tracker: Tracker) -> int | None:
-    """The id auto mode would follow (seen longest, larger on screen as the tie-break), unchecked; None
-    when nobody was seen."""
+    """The id auto mode would follow (`_seen_longest`), unchecked; None when nobody was seen."""
     summary = tracker.summary()
-    return int(max(summary, key=lambda s: (s["frames"], s["area"]))["person_id"]) if summary else None
+    return int(_seen_longest(summary)["person_id"]) if summary else None
 
 
 def choose_person(tracker: Tracker, person: int | None, source: str) -> int:
@@ -254,7 +258,7 @@ def choose_person(tracker: Tracker, person: int | None, source: str) -> int:
         raise BackendError(ErrorCode.NO_PERSON,
                            f"no person was detected in {source}; make sure a whole body is visible and well lit")
     if person is None:
-        best = max(summary, key=lambda s: (s["frames"], s["area"]))
+        best = _seen_longest(summary)
         rows = max(tracker.rows_seen, 1)
         needed = max(3, int(np.ceil(MIN_TRACK_SHARE * rows)))
         if rows < 3:
