@@ -146,7 +146,8 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
     ], default="BONE")
     ground: EnumProperty(name="Feet on Ground", description="How the clip is stood on the floor (Z = 0)", items=[
         ("AUTO", "Auto", "Stand the motion on the floor found from the planted feet (Z up along gravity, the "
-                         "camera's tilt taken out); with too few contacts, one constant lift"),
+                         "camera's tilt taken out); with too few contacts, up from the body's balance, or one "
+                         "constant lift"),
         ("PLANE", "Plane", "Use any floor plane found from the feet, even a poorly conditioned one"),
         ("CONSTANT", "Constant", "Lift the whole clip by one constant so the feet touch Z = 0; up stays the "
                                  "camera's up"),

@@ -68,7 +68,8 @@ OPTIONAL_KEYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
 #: (left ankle, left ball, right ankle, right ball) = grounding.CONTACT_JOINTS.
 #: `floor_plane`: (nx, ny, nz, d) in the camera frame, n a unit vector against gravity; a point x
 #: is n.x + d metres above the floor (d: the camera's height). Written only when the floor was
-#: found from the feet (`--ground auto|plane`). Files without either key stay valid.
+#: found from the feet or up from the body's balance (`--ground auto|plane`). Files without either
+#: key stay valid.
 FLOOR_NORMAL_TOLERANCE = 1e-3
 #: Optional, all or none: every person tracked in the clip (P of them, the imported one included), so
 #: another person can be converted later without detecting again (`backend run --tracks FILE --person ID`).

@@ -10,7 +10,9 @@ The floor is a plane in the camera frame, `floor_plane = (nx, ny, nz, d)`: `n` i
 normal pointing up (against gravity) and `n . x + d` is a point's height above the floor in
 metres, so `d` is the camera's height above the floor. Z = 0 is the level at which the ball
 joints rest when the foot is planted (the same reference as the add-on's constant lift); the
-ankle joints rest `levels[ankle]` higher (estimated from the data).
+ankle joints rest `levels[ankle]` higher (estimated from the data). Where the feet cover too little
+floor for a plane, "up" can still come from the body's balance (`balance_up`: the centre of mass
+stays over the feet), with the floor through the lowest ball joints.
 
 Foot locking changes only the leg chains (hip, knee, ankle local rotations) and, only where a
 held foot is far out of the leg's reach (`LockSettings.root_tolerance`), the root translation.
@@ -128,7 +130,7 @@ class Floor:
     up: np.ndarray                 # [3] unit, camera frame, against gravity
     offset: float                  # camera height above the floor (m)
     levels: np.ndarray             # [2] resting height of (ankle, ball) joints above the floor (m)
-    kind: str                      # "plane" (fitted to contacts) or "constant" (camera -y or torso prior)
+    kind: str                      # "plane" (fitted to contacts), "balance" (`balance_up`) or "constant"
     quality: dict[str, Any] = field(default_factory=dict)
 
     def heights(self, points: np.ndarray) -> np.ndarray:
@@ -219,6 +221,67 @@ def torso_up(joints: np.ndarray) -> np.ndarray:
     spine = spine / np.maximum(np.linalg.norm(spine, axis=-1, keepdims=True), 1e-9)
     mean = spine.mean(axis=0)
     return mean / max(float(np.linalg.norm(mean)), 1e-9)
+
+
+#: Body segments for the centre of mass: (proximal joint, distal joint, fraction of body mass), the
+#: segment's mass put at its midpoint. Fractions from Dempster's cadaver study as tabulated in Winter,
+#: "Biomechanics and Motor Control of Human Movement", 4th ed., table 4.1 (trunk split over the spine
+#: joints, head and neck 0.081, upper arm 0.028, forearm 0.016, hand 0.006, thigh 0.100, leg 0.0465,
+#: foot 0.0145).
+SEGMENT_MASSES: tuple[tuple[str, str, float], ...] = (
+    ("pelvis", "spine1", 0.142), ("spine1", "spine2", 0.100), ("spine2", "spine3", 0.100),
+    ("spine3", "neck", 0.155), ("neck", "head", 0.081),
+    ("left_hip", "left_knee", 0.100), ("right_hip", "right_knee", 0.100),
+    ("left_knee", "left_ankle", 0.0465), ("right_knee", "right_ankle", 0.0465),
+    ("left_ankle", "left_foot", 0.0145), ("right_ankle", "right_foot", 0.0145),
+    ("left_shoulder", "left_elbow", 0.028), ("right_shoulder", "right_elbow", 0.028),
+    ("left_elbow", "left_wrist", 0.016), ("right_elbow", "right_wrist", 0.016),
+    ("left_wrist", "left_hand", 0.006), ("right_wrist", "right_hand", 0.006),
+)
+#: A balance "up" this close to the camera's own up is taken as the camera's up (degrees): most
+#: footage is shot level, and the estimate is this far off on level cameras of the harness.
+BALANCE_SNAP_DEG = 7.0
+#: Balance says where up is only for a person standing on their feet (a seated person's centre of mass
+#: is over the chair): at least this share of frames must have a thigh within `BALANCE_THIGH_DEG` of
+#: the balance up. Harness clips: 0.69 (the squat) to 1.0; a seated person: 0.
+BALANCE_STANDING_SHARE = 0.5
+BALANCE_THIGH_DEG = 40.0
+CAMERA_UP = np.array([0.0, -1.0, 0.0])
+
+
+def centre_of_mass(joints: np.ndarray) -> np.ndarray:
+    """[N, 3] the body's centre of mass from its joints [N, 24, 3] (`SEGMENT_MASSES`)."""
+    total = sum(mass for _, _, mass in SEGMENT_MASSES)
+    com = np.zeros((len(joints), 3))
+    for a, b, mass in SEGMENT_MASSES:
+        com += mass * 0.5 * (joints[:, JOINT_INDEX[a]] + joints[:, JOINT_INDEX[b]])
+    return com / total
+
+
+def balance_up(joints: np.ndarray) -> np.ndarray:
+    """"Up" from balance (camera frame, unit): the mean direction from the feet to the centre of mass.
+
+    A person standing, stepping or squatting keeps the centre of mass over the feet, so over a clip
+    that direction averages to gravity's opposite, even where the torso leans (a squat) or the
+    feet never cover enough floor for a plane (`fit_floor`). joints [N, 24, 3], camera frame.
+    On the ground-truth harness's clips it is 0.2-8 deg from the true floor's up (the camera's own
+    up: 0-25 deg).
+    """
+    feet = joints[:, list(CONTACT_IDS)].mean(axis=1)
+    lean = centre_of_mass(joints) - feet
+    lean /= np.maximum(np.linalg.norm(lean, axis=-1, keepdims=True), 1e-9)
+    mean = lean.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-9)
+
+
+def standing_share(joints: np.ndarray, up: np.ndarray) -> float:
+    """Share of frames [N, 24, 3] with a thigh (knee->hip) within `BALANCE_THIGH_DEG` of `up`."""
+    cos_limit = np.cos(np.radians(BALANCE_THIGH_DEG))
+    upright = np.zeros(len(joints), bool)
+    for hip, knee in (("left_hip", "left_knee"), ("right_hip", "right_knee")):
+        thigh = joints[:, JOINT_INDEX[hip]] - joints[:, JOINT_INDEX[knee]]
+        upright |= thigh @ up >= cos_limit * np.linalg.norm(thigh, axis=-1)
+    return float(upright.mean()) if len(joints) else 0.0
 
 
 def rest_ankle_level(rest_joints: np.ndarray) -> float:
@@ -738,9 +801,12 @@ def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: 
                  floor_settings: FloorSettings = FloorSettings()) -> FloorChoice:
     """The floor for contacts and what the motion file says about it.
 
-    Returns (floor used for contacts, ground mode used: plane/constant/off, quality, warnings).
+    Returns (floor used for contacts, ground mode used: plane/balance/constant/off, quality, warnings).
     `auto` uses the plane only when it is well conditioned; `plane` uses any plane that could be
-    fitted; both fall back to the constant lift with a warning.
+    fitted. Without one, both take up from the body's balance (`balance_up`) when the person stands
+    (`standing_share`), that up leans sideways no more than `max_accepted_roll` from the torso, and
+    it is more than `BALANCE_SNAP_DEG` from the camera's up; else the constant lift along the
+    camera's up. Either fallback comes with a warning.
     """
     if mode not in GROUND_MODES:
         raise ValueError(f"ground mode must be one of {GROUND_MODES}, got {mode!r}")
@@ -752,13 +818,23 @@ def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: 
         warnings.append(f"floor plane is poorly conditioned ({quality.get('reason')}); used anyway (--ground plane)")
     if plane is not None and (good or mode == "plane"):
         return plane, ("plane" if mode in ("auto", "plane") else mode), quality, warnings
-    # Contacts still need a floor: the torso's mean direction is a better "up" than the camera's.
-    fallback = constant_floor(joints, torso_up(joints), ankle_level)
     if mode in ("auto", "plane"):
+        up = balance_up(joints)
+        tilt = float(np.degrees(np.arccos(np.clip(up @ CAMERA_UP, -1.0, 1.0))))
+        standing = standing_share(joints, up)
+        roll = _roll_from(up, torso_up(joints), joints[:, JOINT_INDEX["pelvis"]].mean(axis=0))
+        quality = {**quality, "balance_tilt_deg": round(tilt, 2), "balance_roll_from_torso_deg": round(roll, 2),
+                   "standing_share": round(standing, 3)}
+        if (tilt > BALANCE_SNAP_DEG and standing >= BALANCE_STANDING_SHARE
+                and roll <= floor_settings.max_accepted_roll):
+            warnings.append(f"too few foot contacts to find the floor ({quality.get('reason') or 'no plane'}); "
+                            f"up is taken from the body's balance ({tilt:.0f} deg from the camera's up)")
+            return constant_floor(joints, up, ankle_level, kind="balance"), "balance", quality, warnings
         warnings.append(f"too few foot contacts to find the floor ({quality.get('reason') or 'no plane'}); "
                         "Feet on Ground falls back to one constant lift, and up stays the camera's up")
-        return fallback, "constant", quality, warnings
-    return fallback, mode, quality, warnings
+        return constant_floor(joints, torso_up(joints), ankle_level), "constant", quality, warnings
+    # Contacts still need a floor: the torso's mean direction is a better "up" than the camera's.
+    return constant_floor(joints, torso_up(joints), ankle_level), mode, quality, warnings
 
 
 def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, fps: float,
@@ -800,7 +876,7 @@ def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray
     elif foot_lock:
         warnings.append("no foot contacts found; foot locking left the motion unchanged")
     return GroundResult(poses=new_poses, transl=new_transl, contacts=contacts, floor=floor,
-                        floor_plane=floor.plane().astype(np.float32) if used == "plane" else None,
+                        floor_plane=floor.plane().astype(np.float32) if used in ("plane", "balance") else None,
                         meta=meta, warnings=warnings)
 
 

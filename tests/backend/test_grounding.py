@@ -56,7 +56,27 @@ def test_jump_keeps_its_flight() -> None:
     feet = [7, 8, 10, 11]
     change = np.abs(figures["after"][:, feet] - figures["before"][:, feet])[clip.flight]
     assert change.max() < 0.005
-    assert figures["ground_used"] == "constant" and figures["warnings"]
+    # jumping on the spot covers too little floor for a plane; up then comes from the body's balance
+    assert figures["ground_used"] == "balance" and "balance" in figures["warnings"][0]
+    assert figures["up_error_deg"] <= 2.0
+
+
+@pytest.mark.parametrize("pitch", [0.0, 15.0, 30.0])
+def test_balance_gives_up_where_the_feet_give_no_plane(pitch: float) -> None:
+    """Up from the centre of mass over the feet, measured against the camera's true up; a level
+    camera keeps its own up (the balance estimate is not trusted to a few degrees)."""
+    clip = gait_synth.jumping_clip(pitch)
+    joints = clip.joints()
+    up = grounding.balance_up(joints)
+    assert np.degrees(np.arccos(np.clip(up @ clip.up, -1, 1))) <= 2.0
+    floor, used, quality, _ = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto")
+    assert quality["standing_share"] == 1.0
+    if pitch == 0.0:
+        assert (used, floor.kind) == ("constant", "constant")
+    else:
+        assert (used, floor.kind) == ("balance", "balance") and abs(quality["balance_tilt_deg"] - pitch) <= 2.0
+        result = grounding.ground_motion(clip.poses, clip.transl, clip.rest_joints, clip.fps)
+        assert result.floor_plane is not None and np.allclose(result.floor_plane[:3], floor.up, atol=1e-6)
 
 
 def test_seated_person_gets_no_lock() -> None:
@@ -64,7 +84,12 @@ def test_seated_person_gets_no_lock() -> None:
     figures = synthetic_figures(clip, seed=3)
     assert not figures["contacts"].any()
     assert np.abs(figures["after"] - figures["before"]).max() < 1e-5
+    # a seated person's centre of mass is over the chair, not the feet: balance says nothing of up
     assert figures["ground_used"] == "constant"
+    joints = clip.joints()
+    _, _, quality, _ = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto")
+    assert quality["standing_share"] < grounding.BALANCE_STANDING_SHARE
+    assert np.degrees(np.arccos(grounding.balance_up(joints) @ clip.up)) > 20.0  # what it would have said
 
 
 def test_lock_off_and_ground_off_leave_the_motion_alone() -> None:
@@ -187,8 +212,10 @@ def test_a_plane_rolled_against_the_torso_is_refused() -> None:
     plane, quality = grounding.fit_floor(rolled, clip.fps, clip.rest_joints)
     assert plane is not None and abs(grounding._roll_from(plane.up, clip.up, view) - 20.0) < 2.0
     assert "rolled" in quality["reason"] and not quality["well_conditioned"]
-    floor, used, _, warnings = grounding.choose_floor(rolled, clip.fps, clip.rest_joints, "auto")
+    floor, used, quality, warnings = grounding.choose_floor(rolled, clip.fps, clip.rest_joints, "auto")
     assert (floor.kind, used) == ("constant", "constant") and "rolled" in warnings[0]
+    # the feet's balance is rolled with them, so it is refused for the same reason
+    assert quality["balance_roll_from_torso_deg"] > 15.0
 
 
 
