@@ -58,6 +58,7 @@ def run(request: ModelRequest) -> ModelOutput:
         joints3d=forward_kinematics(poses, rest_joints, transl).astype(np.float32),
         meta={"rest_skeleton": rest_source, "bone_lengths_m": {k: round(v, 4) for k, v in rest.lengths.items()},
               "lifter": {"used": lifted, **({"share": lifter.LIFTER_SHARE, "unseen_share": lifter.LIFTER_SHARE_UNSEEN,
+                                             "disagree_deg": [lifter.DISAGREE_FROM_DEG, lifter.DISAGREE_TO_DEG],
                                              "weights": lifter.WEIGHTS.name} if lifted else {})}},
         rest=rest,
         landmarks_world=world.astype(np.float32),

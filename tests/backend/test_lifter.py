@@ -140,3 +140,25 @@ def test_a_joint_mediapipe_cannot_see_takes_more_of_the_lifter() -> None:
     assert np.degrees(np.arccos(np.clip((direction(seen) * direction(lifted)).sum(-1), -1, 1))).mean() > 1.0
     others = [ids[k] for k in range(12) if k != forearm[1]]
     assert np.allclose(hidden[:, others], seen[:, others])  # only the unseen bone changed
+
+
+def test_a_seen_bone_the_lifter_turns_far_from_mediapipe_keeps_mediapipe_s_direction() -> None:
+    """Per bone: agreeing estimates keep the lifter's share; past DISAGREE_TO_DEG a seen bone keeps
+    MediaPipe's direction (the lifter is then the one that is wrong more often on the harness), while
+    a hidden end still follows the lifter."""
+    mine = np.repeat(np.random.default_rng(5).normal(0.0, 0.3, (1, 12, 3)), 3, axis=0)
+    mine[:, 8] = mine[:, 6] + [0.0, 0.3, 0.0]  # left elbow 0.3 m below the left shoulder
+    lifted = mine.copy()
+    tilt = np.radians([10.0, 40.0, 70.0])  # the lifter's upper arm, turned this far towards the camera
+    turned = mine[:, 6] + 0.3 * np.stack([np.zeros(3), np.cos(tilt), np.sin(tilt)], axis=-1)
+    lifted[:, [8, 10]] += (turned - mine[:, 8])[:, None]  # the forearm moves with the elbow, unturned
+    base = lifter.visibility_shares(np.ones((3, 12)))
+    shares = lifter.agreement_shares(mine, lifted, base, np.ones((3, 12)))
+    middle = (lifter.DISAGREE_TO_DEG - 40.0) / (lifter.DISAGREE_TO_DEG - lifter.DISAGREE_FROM_DEG)
+    assert np.allclose(shares[:, 8], [lifter.LIFTER_SHARE, middle * lifter.LIFTER_SHARE, 0.0])
+    others = [j for j in range(12) if j != 8]
+    assert np.allclose(shares[:, others], base[:, others])  # bones that agree keep their share
+    visibility = np.ones((3, 12))
+    visibility[:, 8] = 0.0  # the elbow unseen: the lifter's share stays whatever the disagreement
+    hidden = lifter.agreement_shares(mine, lifted, lifter.visibility_shares(visibility), visibility)
+    assert np.allclose(hidden[:, 8], lifter.LIFTER_SHARE_UNSEEN)
