@@ -344,127 +344,133 @@ def _roll_from(up: np.ndarray, prior: np.ndarray, view: np.ndarray) -> float:
     return abs(float(np.degrees(np.arctan2(up @ lateral, up @ prior))))
 
 
-def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
-              settings: FloorSettings = FloorSettings()) -> tuple[Floor | None, dict[str, Any]]:
-    """RANSAC plane through the slow foot points, refined by least squares; None when too few.
+@dataclass(frozen=True)
+class _FootPoints:
+    """The foot points a floor plane is fitted to and judged by (camera frame, metres)."""
 
-    joints [N, 24, 3] camera frame (m). Returns (floor or None, quality figures; `well_conditioned`
-    and `reason` say whether the acceptance tests passed). The hypotheses are planes through three
-    slow points (ankle points moved down by the rest skeleton's ankle height along the current up)
-    whose up lies within `max_tilt_from_torso` of the torso; the score counts inliers and penalises
-    foot points far below the plane (a floor has nothing under it); a hypothesis with more of them
-    below than the acceptance test allows is never preferred. The best `refined_hypotheses` distinct
-    hypotheses are refined (locally optimised RANSAC, Chum et al. 2003), and the refined planes within
-    `consensus_margin` of the best are averaged: feet that barely tilt a plane (stepping in place)
-    leave several near-equal planes, and picking one would hang on the draw.
-    """
+    slow: np.ndarray          # [M, 3] slow foot points: the plane's candidates
+    slow_class: np.ndarray    # [M] their `CONTACT_CLASS` (0 ankle, 1 ball)
+    every: np.ndarray         # [4N, 3] every foot point: none may lie well below a floor
+    every_class: np.ndarray   # [4N]
+    ankle_level: float        # rest skeleton's ankle height above the ball (m)
+    prior: np.ndarray         # [3] the torso's mean direction, the prior for "up"
+
+
+def _plane_hypotheses(feet: _FootPoints, settings: FloorSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(normals [K, 3], offsets [K]) of planes through three random slow points, ankle points moved
+    down by the rest ankle height along the prior; only those within `max_tilt_from_torso` of it."""
     rng = np.random.default_rng(settings.seed)
-    prior = torso_up(joints)
-    points = joints[:, CONTACT_IDS]                        # [N, 4, 3]
-    ankle_level = rest_ankle_level(rest_joints)
-    speed = _speeds(points, fps, None)
-    slow = speed < settings.candidate_speed
-    cand = points[slow]                                    # [M, 3]
-    cand_class = np.broadcast_to(np.array(CONTACT_CLASS), slow.shape)[slow]
-    quality: dict[str, Any] = {"candidates": int(len(cand))}
-    if len(cand) < max(settings.min_points, 3):
-        quality["reason"] = f"only {len(cand)} slow foot points"
-        return None, quality
-    shifted = cand - (cand_class == 0)[:, None] * ankle_level * prior
-    every = points.reshape(-1, 3)
-    every_class = np.tile(np.array(CONTACT_CLASS), len(points))
-    cos_limit = np.cos(np.radians(settings.max_tilt_from_torso))
-    is_ankle = (cand_class == 0).astype(np.float64)
-    every_ankle = ((every_class == 0) * ankle_level)[:, None]
-    # Hypotheses: planes through three slow points, scored in chunks (memory stays flat in clip length).
+    shifted = feet.slow - (feet.slow_class == 0)[:, None] * feet.ankle_level * feet.prior
     triples = np.stack([rng.choice(len(shifted), 3, replace=False) for _ in range(settings.iterations)])
     a, b, c = shifted[triples[:, 0]], shifted[triples[:, 1]], shifted[triples[:, 2]]
     normals = np.cross(b - a, c - a)
     norms = np.linalg.norm(normals, axis=1)
     keep = norms > 1e-6
     normals, a = normals[keep] / norms[keep, None], a[keep]
-    normals *= np.where(normals @ prior < 0, -1.0, 1.0)[:, None]
-    within = normals @ prior >= cos_limit
+    normals *= np.where(normals @ feet.prior < 0, -1.0, 1.0)[:, None]
+    within = normals @ feet.prior >= np.cos(np.radians(settings.max_tilt_from_torso))
     normals, a = normals[within], a[within]
-    base = np.einsum("kd,kd->k", a, normals)
+    return normals, np.einsum("kd,kd->k", a, normals)
+
+
+def _score_hypotheses(feet: _FootPoints, normals: np.ndarray, base: np.ndarray, settings: FloorSettings
+                      ) -> np.ndarray:
+    """[K] inliers minus twice the foot points well below; -inf where the acceptance test would refuse
+    the plane for the feet under it. Scored in chunks of `HYPOTHESIS_CHUNK` hypotheses on at most
+    `SCORED_POINTS` evenly strided points (counts scaled back), so time and memory stop growing with
+    the clip's length."""
+    is_ankle = (feet.slow_class == 0).astype(np.float64)
+    every_ankle = ((feet.every_class == 0) * feet.ankle_level)[:, None]
+    slow_rows = slice(None, None, max(1, -(-len(feet.slow) // SCORED_POINTS)))
+    every_rows = slice(None, None, max(1, -(-len(feet.every) // SCORED_POINTS)))
+    slow_scale = len(feet.slow) / len(feet.slow[slow_rows])
+    every_scale = len(feet.every) / len(feet.every[every_rows])
     score = np.full(len(normals), -np.inf)
-    # Long clips: hypotheses are scored on evenly strided points (counts scaled back), so the cost stops
-    # growing with the clip's length; the refinement and the acceptance tests below use every point.
-    cand_rows = slice(None, None, max(1, -(-len(cand) // SCORED_POINTS)))
-    every_rows = slice(None, None, max(1, -(-len(every) // SCORED_POINTS)))
-    cand_scale = len(cand) / len(cand[cand_rows])
-    every_scale = len(every) / len(every[every_rows])
     for lo in range(0, len(normals), HYPOTHESIS_CHUNK):
         part = slice(lo, lo + HYPOTHESIS_CHUNK)
         # Re-shift the ankle points along each hypothesis' own up before scoring.
-        heights = (cand[cand_rows] @ normals[part].T - is_ankle[cand_rows, None] * ankle_level
+        heights = (feet.slow[slow_rows] @ normals[part].T - is_ankle[slow_rows, None] * feet.ankle_level
                    - base[part])                                                          # [M, K]
         # A floor has no foot under it: count every foot point (slow or not) well below the plane.
-        below = every_scale * ((every[every_rows] @ normals[part].T - every_ankle[every_rows] - base[part])
+        below = every_scale * ((feet.every[every_rows] @ normals[part].T - every_ankle[every_rows] - base[part])
                                < -settings.below_distance).sum(axis=0)
-        value = cand_scale * (np.abs(heights) < settings.inlier_distance).sum(axis=0) - 2.0 * below
+        value = slow_scale * (np.abs(heights) < settings.inlier_distance).sum(axis=0) - 2.0 * below
         # The acceptance test would refuse a plane with that much under it: never prefer one.
-        score[part] = np.where(below > settings.max_below_fraction * len(every), -np.inf, value)
-    if not np.isfinite(score).any() or score.max() <= 0:
-        quality["reason"] = "no plane within the tilt limit with the feet above it"
-        return None, quality
+        score[part] = np.where(below > settings.max_below_fraction * len(feet.every), -np.inf, value)
+    return score
 
-    def refine(inliers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        normal, offsets = prior, np.zeros(2)
-        for _ in range(4):
-            sel_pts, sel_cls = cand[inliers], cand_class[inliers]
-            if len(sel_pts) < 3:
-                break
-            normal, offsets = _fit_classes(sel_pts, sel_cls, prior, prior_weight=len(sel_pts) * 0.01**2)
-            for c in [c for c in (0, 1) if not np.any(sel_cls == c)]:
-                offsets[c] = offsets[1 - c] + (-ankle_level if c == 0 else ankle_level)  # rest skeleton's level
-            inliers = np.abs(cand @ normal + offsets[cand_class]) < settings.inlier_distance
-        return normal, offsets, inliers
 
-    def refined_score(normal: np.ndarray, offsets: np.ndarray, inliers: np.ndarray) -> float:
-        ankle_above_ball = float(np.clip(offsets[1] - offsets[0], 0.0, 0.2))
-        heights = every @ normal + offsets[1] - (every_class == 0) * ankle_above_ball
-        below = int((heights < -settings.below_distance).sum())
-        if below > settings.max_below_fraction * len(every):
-            return -np.inf  # a floor has nothing under it (the acceptance test would refuse it)
-        return float(inliers.sum() - 2.0 * below)
+def _refine(feet: _FootPoints, inliers: np.ndarray, settings: FloorSettings
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares plane (normal, per-class offsets [2]) through `inliers` [M] of the slow points,
+    re-selecting the inliers four times; returns (normal, offsets, final inliers)."""
+    normal, offsets = feet.prior, np.zeros(2)
+    for _ in range(4):
+        sel_pts, sel_cls = feet.slow[inliers], feet.slow_class[inliers]
+        if len(sel_pts) < 3:
+            break
+        normal, offsets = _fit_classes(sel_pts, sel_cls, feet.prior, prior_weight=len(sel_pts) * 0.01**2)
+        for c in [c for c in (0, 1) if not np.any(sel_cls == c)]:
+            offsets[c] = offsets[1 - c] + (-feet.ankle_level if c == 0 else feet.ankle_level)  # rest level
+        inliers = np.abs(feet.slow @ normal + offsets[feet.slow_class]) < settings.inlier_distance
+    return normal, offsets, inliers
 
-    # Least squares moves a hypothesis, sometimes to a worse plane: refine the best distinct
-    # hypotheses and score the refined planes (locally optimised RANSAC).
+
+def _refined_score(feet: _FootPoints, normal: np.ndarray, offsets: np.ndarray, inliers: np.ndarray,
+                   settings: FloorSettings) -> float:
+    """Inliers minus twice the foot points well below a refined plane; -inf if the acceptance test
+    would refuse it for them (a floor has nothing under it)."""
+    ankle_above_ball = float(np.clip(offsets[1] - offsets[0], 0.0, 0.2))
+    heights = feet.every @ normal + offsets[1] - (feet.every_class == 0) * ankle_above_ball
+    below = int((heights < -settings.below_distance).sum())
+    if below > settings.max_below_fraction * len(feet.every):
+        return -np.inf
+    return float(inliers.sum() - 2.0 * below)
+
+
+def _consensus_plane(feet: _FootPoints, normals: np.ndarray, base: np.ndarray, score: np.ndarray,
+                     settings: FloorSettings, quality: dict[str, Any]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(normal, offsets [2], inliers [M]) from the scored hypotheses: the best `refined_hypotheses`
+    distinct ones refined (least squares moves a hypothesis, sometimes to a worse plane: locally
+    optimised RANSAC, Chum et al. 2003), then the refined planes within `consensus_margin` of the
+    best averaged. Feet that barely tilt a plane (stepping in place) leave several planes a few points
+    apart; which one wins would hang on the draw. Planes are averaged as (n, b) pairs, so the mean
+    keeps any line they share."""
+    is_ankle = (feet.slow_class == 0).astype(np.float64)
     refined: dict[bytes, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
     starts: set[bytes] = set()
     for k in np.argsort(-score):
         if not np.isfinite(score[k]) or len(starts) >= settings.refined_hypotheses:
             break
-        start_set = np.abs(cand @ normals[k] - is_ankle * ankle_level - base[k]) < settings.inlier_distance
+        start_set = (np.abs(feet.slow @ normals[k] - is_ankle * feet.ankle_level - base[k])
+                     < settings.inlier_distance)
         key = np.packbits(start_set).tobytes()
         if key not in starts:
             starts.add(key)
-            normal, offsets, inliers = refine(start_set)
-            refined[np.packbits(inliers).tobytes()] = (refined_score(normal, offsets, inliers), normal, offsets,
-                                                       inliers)
-    values = np.array([v[0] for v in refined.values()])
-    best_value = float(values.max())
-    if np.isfinite(best_value):
-        # Feet that barely tilt a plane (a person stepping in place) leave several planes a few points
-        # apart; which one wins would hang on the draw. Take their consensus: the mean of all planes
-        # within `consensus_margin` of the best (planes as (n, b) pairs, so the mean keeps any line
-        # they share).
-        near = [v for v in refined.values() if v[0] >= best_value - max(1.0, settings.consensus_margin * best_value)]
-        mean_n = np.mean([v[1] for v in near], axis=0)
-        mean_b = np.mean([v[2] for v in near], axis=0)
-        scale = float(np.linalg.norm(mean_n))
-        normal, offsets = mean_n / scale, mean_b / scale
-        inliers = np.abs(cand @ normal + offsets[cand_class]) < settings.inlier_distance
-        quality["consensus_planes"] = len(near)
-    else:
+            normal, offsets, inliers = _refine(feet, start_set, settings)
+            refined[np.packbits(inliers).tobytes()] = (_refined_score(feet, normal, offsets, inliers, settings),
+                                                       normal, offsets, inliers)
+    best_value = float(max(v[0] for v in refined.values()))
+    if not np.isfinite(best_value):
         _, normal, offsets, inliers = max(refined.values(), key=lambda v: v[3].sum())
-    sel = cand[inliers]
-    ball_offset = float(offsets[1])
-    levels = np.array([offsets[1] - offsets[0], 0.0])      # ankle rests this much above the ball
-    levels[0] = float(np.clip(levels[0], 0.0, 0.2))
-    floor = Floor(up=normal, offset=ball_offset, levels=levels, kind="plane")
-    # Conditioning: what tilts a plane is footfalls in different places, not many frames of one.
+        return normal, offsets, inliers
+    near = [v for v in refined.values() if v[0] >= best_value - max(1.0, settings.consensus_margin * best_value)]
+    mean_n = np.mean([v[1] for v in near], axis=0)
+    mean_b = np.mean([v[2] for v in near], axis=0)
+    scale = float(np.linalg.norm(mean_n))
+    normal, offsets = mean_n / scale, mean_b / scale
+    quality["consensus_planes"] = len(near)
+    return normal, offsets, np.abs(feet.slow @ normal + offsets[feet.slow_class]) < settings.inlier_distance
+
+
+def _judge_plane(joints: np.ndarray, fps: float, feet: _FootPoints, floor: Floor, offsets: np.ndarray,
+                 inliers: np.ndarray, settings: FloorSettings, quality: dict[str, Any]) -> None:
+    """The acceptance tests, into `quality` (figures, `reason`, `well_conditioned`). What tilts a plane
+    is footfalls in different places, not many frames of one; no foot may be under it; it may not
+    lean or roll far from the torso's mean direction."""
+    points = joints[:, CONTACT_IDS]
+    normal = floor.up
     contacts = detect_contacts(joints, floor, fps)
     spots = np.array([np.median(points[start:end + 1, k], axis=0)
                       for k in range(4) for start, end in _runs(contacts[:, k])]).reshape(-1, 3)
@@ -475,16 +481,17 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
         _, sing, vt = np.linalg.svd(centred, full_matrices=False)
         extent = float(np.ptp(centred @ vt[0]))
         minor = float(sing[1] / np.sqrt(len(flat)))
-    all_heights = floor.heights(points) - levels[list(CONTACT_CLASS)]
+    all_heights = floor.heights(points) - floor.levels[list(CONTACT_CLASS)]
     below = float((all_heights < -settings.below_distance).mean())
-    tilt = float(np.degrees(np.arccos(np.clip(normal @ prior, -1, 1))))
-    roll = _roll_from(normal, prior, joints[:, JOINT_INDEX["pelvis"]].mean(axis=0))
+    tilt = float(np.degrees(np.arccos(np.clip(normal @ feet.prior, -1, 1))))
+    roll = _roll_from(normal, feet.prior, joints[:, JOINT_INDEX["pelvis"]].mean(axis=0))
     runs = len(spots) // 2 if len(spots) else 0
+    sel = feet.slow[inliers]
     quality.update({"inliers": int(inliers.sum()), "footfalls": int(len(spots)), "extent_m": round(extent, 3),
                     "minor_std_m": round(minor, 3), "tilt_from_torso_deg": round(tilt, 2),
                     "roll_from_torso_deg": round(roll, 2),
                     "below_fraction": round(below, 4),
-                    "rms_m": round(float(np.sqrt(np.mean((sel @ normal + offsets[cand_class[inliers]]) ** 2)))
+                    "rms_m": round(float(np.sqrt(np.mean((sel @ normal + offsets[feet.slow_class[inliers]]) ** 2)))
                                    if len(sel) else 0.0, 4)})
     problems = []
     if inliers.sum() < settings.min_points:
@@ -499,6 +506,40 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
         problems.append(f"{100 * below:.0f} % of foot positions lie below it")
     quality["reason"] = "; ".join(problems)
     quality["well_conditioned"] = not problems
+
+
+def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
+              settings: FloorSettings = FloorSettings()) -> tuple[Floor | None, dict[str, Any]]:
+    """RANSAC plane through the slow foot points, refined by least squares; None when too few.
+
+    joints [N, 24, 3] camera frame (m). Returns (floor or None, quality figures; `well_conditioned`
+    and `reason` say whether the acceptance tests passed). The hypotheses are planes through three
+    slow points (ankle points moved down by the rest skeleton's ankle height along the current up)
+    whose up lies within `max_tilt_from_torso` of the torso (`_plane_hypotheses`); the score counts
+    inliers and penalises foot points far below the plane (a floor has nothing under it), and a
+    hypothesis with more of them below than the acceptance test allows is never preferred
+    (`_score_hypotheses`). The best `refined_hypotheses` distinct hypotheses are refined (locally
+    optimised RANSAC, Chum et al. 2003), and the refined planes within `consensus_margin` of the best
+    are averaged (`_consensus_plane`); `_judge_plane` then applies the acceptance tests.
+    """
+    points = joints[:, CONTACT_IDS]                        # [N, 4, 3]
+    slow = _speeds(points, fps, None) < settings.candidate_speed
+    feet = _FootPoints(slow=points[slow], slow_class=np.broadcast_to(np.array(CONTACT_CLASS), slow.shape)[slow],
+                       every=points.reshape(-1, 3), every_class=np.tile(np.array(CONTACT_CLASS), len(points)),
+                       ankle_level=rest_ankle_level(rest_joints), prior=torso_up(joints))
+    quality: dict[str, Any] = {"candidates": int(len(feet.slow))}
+    if len(feet.slow) < max(settings.min_points, 3):
+        quality["reason"] = f"only {len(feet.slow)} slow foot points"
+        return None, quality
+    normals, base = _plane_hypotheses(feet, settings)
+    score = _score_hypotheses(feet, normals, base, settings)
+    if not np.isfinite(score).any() or score.max() <= 0:
+        quality["reason"] = "no plane within the tilt limit with the feet above it"
+        return None, quality
+    normal, offsets, inliers = _consensus_plane(feet, normals, base, score, settings, quality)
+    levels = np.array([float(np.clip(offsets[1] - offsets[0], 0.0, 0.2)), 0.0])  # ankle rests this far above the ball
+    floor = Floor(up=normal, offset=float(offsets[1]), levels=levels, kind="plane")
+    _judge_plane(joints, fps, feet, floor, offsets, inliers, settings, quality)
     return floor, quality
 
 
