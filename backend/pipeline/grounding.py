@@ -504,6 +504,8 @@ def _judge_plane(joints: np.ndarray, fps: float, feet: _FootPoints, floor: Floor
         problems.append(f"it is rolled {roll:.0f} deg sideways from the torso's mean direction")
     if below > settings.max_below_fraction:
         problems.append(f"{100 * below:.0f} % of foot positions lie below it")
+    if floor.offset <= 0.0:
+        problems.append(f"it puts the camera {-floor.offset:.2f} m under the floor")
     quality["reason"] = "; ".join(problems)
     quality["well_conditioned"] = not problems
 
@@ -856,6 +858,8 @@ def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: 
     warnings: list[str] = []
     ankle_level = rest_ankle_level(rest_joints)
     plane, quality = fit_floor(joints, fps, rest_joints, floor_settings)
+    if plane is not None and plane.offset <= 0.0:
+        plane = None  # a camera under the floor: not a floor, even for `plane` ("any plane")
     good = plane is not None and bool(quality.get("well_conditioned"))
     if mode == "plane" and plane is not None and not good:
         warnings.append(f"floor plane is poorly conditioned ({quality.get('reason')}); used anyway (--ground plane)")

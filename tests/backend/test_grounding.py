@@ -239,3 +239,16 @@ def test_a_steep_camera_keeps_its_floor(pitch: float) -> None:
     assert plane is not None and quality["well_conditioned"], quality
     assert quality["roll_from_torso_deg"] < 10.0 and quality["tilt_from_torso_deg"] > 8.0, quality  # its own: 4-5 deg
     assert np.degrees(np.arccos(np.clip(plane.up @ clip.up, -1.0, 1.0))) < 1.0
+
+
+def test_a_plane_that_puts_the_camera_under_the_floor_is_never_used() -> None:
+    """A clean walk moved so that its floor passes 0.5 m above the camera (no camera films from under
+    the floor): the plane is found but refused, even with `--ground plane` ("any plane")."""
+    clip = gait_synth.walking_clip(15.0)
+    joints = clip.joints() + (clip.camera_height + 0.5) * clip.up
+    plane, quality = grounding.fit_floor(joints, clip.fps, clip.rest_joints)
+    assert plane is not None and plane.offset == pytest.approx(-0.5, abs=0.05)
+    assert not quality["well_conditioned"] and "under the floor" in quality["reason"]
+    for mode in ("auto", "plane"):
+        floor, used, _, warnings = grounding.choose_floor(joints, clip.fps, clip.rest_joints, mode)
+        assert floor.kind != "plane" and used != "plane" and warnings
