@@ -59,7 +59,9 @@ def run(request: ModelRequest) -> ModelOutput:
         meta={"rest_skeleton": rest_source, "bone_lengths_m": {k: round(v, 4) for k, v in rest.lengths.items()},
               "lifter": {"used": lifted, **({"share": lifter.LIFTER_SHARE, "unseen_share": lifter.LIFTER_SHARE_UNSEEN,
                                              "disagree_deg": [lifter.DISAGREE_FROM_DEG, lifter.DISAGREE_TO_DEG],
-                                             "weights": lifter.WEIGHTS.name} if lifted else {})}},
+                                             "weights": lifter.WEIGHTS.name} if lifted else {}),
+                         **({"reason": "--fit off (the lifter runs only with the whole-clip fit)"}
+                            if request.options.get("lifter_asked") and not lifted else {})}},
         rest=rest,
         landmarks_world=world.astype(np.float32),
     )

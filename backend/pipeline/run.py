@@ -354,7 +354,8 @@ def run(options: RunOptions, events: EventStream) -> Path:
                            smpl_dir=smpl_dir, threads=options.threads, focal_length=focal, events=events,
                            check_cancel=cancel.check, options={"official_batching": options.official_batching,
                                     "focal_length_given": options.focal_length is not None,
-                                    "lifter": options.lifter and options.fit})  # --fit off: the old path
+                                    "lifter": options.lifter and options.fit,  # --fit off: the old path
+                                    "lifter_asked": options.lifter})
     output = card.run(request)
     cancel.check()
     output.check_complete(len(track), card.name)

@@ -84,12 +84,16 @@ def test_given_the_true_evidence_the_fit_lands_on_the_truth(walk: tuple) -> None
 
 def test_the_lifter_brings_the_walk_closer_to_the_truth(walk: tuple) -> None:
     """The default (lifter on) against `--lifter off` on the same detections (`--tracks`): measured PA-MPJPE
-    45 -> 35 mm, elbows 10.2 -> 6.6 deg, median limb direction 8.5 -> 7.2 deg."""
+    46 -> 36 mm, elbows 10.8 -> 6.5 deg, median limb direction 8.6 -> 7.3 deg. With `--fit off` the lifter
+    does not run, and the file says why."""
     truth, lifted, valid, meta, folder = walk
     assert meta["lifter"]["used"] is True and meta["lifter"]["share"] == 0.3 and meta["lifter"]["unseen_share"] == 1.0
     _, plain, plain_valid, plain_meta = run_on_truth_clip(CLIP, folder, "--tracks", str(folder / f"{CLIP}.npz"),
                                                           "--lifter", "off", out_name="plain.npz")
     assert plain_meta["lifter"] == {"used": False}
+    unfitted_meta = run_on_truth_clip(CLIP, folder, "--tracks", str(folder / f"{CLIP}.npz"), "--fit", "off",
+                                      out_name="unfitted.npz")[3]
+    assert unfitted_meta["lifter"]["used"] is False and "--fit off" in unfitted_meta["lifter"]["reason"]
     on, off = am.evaluate(lifted, truth, valid), am.evaluate(plain, truth, plain_valid)
     assert on["pa_mpjpe_mm"] <= off["pa_mpjpe_mm"] - 5.0, (on["pa_mpjpe_mm"], off["pa_mpjpe_mm"])
     assert on["elbow_flexion_err_deg"] <= 8.0 < off["elbow_flexion_err_deg"], (on["elbow_flexion_err_deg"],
