@@ -202,7 +202,9 @@ def test_pan_right_bvh_reimports_standing_where_the_blend_has_it(clean_scene: Mo
     # the whole-clip fit (a 1.70 m stature prior), so the heights are ranges, not one skeleton's values.
     assert 0.85 <= got["pelvis"][2] <= 1.10
     assert 0.45 <= got["head"][2] - got["pelvis"][2] <= 0.75
-    assert min(got[f][2] for f in FEET) == pytest.approx(0.05, abs=0.03)
+    # On the floor: the floor is where the lowest foot points rest in all but 5 % of frames, so the first
+    # frame's lowest foot is within a few cm of Z = 0 (its up comes from the body's balance: no plane).
+    assert -0.03 <= min(got[f][2] for f in FEET) <= 0.08
     assert got["pelvis"][0] == pytest.approx(-0.80, abs=0.2)
 
 
