@@ -148,7 +148,8 @@ class VIDEO_MOCAP_PG_settings(bpy.types.PropertyGroup):
         ("AUTO", "Auto", "Stand the motion on the floor found from the planted feet (Z up along gravity, the "
                          "camera's tilt taken out); with too few contacts, up from the body's balance, or one "
                          "constant lift"),
-        ("PLANE", "Plane", "Use any floor plane found from the feet, even a poorly conditioned one"),
+        ("PLANE", "Plane", "Use the file's floor (found from the feet, or up from the body's balance), even a "
+                           "poorly conditioned plane"),
         ("CONSTANT", "Constant", "Lift the whole clip by one constant so the feet touch Z = 0; up stays the "
                                  "camera's up"),
         ("OFF", "Off", "Keep the camera frame: Z = 0 at the camera, about a camera height above the feet"),

@@ -248,6 +248,19 @@ BALANCE_SNAP_DEG = 7.0
 #: the balance up. Harness clips: 0.69 (the squat) to 1.0; a seated person: 0.
 BALANCE_STANDING_SHARE = 0.5
 BALANCE_THIGH_DEG = 40.0
+#: Balance averages over the clip: at least this much of it (seconds, frames with the feet in view).
+BALANCE_MIN_SECONDS = 1.0
+#: Further than this from the camera's up (degrees), a balance "up" is more likely a body upside down or
+#: lying on its side than a camera pitched that far (a handstand gives ~160); the camera's up is kept.
+BALANCE_MAX_TILT_DEG = 60.0
+#: A foot point counts as seen where its MediaPipe landmarks are inside the image with this visibility.
+FOOT_MIN_VISIBILITY = 0.5
+#: Foot landmarks per contact column (`CONTACT_JOINTS` order): ankle and heel; foot tip (ball side).
+FOOT_LANDMARKS: tuple[tuple[int, ...], ...] = ((27, 29), (31,), (28, 30), (32,))
+#: The floor (plane or balance) needs the feet in view in at least this share of the frames: MediaPipe
+#: still places feet that a close-up cuts off, and a floor fitted to them is confidently wrong (a crop at
+#: the shins of the harness's dance found a plane 21 deg off).
+MIN_FEET_IN_VIEW = 0.5
 CAMERA_UP = np.array([0.0, -1.0, 0.0])
 
 
@@ -284,6 +297,21 @@ def standing_share(joints: np.ndarray, up: np.ndarray) -> float:
         thigh = joints[:, JOINT_INDEX[hip]] - joints[:, JOINT_INDEX[knee]]
         upright |= thigh @ up >= cos_limit * np.linalg.norm(thigh, axis=-1)
     return float(upright.mean()) if len(joints) else 0.0
+
+
+def feet_in_view(landmarks2d: np.ndarray, image_size: tuple[int, int], valid: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """[N, 4] bool: each contact column's foot landmarks (`FOOT_LANDMARKS`) inside the image and seen
+    (visibility >= `FOOT_MIN_VISIBILITY`) in frame n. landmarks2d [N, 33, 3] pixels + visibility;
+    image_size (width, height); valid [N] rows with a detection (others: not seen)."""
+    lm2d = np.asarray(landmarks2d, np.float64)
+    width, height = image_size
+    inside = ((lm2d[..., 0] >= 0) & (lm2d[..., 0] <= width) & (lm2d[..., 1] >= 0) & (lm2d[..., 1] <= height)
+              & (lm2d[..., 2] >= FOOT_MIN_VISIBILITY))
+    seen = np.stack([inside[:, list(ids)].all(axis=1) for ids in FOOT_LANDMARKS], axis=1)
+    if valid is not None:
+        seen &= np.asarray(valid, bool)[:, None]
+    return seen
 
 
 def rest_ankle_level(rest_joints: np.ndarray) -> float:
@@ -496,7 +524,9 @@ def _judge_plane(joints: np.ndarray, fps: float, feet: _FootPoints, floor: Floor
     problems = []
     if inliers.sum() < settings.min_points:
         problems.append(f"{int(inliers.sum())} foot points on the floor (need {settings.min_points})")
-    if runs < settings.min_runs or extent < settings.min_spread or minor < settings.min_minor_spread:
+    if len(spots) < 3:
+        problems.append(f"{'only ' + str(len(spots)) if len(spots) else 'no'} foot contacts on it")
+    elif runs < settings.min_runs or extent < settings.min_spread or minor < settings.min_minor_spread:
         problems.append(f"footfalls cover {extent:.2f} m x {2 * minor:.2f} m of floor (too little to tilt a plane)")
     if tilt > settings.max_accepted_tilt:
         problems.append(f"its up is {tilt:.0f} deg from the torso's mean direction")
@@ -511,7 +541,8 @@ def _judge_plane(joints: np.ndarray, fps: float, feet: _FootPoints, floor: Floor
 
 
 def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
-              settings: FloorSettings = FloorSettings()) -> tuple[Floor | None, dict[str, Any]]:
+              settings: FloorSettings = FloorSettings(), seen: np.ndarray | None = None
+              ) -> tuple[Floor | None, dict[str, Any]]:
     """RANSAC plane through the slow foot points, refined by least squares; None when too few.
 
     joints [N, 24, 3] camera frame (m). Returns (floor or None, quality figures; `well_conditioned`
@@ -523,11 +554,14 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
     (`_score_hypotheses`). The best `refined_hypotheses` distinct hypotheses are refined (locally
     optimised RANSAC, Chum et al. 2003), and the refined planes within `consensus_margin` of the best
     are averaged (`_consensus_plane`); `_judge_plane` then applies the acceptance tests.
+    seen [N, 4] (`feet_in_view`): only foot points seen in the image count; None: all.
     """
     points = joints[:, CONTACT_IDS]                        # [N, 4, 3]
-    slow = _speeds(points, fps, None) < settings.candidate_speed
-    feet = _FootPoints(slow=points[slow], slow_class=np.broadcast_to(np.array(CONTACT_CLASS), slow.shape)[slow],
-                       every=points.reshape(-1, 3), every_class=np.tile(np.array(CONTACT_CLASS), len(points)),
+    seen = np.ones(points.shape[:2], bool) if seen is None else np.asarray(seen, bool)
+    slow = (_speeds(points, fps, None) < settings.candidate_speed) & seen
+    classes = np.broadcast_to(np.array(CONTACT_CLASS), slow.shape)
+    feet = _FootPoints(slow=points[slow], slow_class=classes[slow],
+                       every=points[seen], every_class=classes[seen],
                        ankle_level=rest_ankle_level(rest_joints), prior=torso_up(joints))
     quality: dict[str, Any] = {"candidates": int(len(feet.slow))}
     if len(feet.slow) < max(settings.min_points, 3):
@@ -842,22 +876,70 @@ def _ease_shift(shift: np.ndarray, blend: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # the stage
 
+def _balance_floor(joints: np.ndarray, fps: float, ankle_level: float, seen: np.ndarray,
+                   settings: FloorSettings) -> tuple[Floor | None, dict[str, Any]]:
+    """The floor from the body's balance (`balance_up`) over the frames with both feet in view `seen`
+    [N], or None; and its figures (`used`, `reason`, tilt from the camera's up, roll from the torso,
+    standing share). Refused: under `BALANCE_MIN_SECONDS` of such frames; a person not standing
+    (`standing_share`); rolled more than `max_accepted_roll` from the torso; within
+    `BALANCE_SNAP_DEG` of the camera's up (kept) or beyond `BALANCE_MAX_TILT_DEG`; a camera under it."""
+    figures: dict[str, Any] = {"used": False, "frames": int(seen.sum())}
+    if seen.sum() < BALANCE_MIN_SECONDS * fps:
+        figures["reason"] = f"the feet are in view in {int(seen.sum())} frames (needs {BALANCE_MIN_SECONDS:g} s)"
+        return None, figures
+    body = joints[seen]
+    up = balance_up(body)
+    tilt = float(np.degrees(np.arccos(np.clip(up @ CAMERA_UP, -1.0, 1.0))))
+    standing = standing_share(body, up)
+    roll = _roll_from(up, torso_up(body), body[:, JOINT_INDEX["pelvis"]].mean(axis=0))
+    figures.update({"tilt_deg": round(tilt, 2), "roll_from_torso_deg": round(roll, 2),
+                    "standing_share": round(standing, 3)})
+    floor = constant_floor(body, up, ankle_level, kind="balance")
+    if standing < BALANCE_STANDING_SHARE:
+        figures["reason"] = f"the person stands in {100 * standing:.0f} % of the frames (seated, lying?)"
+    elif roll > settings.max_accepted_roll:
+        figures["reason"] = f"it is rolled {roll:.0f} deg sideways from the torso's mean direction"
+    elif tilt <= BALANCE_SNAP_DEG:
+        figures["reason"] = f"it is within {BALANCE_SNAP_DEG:g} deg of the camera's up ({tilt:.1f}), which is kept"
+    elif tilt > BALANCE_MAX_TILT_DEG:
+        figures["reason"] = f"it is {tilt:.0f} deg from the camera's up (a body upside down or on its side?)"
+    elif floor.offset <= 0.0:
+        figures["reason"] = f"it puts the camera {-floor.offset:.2f} m under the floor"
+    else:
+        figures["used"] = True
+        return floor, figures
+    return None, figures
+
+
 def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: str,
-                 floor_settings: FloorSettings = FloorSettings()) -> FloorChoice:
+                 floor_settings: FloorSettings = FloorSettings(), seen: np.ndarray | None = None) -> FloorChoice:
     """The floor for contacts and what the motion file says about it.
 
     Returns (floor used for contacts, ground mode used: plane/balance/constant/off, quality, warnings).
     `auto` uses the plane only when it is well conditioned; `plane` uses any plane that could be
-    fitted. Without one, both take up from the body's balance (`balance_up`) when the person stands
-    (`standing_share`), that up leans sideways no more than `max_accepted_roll` from the torso, and
-    it is more than `BALANCE_SNAP_DEG` from the camera's up; else the constant lift along the
-    camera's up. Either fallback comes with a warning.
+    fitted, but never one that puts the camera under the floor. Without one, both take up from the
+    body's balance (`_balance_floor`; its figures are `quality["balance"]`), else the constant lift
+    along the camera's up; either fallback comes with a warning that says why. seen [N, 4]
+    (`feet_in_view`): foot points MediaPipe sees; with the feet in view in under `MIN_FEET_IN_VIEW` of
+    the frames (a close-up), neither the plane nor balance is tried. None: all seen.
     """
     if mode not in GROUND_MODES:
         raise ValueError(f"ground mode must be one of {GROUND_MODES}, got {mode!r}")
     warnings: list[str] = []
     ankle_level = rest_ankle_level(rest_joints)
-    plane, quality = fit_floor(joints, fps, rest_joints, floor_settings)
+    seen = np.ones((len(joints), 4), bool) if seen is None else np.asarray(seen, bool)
+    both_seen = seen.all(axis=1)
+    contact_floor = constant_floor(joints, torso_up(joints), ankle_level)  # contacts still need a floor
+    if both_seen.mean() < MIN_FEET_IN_VIEW:
+        quality = {"reason": f"the feet are out of view in {100 * (1 - both_seen.mean()):.0f} % of the frames",
+                   "feet_in_view": round(float(both_seen.mean()), 3)}
+        if mode in ("auto", "plane"):
+            warnings.append(f"no floor: {quality['reason']}; Feet on Ground falls back to one constant lift, "
+                            "and up stays the camera's up")
+            return contact_floor, "constant", quality, warnings
+        return contact_floor, mode, quality, warnings
+    plane, quality = fit_floor(joints, fps, rest_joints, floor_settings, seen)
+    quality["feet_in_view"] = round(float(both_seen.mean()), 3)
     if plane is not None and plane.offset <= 0.0:
         plane = None  # a camera under the floor: not a floor, even for `plane` ("any plane")
     good = plane is not None and bool(quality.get("well_conditioned"))
@@ -865,23 +947,17 @@ def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: 
         warnings.append(f"floor plane is poorly conditioned ({quality.get('reason')}); used anyway (--ground plane)")
     if plane is not None and (good or mode == "plane"):
         return plane, ("plane" if mode in ("auto", "plane") else mode), quality, warnings
-    if mode in ("auto", "plane"):
-        up = balance_up(joints)
-        tilt = float(np.degrees(np.arccos(np.clip(up @ CAMERA_UP, -1.0, 1.0))))
-        standing = standing_share(joints, up)
-        roll = _roll_from(up, torso_up(joints), joints[:, JOINT_INDEX["pelvis"]].mean(axis=0))
-        quality = {**quality, "balance_tilt_deg": round(tilt, 2), "balance_roll_from_torso_deg": round(roll, 2),
-                   "standing_share": round(standing, 3)}
-        if (tilt > BALANCE_SNAP_DEG and standing >= BALANCE_STANDING_SHARE
-                and roll <= floor_settings.max_accepted_roll):
-            warnings.append(f"too few foot contacts to find the floor ({quality.get('reason') or 'no plane'}); "
-                            f"up is taken from the body's balance ({tilt:.0f} deg from the camera's up)")
-            return constant_floor(joints, up, ankle_level, kind="balance"), "balance", quality, warnings
-        warnings.append(f"too few foot contacts to find the floor ({quality.get('reason') or 'no plane'}); "
-                        "Feet on Ground falls back to one constant lift, and up stays the camera's up")
-        return constant_floor(joints, torso_up(joints), ankle_level), "constant", quality, warnings
-    # Contacts still need a floor: the torso's mean direction is a better "up" than the camera's.
-    return constant_floor(joints, torso_up(joints), ankle_level), mode, quality, warnings
+    if mode not in ("auto", "plane"):
+        return contact_floor, mode, quality, warnings
+    why = f"no floor plane ({quality.get('reason') or 'none found'})"
+    floor, quality["balance"] = _balance_floor(joints, fps, ankle_level, both_seen, floor_settings)
+    if floor is not None:
+        warnings.append(f"{why}; up is taken from the body's balance "
+                        f"({quality['balance']['tilt_deg']:.0f} deg from the camera's up)")
+        return floor, "balance", quality, warnings
+    warnings.append(f"{why}; up from the body's balance not used ({quality['balance']['reason']}); "
+                    "Feet on Ground falls back to one constant lift, and up stays the camera's up")
+    return contact_floor, "constant", quality, warnings
 
 
 def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray, fps: float,
@@ -889,18 +965,18 @@ def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray
                   contact_settings: ContactSettings = ContactSettings(),
                   floor_settings: FloorSettings = FloorSettings(),
                   lock_settings: LockSettings = LockSettings(),
-                  chosen_floor: FloorChoice | None = None) -> GroundResult:
+                  chosen_floor: FloorChoice | None = None, seen: np.ndarray | None = None) -> GroundResult:
     """The grounding stage: floor, contacts, and (optionally) foot locking, for any model's output.
 
     poses [N, 24, 3] axis-angle and transl [N, 3] in the camera frame; rest_joints [24, 3] body
     frame. The returned floor plane is None unless the plane is used (ground mode plane/auto).
     `chosen_floor`: a floor already chosen (by `choose_floor`, e.g. the one the fit held the feet to);
-    None finds it here.
+    None finds it here, from the foot points `seen` [N, 4] (`feet_in_view`; None: all).
     """
     rest = np.asarray(rest_joints, np.float64)
     joints = forward_kinematics(poses, rest, transl)
     if chosen_floor is None:
-        chosen_floor = choose_floor(joints, fps, rest, ground, floor_settings)
+        chosen_floor = choose_floor(joints, fps, rest, ground, floor_settings, seen)
     floor, used, quality, warnings = chosen_floor
     warnings = list(warnings)
     if floor.kind != "plane":
@@ -910,8 +986,11 @@ def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray
     contacts = detect_contacts(joints, floor, fps, contact_settings)
     meta: dict[str, Any] = {
         "foot_lock": "on" if foot_lock else "off", "ground": ground, "ground_used": used,
+        # The camera's pitch, roll and height only where the file's floor_plane says so; else the scene
+        # keeps the camera's up (the contacts' own floor leans with the torso and would contradict it).
         "floor": {"kind": floor.kind, "levels_m": [round(float(v), 4) for v in floor.levels],
-                  **floor.camera_angles(), "quality": quality},
+                  **(floor.camera_angles() if used in ("plane", "balance") else {"up": "camera"}),
+                  "quality": quality},
         "contact_frames": [int(v) for v in contacts.sum(axis=0)],
         "contact_columns": list(CONTACT_JOINTS),
         "settings": {"contacts": asdict(contact_settings), "lock": asdict(lock_settings)},

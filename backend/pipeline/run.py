@@ -266,7 +266,8 @@ def ground_refit(data: fit.FitInput, result: fit.FitResult, fps: float, smooth: 
         result.meta["ground_refit"] = {"used": False, "reason": f"--ground {ground}"}
         return result, None
     joints = forward_kinematics(result.poses, result.rest.joints, result.transl)
-    chosen = grounding.choose_floor(joints, fps, result.rest.joints, ground)
+    seen = grounding.feet_in_view(data.landmarks2d, data.image_size, data.valid)
+    chosen = grounding.choose_floor(joints, fps, result.rest.joints, ground, seen=seen)
     floor = chosen[0]
     if floor.kind != "plane":
         result.meta["ground_refit"] = {"used": False, "reason": "no floor plane in view"}
@@ -284,13 +285,15 @@ def ground_refit(data: fit.FitInput, result: fit.FitResult, fps: float, smooth: 
     return refined, chosen
 
 
-def ground_stage(output: ModelOutput, fps: float, options: RunOptions,
-                 events: EventStream, chosen_floor: grounding.FloorChoice | None = None) -> grounding.GroundResult:
+def ground_stage(output: ModelOutput, fps: float, options: RunOptions, events: EventStream, track: Track,
+                 chosen_floor: grounding.FloorChoice | None = None) -> grounding.GroundResult:
     """Contacts, floor and foot locking on any model's output (after smoothing); updates `output`.
-    `chosen_floor`: the floor the fit already held the feet to (else it is found here)."""
+    `chosen_floor`: the floor the fit already held the feet to (else it is found here, from the foot
+    points `track`'s landmarks show in the image)."""
     events.progress("ground", 0, 1)
     result = grounding.ground_motion(output.poses, output.transl, output.rest_joints, fps,
-                                     foot_lock=options.foot_lock, ground=options.ground, chosen_floor=chosen_floor)
+                                     foot_lock=options.foot_lock, ground=options.ground, chosen_floor=chosen_floor,
+                                     seen=grounding.feet_in_view(track.landmarks2d, track.image_size, track.valid))
     output.poses, output.transl = result.poses, result.transl
     output.joints3d = forward_kinematics(output.poses, output.rest_joints, output.transl).astype(np.float32)
     for message in result.warnings:
@@ -374,7 +377,7 @@ def run(options: RunOptions, events: EventStream) -> Path:
     events.progress("post", 0, 1)
     output = post.finish(output, rate, smooth_after)
     events.progress("post", 1, 1)
-    grounded = ground_stage(output, rate, options, events, chosen_floor)
+    grounded = ground_stage(output, rate, options, events, track, chosen_floor)
     meta = {
         "backend_version": __version__,
         "video": str(info.path),

@@ -69,12 +69,14 @@ def test_balance_gives_up_where_the_feet_give_no_plane(pitch: float) -> None:
     joints = clip.joints()
     up = grounding.balance_up(joints)
     assert np.degrees(np.arccos(np.clip(up @ clip.up, -1, 1))) <= 2.0
-    floor, used, quality, _ = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto")
-    assert quality["standing_share"] == 1.0
+    floor, used, quality, warnings = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto")
+    balance = quality["balance"]
+    assert balance["standing_share"] == 1.0 and abs(balance["tilt_deg"] - pitch) <= 2.0
     if pitch == 0.0:
-        assert (used, floor.kind) == ("constant", "constant")
+        assert (used, floor.kind) == ("constant", "constant") and not balance["used"]
+        assert "camera's up" in balance["reason"] and "camera's up" in warnings[0]
     else:
-        assert (used, floor.kind) == ("balance", "balance") and abs(quality["balance_tilt_deg"] - pitch) <= 2.0
+        assert (used, floor.kind) == ("balance", "balance") and balance["used"]
         result = grounding.ground_motion(clip.poses, clip.transl, clip.rest_joints, clip.fps)
         assert result.floor_plane is not None and np.allclose(result.floor_plane[:3], floor.up, atol=1e-6)
 
@@ -88,7 +90,8 @@ def test_seated_person_gets_no_lock() -> None:
     assert figures["ground_used"] == "constant"
     joints = clip.joints()
     _, _, quality, _ = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto")
-    assert quality["standing_share"] < grounding.BALANCE_STANDING_SHARE
+    assert quality["balance"]["standing_share"] < grounding.BALANCE_STANDING_SHARE
+    assert "stands" in quality["balance"]["reason"]
     assert np.degrees(np.arccos(grounding.balance_up(joints) @ clip.up)) > 20.0  # what it would have said
 
 
@@ -215,7 +218,7 @@ def test_a_plane_rolled_against_the_torso_is_refused() -> None:
     floor, used, quality, warnings = grounding.choose_floor(rolled, clip.fps, clip.rest_joints, "auto")
     assert (floor.kind, used) == ("constant", "constant") and "rolled" in warnings[0]
     # the feet's balance is rolled with them, so it is refused for the same reason
-    assert quality["balance_roll_from_torso_deg"] > 15.0
+    assert quality["balance"]["roll_from_torso_deg"] > 15.0 and "rolled" in quality["balance"]["reason"]
 
 
 
@@ -252,3 +255,44 @@ def test_a_plane_that_puts_the_camera_under_the_floor_is_never_used() -> None:
     for mode in ("auto", "plane"):
         floor, used, _, warnings = grounding.choose_floor(joints, clip.fps, clip.rest_joints, mode)
         assert floor.kind != "plane" and used != "plane" and warnings
+
+
+def test_balance_is_refused_upside_down_under_the_camera_and_on_one_frame() -> None:
+    """A body upside down (a handstand reads as a camera 160-180 deg from level), a floor that would put
+    the camera under it, and a clip too short to average: the camera's up is kept, and the warning says why."""
+    clip = gait_synth.jumping_clip(15.0)
+    joints = clip.joints()
+    flipped = joints * [-1.0, -1.0, 1.0]  # turned 180 deg about the lens: the body stands on its head
+    _, used, quality, warnings = grounding.choose_floor(flipped, clip.fps, clip.rest_joints, "auto")
+    assert used == "constant" and "upside down" in quality["balance"]["reason"] and "upside down" in warnings[0]
+    # the whole scene moved up past the camera: the floor would pass 0.5 m above it
+    raised = joints + (clip.camera_height + 0.5) * clip.up
+    _, used, quality, _ = grounding.choose_floor(raised, clip.fps, clip.rest_joints, "auto")
+    assert used == "constant" and "under the floor" in quality["balance"]["reason"]
+    _, used, quality, _ = grounding.choose_floor(joints[:10], clip.fps, clip.rest_joints, "auto")
+    assert used == "constant" and "in view in 10 frames" in quality["balance"]["reason"]
+
+
+def test_feet_out_of_view_give_no_floor() -> None:
+    """A close-up that cuts the feet off: MediaPipe still places them, but no plane and no balance is
+    fitted to feet it does not see; with them in view the same clip gets its floor."""
+    clip = gait_synth.walking_clip(15.0)
+    joints = clip.joints()
+    seen = np.ones((len(joints), 4), bool)
+    seen[: int(0.6 * len(joints))] = False
+    floor, used, quality, warnings = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "plane", seen=seen)
+    assert (floor.kind, used) == ("constant", "constant") and "out of view in 60 %" in warnings[0]
+    assert quality["feet_in_view"] == pytest.approx(0.4, abs=0.01)
+    assert grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto", seen=~seen & seen)[1] == "constant"
+    assert grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto", seen=np.ones_like(seen))[1] == "plane"
+
+
+def test_feet_in_view_reads_the_landmarks() -> None:
+    landmarks = np.zeros((3, 33, 3))
+    landmarks[..., :2] = [100.0, 200.0]
+    landmarks[..., 2] = 0.9
+    landmarks[1, 31, 1] = 500.0      # the left foot tip below a 400-pixel-high image
+    landmarks[2, 30, 2] = 0.2        # the right heel hidden
+    seen = grounding.feet_in_view(landmarks, (640, 400), valid=np.array([True, True, True]))
+    assert seen.tolist() == [[True] * 4, [True, False, True, True], [True, True, False, True]]
+    assert not grounding.feet_in_view(landmarks, (640, 400), valid=np.array([False, True, True]))[0].any()
