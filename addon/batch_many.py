@@ -185,6 +185,8 @@ def run(args: argparse.Namespace, package: ModuleType, stopped: Callable[[], boo
         records.append({**line, "status": status, "code": code_text, "message": message, "signature": signature,
                         "seconds": round(time.monotonic() - started, 3), "step": "import"})
         print(f"{status} {rel}" + (f": {message}" if message else ""), file=sys.stderr)
+        for warning in record.get("warnings") or ():  # the backend's, kept in batch.jsonl too
+            print(f"warning: {rel}: {warning}", file=sys.stderr)
     _write_summary(summary_path, records, previous, converted)
     ok = sum(1 for r in records if r["status"] == "ok")
     print(f"done: {ok} ok, {failed} failed of {len(records)}; summary {summary_path}", file=sys.stderr)

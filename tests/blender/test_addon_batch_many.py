@@ -24,6 +24,8 @@ def test_folder_of_clips_gives_one_blend_each_and_resumes(clean_scene: ModuleTyp
     assert result.returncode == 10, result.stderr[-3000:]
     records = {r["clip"]: r for r in map(json.loads, (out / "blender_batch.jsonl").read_text().splitlines())}
     assert records["one.npz"]["status"] == "ok"
+    # the backend's warnings for each clip reach the terminal, not only the backend's batch.jsonl
+    assert "warning: one.npz: GROUND: no floor plane" in result.stderr, result.stderr[-2000:]
     assert records["sub/bad.npz"]["status"] == "failed" and records["sub/bad.npz"]["code"] == "VIDEO_UNREADABLE"
     for suffix in (".blend", ".bvh", ".glb"):
         assert (out / f"one{suffix}").is_file(), suffix
