@@ -100,7 +100,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
            parse=parse_on_off, panel="scene.foot_lock"),
     Option("ground", "--ground", str, "auto",
            "floor and gravity: auto = the floor plane found from the feet when the contacts allow it, else up from "
-           "the body's balance when it stands, else one constant lift; plane = any plane found; constant = "
+           "the body's balance when it stands, else one constant lift; plane = any plane found (never one above "
+           "the camera), else as auto; constant = "
            "today's lift along the camera's up; off = Z = 0 "
            "at the camera. Default auto", choices=("auto", "plane", "constant", "off"), panel="scene.ground_argument"),
     Option("fit", "--fit", bool, True,

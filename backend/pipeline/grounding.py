@@ -299,15 +299,15 @@ def standing_share(joints: np.ndarray, up: np.ndarray) -> float:
     return float(upright.mean()) if len(joints) else 0.0
 
 
-def feet_in_view(landmarks2d: np.ndarray, image_size: tuple[int, int], valid: np.ndarray | None = None
-                 ) -> np.ndarray:
+def feet_in_view(landmarks2d: np.ndarray, image_size: tuple[int, int], valid: np.ndarray | None = None,
+                 min_visibility: float = FOOT_MIN_VISIBILITY) -> np.ndarray:
     """[N, 4] bool: each contact column's foot landmarks (`FOOT_LANDMARKS`) inside the image and seen
-    (visibility >= `FOOT_MIN_VISIBILITY`) in frame n. landmarks2d [N, 33, 3] pixels + visibility;
-    image_size (width, height); valid [N] rows with a detection (others: not seen)."""
+    (visibility >= `min_visibility`; 0: inside the image is enough) in frame n. landmarks2d [N, 33, 3]
+    pixels + visibility; image_size (width, height); valid [N] rows with a detection (others: not seen)."""
     lm2d = np.asarray(landmarks2d, np.float64)
     width, height = image_size
     inside = ((lm2d[..., 0] >= 0) & (lm2d[..., 0] <= width) & (lm2d[..., 1] >= 0) & (lm2d[..., 1] <= height)
-              & (lm2d[..., 2] >= FOOT_MIN_VISIBILITY))
+              & (lm2d[..., 2] >= min_visibility))
     seen = np.stack([inside[:, list(ids)].all(axis=1) for ids in FOOT_LANDMARKS], axis=1)
     if valid is not None:
         seen &= np.asarray(valid, bool)[:, None]
@@ -902,7 +902,8 @@ def _balance_floor(joints: np.ndarray, fps: float, ankle_level: float, seen: np.
     elif tilt <= BALANCE_SNAP_DEG:
         figures["reason"] = f"it is within {BALANCE_SNAP_DEG:g} deg of the camera's up ({tilt:.1f}), which is kept"
     elif tilt > BALANCE_MAX_TILT_DEG:
-        figures["reason"] = f"it is {tilt:.0f} deg from the camera's up (a body upside down or on its side?)"
+        figures["reason"] = (f"it is {tilt:.0f} deg from the camera's up (a body upside down or lying, or a "
+                             "rotated video?)")
     elif floor.offset <= 0.0:
         figures["reason"] = f"it puts the camera {-floor.offset:.2f} m under the floor"
     else:
@@ -912,7 +913,8 @@ def _balance_floor(joints: np.ndarray, fps: float, ankle_level: float, seen: np.
 
 
 def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: str,
-                 floor_settings: FloorSettings = FloorSettings(), seen: np.ndarray | None = None) -> FloorChoice:
+                 floor_settings: FloorSettings = FloorSettings(), seen: np.ndarray | None = None,
+                 detected: np.ndarray | None = None) -> FloorChoice:
     """The floor for contacts and what the motion file says about it.
 
     Returns (floor used for contacts, ground mode used: plane/balance/constant/off, quality, warnings).
@@ -921,7 +923,7 @@ def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: 
     body's balance (`_balance_floor`; its figures are `quality["balance"]`), else the constant lift
     along the camera's up; either fallback comes with a warning that says why. seen [N, 4]
     (`feet_in_view`): foot points MediaPipe sees; with the feet in view in under `MIN_FEET_IN_VIEW` of
-    the frames (a close-up), neither the plane nor balance is tried. None: all seen.
+    the detected frames `detected` [N] (a close-up), neither the plane nor balance is tried. None: all.
     """
     if mode not in GROUND_MODES:
         raise ValueError(f"ground mode must be one of {GROUND_MODES}, got {mode!r}")
@@ -929,19 +931,23 @@ def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: 
     ankle_level = rest_ankle_level(rest_joints)
     seen = np.ones((len(joints), 4), bool) if seen is None else np.asarray(seen, bool)
     both_seen = seen.all(axis=1)
+    detected = np.ones(len(joints), bool) if detected is None else np.asarray(detected, bool)
+    in_view = float(both_seen[detected].mean()) if detected.any() else 0.0  # share of the frames with a person
     contact_floor = constant_floor(joints, torso_up(joints), ankle_level)  # contacts still need a floor
-    if both_seen.mean() < MIN_FEET_IN_VIEW:
-        quality = {"reason": f"the feet are out of view in {100 * (1 - both_seen.mean()):.0f} % of the frames",
-                   "feet_in_view": round(float(both_seen.mean()), 3)}
+    if in_view < MIN_FEET_IN_VIEW:
+        quality = {"reason": f"the feet are out of view or hidden in {100 * (1 - in_view):.0f} % of the frames "
+                             "with the person", "feet_in_view": round(in_view, 3)}
         if mode in ("auto", "plane"):
             warnings.append(f"no floor: {quality['reason']}; Feet on Ground falls back to one constant lift, "
                             "and up stays the camera's up")
             return contact_floor, "constant", quality, warnings
         return contact_floor, mode, quality, warnings
     plane, quality = fit_floor(joints, fps, rest_joints, floor_settings, seen)
-    quality["feet_in_view"] = round(float(both_seen.mean()), 3)
+    quality["feet_in_view"] = round(in_view, 3)
+    why = f"no floor plane ({quality.get('reason') or 'none found'})"
     if plane is not None and plane.offset <= 0.0:
-        plane = None  # a camera under the floor: not a floor, even for `plane` ("any plane")
+        why = f"no floor plane (the plane found puts the camera {-plane.offset:.2f} m under the floor)"
+        plane = None  # not a floor, even for `plane` ("any plane")
     good = plane is not None and bool(quality.get("well_conditioned"))
     if mode == "plane" and plane is not None and not good:
         warnings.append(f"floor plane is poorly conditioned ({quality.get('reason')}); used anyway (--ground plane)")
@@ -949,7 +955,6 @@ def choose_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray, mode: 
         return plane, ("plane" if mode in ("auto", "plane") else mode), quality, warnings
     if mode not in ("auto", "plane"):
         return contact_floor, mode, quality, warnings
-    why = f"no floor plane ({quality.get('reason') or 'none found'})"
     floor, quality["balance"] = _balance_floor(joints, fps, ankle_level, both_seen, floor_settings)
     if floor is not None:
         warnings.append(f"{why}; up is taken from the body's balance "
@@ -965,18 +970,22 @@ def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray
                   contact_settings: ContactSettings = ContactSettings(),
                   floor_settings: FloorSettings = FloorSettings(),
                   lock_settings: LockSettings = LockSettings(),
-                  chosen_floor: FloorChoice | None = None, seen: np.ndarray | None = None) -> GroundResult:
+                  chosen_floor: FloorChoice | None = None, seen: np.ndarray | None = None,
+                  detected: np.ndarray | None = None, in_picture: np.ndarray | None = None) -> GroundResult:
     """The grounding stage: floor, contacts, and (optionally) foot locking, for any model's output.
 
     poses [N, 24, 3] axis-angle and transl [N, 3] in the camera frame; rest_joints [24, 3] body
     frame. The returned floor plane is None unless the plane is used (ground mode plane/auto).
     `chosen_floor`: a floor already chosen (by `choose_floor`, e.g. the one the fit held the feet to);
-    None finds it here, from the foot points `seen` [N, 4] (`feet_in_view`; None: all).
+    None finds it here, from the foot points `seen` [N, 4] (`feet_in_view`; None: all) of the frames
+    `detected` [N]. A foot point outside the picture `in_picture` [N, 4] (`feet_in_view` with
+    visibility 0; None: all inside) is never in contact, so never locked; one hidden behind the other
+    leg still is.
     """
     rest = np.asarray(rest_joints, np.float64)
     joints = forward_kinematics(poses, rest, transl)
     if chosen_floor is None:
-        chosen_floor = choose_floor(joints, fps, rest, ground, floor_settings, seen)
+        chosen_floor = choose_floor(joints, fps, rest, ground, floor_settings, seen, detected)
     floor, used, quality, warnings = chosen_floor
     warnings = list(warnings)
     if floor.kind != "plane":
@@ -984,6 +993,8 @@ def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray
         # clearly still and at the lowest level count, so a swinging or lifting foot is never held.
         contact_settings = STRICT_CONTACTS
     contacts = detect_contacts(joints, floor, fps, contact_settings)
+    if in_picture is not None:
+        contacts &= np.asarray(in_picture, bool)  # a foot outside the picture is not held anywhere
     meta: dict[str, Any] = {
         "foot_lock": "on" if foot_lock else "off", "ground": ground, "ground_used": used,
         # The camera's pitch, roll and height only where the file's floor_plane says so; else the scene

@@ -267,12 +267,15 @@ def ground_refit(data: fit.FitInput, result: fit.FitResult, fps: float, smooth: 
         return result, None
     joints = forward_kinematics(result.poses, result.rest.joints, result.transl)
     seen = grounding.feet_in_view(data.landmarks2d, data.image_size, data.valid)
-    chosen = grounding.choose_floor(joints, fps, result.rest.joints, ground, seen=seen)
+    chosen = grounding.choose_floor(joints, fps, result.rest.joints, ground, seen=seen, detected=data.valid)
     floor = chosen[0]
     if floor.kind != "plane":
-        result.meta["ground_refit"] = {"used": False, "reason": "no floor plane in view"}
+        reason = ("up is from the body's balance: no floor plane the feet were seen on" if floor.kind == "balance"
+                  else "no floor plane in view")
+        result.meta["ground_refit"] = {"used": False, "reason": reason}
         return result, None
-    contacts = grounding.detect_contacts(joints, floor, fps)
+    contacts = grounding.detect_contacts(joints, floor, fps) & grounding.feet_in_view(
+        data.landmarks2d, data.image_size, data.valid, min_visibility=0.0)
     if not contacts.any():
         result.meta["ground_refit"] = {"used": False, "reason": "no foot contact"}
         return result, None
@@ -293,7 +296,10 @@ def ground_stage(output: ModelOutput, fps: float, options: RunOptions, events: E
     events.progress("ground", 0, 1)
     result = grounding.ground_motion(output.poses, output.transl, output.rest_joints, fps,
                                      foot_lock=options.foot_lock, ground=options.ground, chosen_floor=chosen_floor,
-                                     seen=grounding.feet_in_view(track.landmarks2d, track.image_size, track.valid))
+                                     seen=grounding.feet_in_view(track.landmarks2d, track.image_size, track.valid),
+                                     detected=track.valid,
+                                     in_picture=grounding.feet_in_view(track.landmarks2d, track.image_size,
+                                                                       track.valid, min_visibility=0.0))
     output.poses, output.transl = result.poses, result.transl
     output.joints3d = forward_kinematics(output.poses, output.rest_joints, output.transl).astype(np.float32)
     for message in result.warnings:

@@ -281,7 +281,7 @@ def test_feet_out_of_view_give_no_floor() -> None:
     seen = np.ones((len(joints), 4), bool)
     seen[: int(0.6 * len(joints))] = False
     floor, used, quality, warnings = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "plane", seen=seen)
-    assert (floor.kind, used) == ("constant", "constant") and "out of view in 60 %" in warnings[0]
+    assert (floor.kind, used) == ("constant", "constant") and "out of view or hidden in 60 %" in warnings[0]
     assert quality["feet_in_view"] == pytest.approx(0.4, abs=0.01)
     assert grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto", seen=~seen & seen)[1] == "constant"
     assert grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto", seen=np.ones_like(seen))[1] == "plane"
@@ -296,3 +296,29 @@ def test_feet_in_view_reads_the_landmarks() -> None:
     seen = grounding.feet_in_view(landmarks, (640, 400), valid=np.array([True, True, True]))
     assert seen.tolist() == [[True] * 4, [True, False, True, True], [True, True, False, True]]
     assert not grounding.feet_in_view(landmarks, (640, 400), valid=np.array([False, True, True]))[0].any()
+
+
+def test_frames_without_the_person_do_not_count_as_feet_out_of_view() -> None:
+    """A person missing from most of the clip (nobody detected) but with the feet in view whenever
+    present: the floor is judged on the frames with the person."""
+    clip = gait_synth.walking_clip(15.0)
+    joints = clip.joints()
+    detected = np.zeros(len(joints), bool)
+    detected[-60:] = True                      # 2 of 5 seconds
+    seen = np.repeat(detected[:, None], 4, axis=1)
+    _, used, quality, _ = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto", seen=seen,
+                                                 detected=detected)
+    assert quality["feet_in_view"] == 1.0 and used != "constant"
+    _, used, quality, warnings = grounding.choose_floor(joints, clip.fps, clip.rest_joints, "auto", seen=seen)
+    assert used == "constant" and "out of view or hidden in 60 %" in warnings[0]
+
+
+def test_a_foot_outside_the_picture_is_never_locked() -> None:
+    clip = gait_synth.walking_clip(15.0)
+    poses, transl = gait_synth.add_mediapipe_like_noise(clip, seed=2)
+    free = grounding.ground_motion(poses, transl, clip.rest_joints, clip.fps)
+    in_picture = np.ones((len(poses), 4), bool)
+    in_picture[:, 2:] = False                  # the right foot cut off by the frame's edge
+    cut = grounding.ground_motion(poses, transl, clip.rest_joints, clip.fps, in_picture=in_picture)
+    assert free.contacts[:, 2:].any() and not cut.contacts[:, 2:].any()
+    assert np.array_equal(cut.contacts[:, :2], free.contacts[:, :2])
