@@ -79,7 +79,8 @@ def ground_mode(ground: bool | str) -> str:
 def ground_warning(ground: bool | str, floor_plane: np.ndarray | None) -> str | None:
     """What to tell the user when the plane was asked for but the file has none."""
     if ground_mode(ground) == "PLANE" and floor_plane is None:
-        return ("the motion file has no floor plane (too few foot contacts, or made with --ground constant/off); "
+        return ("the motion file has no floor plane (neither the feet nor the body's balance gave one, or it was "
+                "made with --ground constant/off); "
                 "the feet were put on the floor with one constant lift and up is the camera's up")
     return None
 
