@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..body import landmarks_def as lm
 from ..geometry.skeleton import (
     JOINT_INDEX,
     PARENTS,
@@ -256,7 +257,8 @@ BALANCE_MAX_TILT_DEG = 60.0
 #: A foot point counts as seen where its MediaPipe landmarks are inside the image with this visibility.
 FOOT_MIN_VISIBILITY = 0.5
 #: Foot landmarks per contact column (`CONTACT_JOINTS` order): ankle and heel; foot tip (ball side).
-FOOT_LANDMARKS: tuple[tuple[int, ...], ...] = ((27, 29), (31,), (28, 30), (32,))
+FOOT_LANDMARKS: tuple[tuple[int, ...], ...] = ((lm.LEFT_ANKLE, lm.LEFT_HEEL), (lm.LEFT_TOE,),
+                                               (lm.RIGHT_ANKLE, lm.RIGHT_HEEL), (lm.RIGHT_TOE,))
 #: The floor (plane or balance) needs the feet in view in at least this share of the frames: MediaPipe
 #: still places feet that a close-up cuts off, and a floor fitted to them is confidently wrong (a crop at
 #: the shins of the harness's dance found a plane 21 deg off).
@@ -583,12 +585,14 @@ def fit_floor(joints: np.ndarray, fps: float, rest_joints: np.ndarray,
 # contacts
 
 def detect_contacts(joints: np.ndarray, floor: Floor, fps: float,
-                    settings: ContactSettings = ContactSettings()) -> np.ndarray:
+                    settings: ContactSettings = ContactSettings(), in_picture: np.ndarray | None = None) -> np.ndarray:
     """[N, 24, 3] camera-frame joints -> [N, 4] bool contacts (`CONTACT_JOINTS` order).
 
     Height is each point's height above its own resting level; speed is along the floor.
     Hysteresis (enter/exit thresholds), then runs shorter than `min_duration` are dropped and
-    gaps shorter than `max_gap` are filled.
+    gaps shorter than `max_gap` are filled. A foot point outside the picture, `in_picture` [N, 4]
+    False (`feet_in_view` with visibility 0; None: all inside), is never in contact, so never locked;
+    one hidden behind the other leg still can be.
     """
     points = joints[:, CONTACT_IDS]
     height = floor.heights(points) - floor.levels[list(CONTACT_CLASS)]
@@ -617,6 +621,8 @@ def detect_contacts(joints: np.ndarray, floor: Floor, fps: float,
         for start, end in _runs(col):
             if end - start + 1 < min_len:
                 col[start:end + 1] = False
+    if in_picture is not None:
+        contacts &= np.asarray(in_picture, bool)
     return contacts
 
 
@@ -978,9 +984,7 @@ def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray
     frame. The returned floor plane is None unless the plane is used (ground mode plane/auto).
     `chosen_floor`: a floor already chosen (by `choose_floor`, e.g. the one the fit held the feet to);
     None finds it here, from the foot points `seen` [N, 4] (`feet_in_view`; None: all) of the frames
-    `detected` [N]. A foot point outside the picture `in_picture` [N, 4] (`feet_in_view` with
-    visibility 0; None: all inside) is never in contact, so never locked; one hidden behind the other
-    leg still is.
+    `detected` [N]; contacts only for foot points `in_picture` [N, 4] (`detect_contacts`).
     """
     rest = np.asarray(rest_joints, np.float64)
     joints = forward_kinematics(poses, rest, transl)
@@ -992,15 +996,14 @@ def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray
         # No floor seen under the feet (sitting, jumping on the spot, a close-up): only feet that are
         # clearly still and at the lowest level count, so a swinging or lifting foot is never held.
         contact_settings = STRICT_CONTACTS
-    contacts = detect_contacts(joints, floor, fps, contact_settings)
-    if in_picture is not None:
-        contacts &= np.asarray(in_picture, bool)  # a foot outside the picture is not held anywhere
+    contacts = detect_contacts(joints, floor, fps, contact_settings, in_picture)
+    written = used in ("plane", "balance")  # the floors a motion file's floor_plane carries
     meta: dict[str, Any] = {
         "foot_lock": "on" if foot_lock else "off", "ground": ground, "ground_used": used,
         # The camera's pitch, roll and height only where the file's floor_plane says so; else the scene
         # keeps the camera's up (the contacts' own floor leans with the torso and would contradict it).
         "floor": {"kind": floor.kind, "levels_m": [round(float(v), 4) for v in floor.levels],
-                  **(floor.camera_angles() if used in ("plane", "balance") else {"up": "camera"}),
+                  **(floor.camera_angles() if written else {"up": "camera"}),
                   "quality": quality},
         "contact_frames": [int(v) for v in contacts.sum(axis=0)],
         "contact_columns": list(CONTACT_JOINTS),
@@ -1013,7 +1016,7 @@ def ground_motion(poses: np.ndarray, transl: np.ndarray, rest_joints: np.ndarray
     elif foot_lock:
         warnings.append("no foot contacts found; foot locking left the motion unchanged")
     return GroundResult(poses=new_poses, transl=new_transl, contacts=contacts, floor=floor,
-                        floor_plane=floor.plane().astype(np.float32) if used in ("plane", "balance") else None,
+                        floor_plane=floor.plane().astype(np.float32) if written else None,
                         meta=meta, warnings=warnings)
 
 

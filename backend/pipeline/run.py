@@ -274,8 +274,8 @@ def ground_refit(data: fit.FitInput, result: fit.FitResult, fps: float, smooth: 
                   else "no floor plane in view")
         result.meta["ground_refit"] = {"used": False, "reason": reason}
         return result, None
-    contacts = grounding.detect_contacts(joints, floor, fps) & grounding.feet_in_view(
-        data.landmarks2d, data.image_size, data.valid, min_visibility=0.0)
+    contacts = grounding.detect_contacts(joints, floor, fps, in_picture=grounding.feet_in_view(
+        data.landmarks2d, data.image_size, data.valid, min_visibility=0.0))
     if not contacts.any():
         result.meta["ground_refit"] = {"used": False, "reason": "no foot contact"}
         return result, None
