@@ -13,7 +13,11 @@ Sources (all CMU takes; subject 11 never read):
 - `dz_`: lawrennd/mocap, three DAZ-skeleton takes (frame 0 is a T-pose, cut as a glitch);
 - `amc_`: cyun9601/CMU-MOCAP-Data, CMU's ASF/AMC of subjects 1-3 (120 fps), only the 13 takes whose
   BVH the IClone mirror lacks (01_02-07, 01_09-13, 03_03, 03_04); the subjects' own proportions;
-- `mx_`: yuki-koyama/bvh11, subject 131 (3ds Max-friendly BVH conversion, scaled to metres).
+- `mx_`: yuki-koyama/bvh11, subject 131 (3ds Max-friendly BVH conversion, scaled to metres);
+- `li_`: chaneyddtt/Convolutional-Sequence-to-Sequence-Model-for-Human-Dynamics (Li et al., CVPR 2018;
+  repository MIT), CMU takes of many subjects as exponential maps on one fixed CMU skeleton, 120 fps:
+  walking, running, jumping, basketball, basketball signals, directing traffic, washing a window. Its
+  `soccer` takes are skipped: CMU subject 11 (the harness's kick) may be among them.
 Takes are cut at capture glitches (`split_glitches`).
 
 Data: CMU Graphics Lab Motion Capture Database. "The data used in this project was obtained from
@@ -56,6 +60,29 @@ ASF_METRES = 2.54 / 100.0 / 0.45
 #: yuki-koyama/bvh11 (MIT): CMU subject 131 in the 3ds Max-friendly BVH conversion, scaled to metres.
 MAX_MIRROR = Path("/work/.mirror/yuki-koyama+bvh11/repo")
 MAX_FILES = ("131_01", "131_02", "131_03")
+#: Li et al.'s CMU motion-prediction set: `<split>/<action>/<action>_<n>.txt`, one frame per line: the root's
+#: position (3 values, ASF units, stored z, y, x), then an exponential map per joint (38 x 3), radians.
+LI_MIRROR = Path("/work/.mirror/chaneyddtt+Convolutional-Sequence-to-Sequence-Model-for-Human-Dynamics/repo")
+LI_SKIP_ACTIONS = ("soccer",)
+#: Its skeleton (facts from the repository's src/forward_kinematics_cmu.py): parent of each of the 38 joints
+#: and each joint's offset from its parent (ASF units, parent's frame). The set drops the thorax bone (its
+#: offset is 0 and the clavicles hang from the upper back), which leaves hip-to-shoulder 0.39 m against
+#: 0.50 m in CMU's own skeletons; `LI_THORAX` puts it back (the upper back's length, 2.06 units).
+LI_PARENTS = (-1, 0, 1, 2, 3, 4, 5, 0, 7, 8, 9, 10, 11, 0, 13, 14, 15, 16, 17, 18, 15,
+              20, 21, 22, 23, 24, 25, 23, 27, 15, 29, 30, 31, 32, 33, 34, 32, 36)
+LI_OFFSETS = np.array([
+    0, 0, 0, 0, 0, 0, 1.65674, -1.80282, 0.62477, 2.5972, -7.13576, 0, 2.49236, -6.8477, 0,
+    0.19704, -0.54136, 2.14581, 0, 0, 1.11249, 0, 0, 0, -1.6107, -1.80282, 0.62476, -2.59502, -7.12977, 0,
+    -2.4678, -6.78024, 0, -0.23024, -0.63258, 2.13368, 0, 0, 1.11569, 0, 0, 0, 0.01961, 2.0545, -0.14112,
+    0.01021, 2.06436, -0.05921, 0, 0, 0, 0.00713, 1.56711, 0.14968, 0.03429, 1.56041, -0.10006,
+    0.01305, 1.6256, -0.05265, 0, 0, 0, 3.54205, 0.90436, -0.17364, 4.86513, 0, 0, 3.35554, 0, 0,
+    0, 0, 0, 0.66117, 0, 0, 0.53306, 0, 0, 0, 0, 0, 0.5412, 0, 0.5412, 0, 0, 0,
+    -3.49802, 0.75994, -0.32616, -5.02649, 0, 0, -3.36431, 0, 0, 0, 0, 0, -0.73041, 0, 0,
+    -0.58887, 0, 0, 0, 0, 0, -0.59786, 0, 0.59786]).reshape(38, 3)
+LI_THORAX = 2.06
+#: LIMB_JOINTS in its 38 joints: hip centres (ends of the hip bones), knees, ankles, shoulders (ends of the
+#: clavicles), elbows, wrists (ends of the radii).
+LI_JOINTS = (2, 8, 3, 9, 4, 10, 21, 30, 22, 31, 23, 32)
 MAX_NAMES = ("LeftHip", "RightHip", "LeftKnee", "RightKnee", "LeftAnkle", "RightAnkle",
              "LeftShoulder", "RightShoulder", "LeftElbow", "RightElbow", "LeftWrist", "RightWrist")
 
@@ -267,6 +294,38 @@ def asf_amc_positions(asf_text: str, amc_text: str, wanted_ends: tuple[str, ...]
     return np.stack([end[w] for w in wanted_ends], axis=1)
 
 
+def rodrigues(r: np.ndarray) -> np.ndarray:
+    """Exponential maps [..., 3] (radians) -> rotation matrices [..., 3, 3] (I + sin t K + (1 - cos t) K^2)."""
+    theta = np.linalg.norm(r, axis=-1)[..., None, None]
+    axis = r / np.maximum(np.linalg.norm(r, axis=-1, keepdims=True), 1e-12)
+    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
+    zero = np.zeros_like(x)
+    k = np.stack([np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)], -2)
+    return np.eye(3) + np.sin(theta) * k + (1.0 - np.cos(theta)) * (k @ k)
+
+
+def li_positions(frames: np.ndarray) -> np.ndarray:
+    """Li et al.'s frames [F, 117] -> the 12 limb joints [F, 12, 3] in metres, Y up (ASF world).
+
+    Forward kinematics in their row-vector form: a joint's rotation is its own exponential map's matrix
+    times its parent's; its position is (offset) times the parent's rotation plus the parent's position.
+    """
+    offsets = LI_OFFSETS.copy()
+    for joint in (16, 20, 29):  # the thorax bone, rigid on the upper back (see LI_THORAX)
+        offsets[joint] = offsets[joint] + (0.0, LI_THORAX, 0.0)
+    rot = rodrigues(frames[:, 3:].reshape(-1, 38, 3))
+    world_rot = np.empty_like(rot)
+    pos = np.empty((len(frames), 38, 3))
+    for joint, parent in enumerate(LI_PARENTS):
+        if parent < 0:
+            world_rot[:, joint] = rot[:, joint]
+            pos[:, joint] = offsets[joint] + frames[:, 2::-1][:, :3]
+            continue
+        world_rot[:, joint] = rot[:, joint] @ world_rot[:, parent]
+        pos[:, joint] = np.einsum("j,fjk->fk", offsets[joint], world_rot[:, parent]) + pos[:, parent]
+    return pos[:, list(LI_JOINTS)] * ASF_METRES
+
+
 def resample_30(x: np.ndarray, frame_time: float) -> np.ndarray:
     step = max(1, int(round((1.0 / 30.0) / frame_time)))
     return x[::step]
@@ -345,6 +404,19 @@ def main() -> None:
         xyz, ft = joint_positions(git_show(MAX_MIRROR, f"resources/scaled_{stem}.bvh"), MAX_NAMES)
         takes["mx_" + stem] = resample_30(xyz, ft).astype(np.float32)  # already in metres
         print(stem, ft, xyz.shape, flush=True)
+    listing = subprocess.run(["git", "-C", str(LI_MIRROR), "ls-tree", "-r", "--name-only", "HEAD", "data/cmu_mocap/"],
+                             check=True, capture_output=True, text=True).stdout.split()
+    for path in sorted(p for p in listing if p.endswith(".txt")):
+        split, action = Path(path).parts[-3:-1]
+        if action in LI_SKIP_ACTIONS:
+            continue
+        try:
+            text = git_show(LI_MIRROR, path)
+        except subprocess.CalledProcessError:  # the mirror lacks some blobs
+            print(path, "missing from the mirror", flush=True)
+            continue
+        frames = np.array([[float(v) for v in line.split(",")] for line in text.splitlines() if line.strip()])
+        takes[f"li_{split}_{Path(path).stem}"] = resample_30(li_positions(frames), 1.0 / 120.0).astype(np.float32)
     for key, xyz in takes.items():  # report leg lengths to check units
         leg = np.linalg.norm(xyz[:, 0] - xyz[:, 2], axis=-1) + np.linalg.norm(xyz[:, 2] - xyz[:, 4], axis=-1)
         if key.startswith("dz_"):

@@ -58,14 +58,47 @@ def reshape_body(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out * rng.uniform(0.85, 1.1)
 
 
+#: (upper joint, hinge joint, end joint) of the knees and elbows, LIMB_JOINTS indices.
+HINGES = ((0, 2, 4), (1, 3, 5), (6, 8, 10), (7, 9, 11))
+
+
+def straighten(x: np.ndarray, rng: np.random.Generator, least: float = 0.0) -> np.ndarray:
+    """Open each knee and elbow of a window by a random share of its smallest bend in that window.
+
+    Many CMU takes never straighten a knee (per take, 1st percentile of knee flexion 15-35 deg in subjects
+    5 and 6 and the DAZ files, 0-4 deg in subject 7 and the ASF/AMC takes): a calibration offset, which
+    taught the lifter that a straight leg is bent. The end joint turns about the hinge's own axis, so the
+    bend's motion is kept and no joint over-extends. The share opened is uniform in [least, 1].
+    x: [L, 12, 3] metres -> same.
+    """
+    out = x.copy()
+    for upper, hinge, end in HINGES:
+        u = x[:, upper] - x[:, hinge]
+        v = x[:, end] - x[:, hinge]
+        axis = np.cross(u, v)
+        norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+        if np.any(norm < 1e-9):
+            continue
+        axis /= norm
+        cos = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+        smallest_bend = np.pi - np.arccos(np.clip(cos, -1.0, 1.0)).max()
+        delta = smallest_bend * rng.uniform(least, 1.0)
+        # v turned by delta about the axis, away from u (axis is perpendicular to v)
+        out[:, end] = x[:, hinge] + v * np.cos(delta) + np.cross(axis, v) * np.sin(delta)
+    return out
+
+
 def yaw(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def sample(takes: list[np.ndarray], weights: np.ndarray, length: int, rng: np.random.Generator):
+def sample(takes: list[np.ndarray], weights: np.ndarray, length: int, rng: np.random.Generator,
+           straighten_share: float = 0.0, straighten_least: float = 0.0):
     """One synthetic sequence -> (normalised 2D [L, 12, 2], target 3D [L, 12, 3])."""
     x = window(takes[rng.choice(len(takes), p=weights)], length, rng)
+    if rng.random() < straighten_share:
+        x = straighten(x, rng, straighten_least)
     x = reshape_body(x, rng)
     if rng.random() < 0.5:  # mirror: x -> -x and left <-> right
         x = x[:, lm.FLIP] * np.array([-1.0, 1.0, 1.0])
@@ -122,15 +155,15 @@ def sample(takes: list[np.ndarray], weights: np.ndarray, length: int, rng: np.ra
     return lm.normalise_2d(noisy), target3d
 
 
-def batch(takes, weights, size, length, rng):
-    xs, ys = zip(*(sample(takes, weights, length, rng) for _ in range(size)))
+def batch(takes, weights, size, length, rng, straighten_share=0.0, straighten_least=0.0):
+    xs, ys = zip(*(sample(takes, weights, length, rng, straighten_share, straighten_least) for _ in range(size)))
     return torch.from_numpy(np.stack(xs).astype(np.float32)), torch.from_numpy(np.stack(ys).astype(np.float32))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/tmp/lifter_mocap.npz")
-    ap.add_argument("--out", default="/tmp/lifter_weights.pt")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/lifter_weights.pt"))
     ap.add_argument("--minutes", type=float, default=25.0)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--frames", type=int, default=64, help="output frames per sample")
@@ -140,6 +173,10 @@ def main() -> None:
     ap.add_argument("--init", type=Path, help="start from these weights (a second cycle)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--straighten", type=float, default=0.0,
+                    help="share of training windows whose knees and elbows are opened (see straighten)")
+    ap.add_argument("--straighten-least", type=float, default=0.0,
+                    help="least share of a window's smallest bend that is opened")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -163,7 +200,7 @@ def main() -> None:
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     start = time.time()
     budget = args.minutes * 60.0
-    step, best = 0, float("inf")
+    step, best, mpjpe = 0, float("inf"), float("nan")
     print(f"train takes {len(train)} ({sum(len(t) for t in train)} frames), val {len(val)}; rf {rf}; "
           f"params {sum(p.numel() for p in net.parameters())}", flush=True)
     while time.time() - start < budget:
@@ -171,7 +208,7 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = args.lr * (0.5 * (1 + np.cos(np.pi * frac))) + 2e-5
         net.train()
-        x, y = batch(train, weights, args.batch, length, rng)
+        x, y = batch(train, weights, args.batch, length, rng, args.straighten, args.straighten_least)
         y = y[:, half:half + args.frames]
         pred = net(x)
         loss = (pred - y).norm(dim=-1).mean()
@@ -194,6 +231,8 @@ def main() -> None:
                 best = mpjpe
                 torch.save({"config": config, "weights": net.state_dict(), "step": step, "val_mpjpe_mm": mpjpe},
                            args.out)
+    torch.save({"config": config, "weights": net.state_dict(), "step": step, "val_mpjpe_mm": mpjpe}, args.out.with_name(
+        args.out.stem + "_last" + args.out.suffix))
     print(f"done: {step} steps, best val MPJPE {best:.1f} mm", flush=True)
 
 
