@@ -116,6 +116,13 @@ DIRECTION_BONES = (
     (18, 20, lm.LEFT_ELBOW, lm.LEFT_WRIST), (19, 21, lm.RIGHT_ELBOW, lm.RIGHT_WRIST),
     (2, 1, lm.RIGHT_HIP, lm.LEFT_HIP), (17, 16, lm.RIGHT_SHOULDER, lm.LEFT_SHOULDER),
 )
+DIRECTION_PARENTS = np.array([bone[0] for bone in DIRECTION_BONES])
+DIRECTION_CHILDREN = np.array([bone[1] for bone in DIRECTION_BONES])
+HINGE_JOINTS = np.array(list(HINGES))
+HINGE_AXES = np.array([axis for axis, _ in HINGES.values()], float)
+PARENTS_ARRAY = np.array(PARENTS)
+FREE_CHILD_JOINTS = np.array(FREE_JOINTS[1:])  # the free joints below the root
+SPINE_JOINTS = np.array(SPINE)
 
 
 @dataclass
@@ -240,6 +247,20 @@ def _children() -> list[list[int]]:
 
 
 CHILDREN = _children()
+
+
+def _depth_levels() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Joints grouped by depth in the tree (root excluded): (joints, their parents) per level, so forward
+    and backward passes run one batched step per level instead of one per joint."""
+    depth = [0] * NUM_JOINTS
+    for joint in range(1, NUM_JOINTS):
+        depth[joint] = depth[PARENTS[joint]] + 1
+    return tuple((np.array(js), np.array([PARENTS[j] for j in js]))
+                 for level in range(1, max(depth) + 1)
+                 for js in [[j for j in range(NUM_JOINTS) if depth[j] == level]])
+
+
+LEVELS = _depth_levels()
 GROUP_NAMES = tuple(LENGTH_GROUPS)
 #: Joints whose offsets make up the stature chain, per group (see CHAIN_FRACTION_OF_STATURE).
 CHAIN = {"thigh": (4,), "shin": (7,), "torso": (3, 6, 9, 12), "neck_head": (15,)}
@@ -298,6 +319,10 @@ class _Problem:
         self.stature_target = stature_m * CHAIN_FRACTION_OF_STATURE
         self.markers = [(joint, rest.marker_offset(name), GROUP_NAMES.index(MARKER_GROUP[name]), MARKER_LANDMARK[name])
                         for name, (joint, _) in rest.markers.items() if name in MARKER_LANDMARK]
+        self.marker_joints = np.array([m[0] for m in self.markers], int)
+        self.marker_offsets = np.array([m[1] for m in self.markers], float).reshape(-1, 3)
+        self.marker_groups = np.array([m[2] for m in self.markers], int)
+        self.scaled_joints = np.flatnonzero(self.group_of_joint >= 0)
         # Evidence: 14 joints then the markers, each with a landmark.
         self.joint_ids = list(JOINT_LANDMARK)
         landmark_ids = [JOINT_LANDMARK[j] for j in self.joint_ids] + [m[3] for m in self.markers]
@@ -347,24 +372,21 @@ class _Problem:
         scale, k, raw = self.scales(log_scale)
         exp_delta = axis_angle_to_matrix(delta)
         local = self.init.copy()
-        for idx, joint in enumerate(FREE_JOINTS):
-            local[:, joint] = exp_delta[:, idx] @ self.init[:, joint] if joint == 0 else \
-                self.init[:, joint] @ exp_delta[:, idx]
-        for joint in SPINE:
-            local[:, joint] = self.init[:, joint] @ exp_delta[:, -1]
-        for h, (joint, (axis, _)) in enumerate(HINGES.items()):
-            local[:, joint] = axis_angle_to_matrix(hinge[:, h:h + 1] * np.asarray(axis))
+        local[:, 0] = exp_delta[:, 0] @ self.init[:, 0]  # the root's delta acts in the camera frame
+        local[:, FREE_CHILD_JOINTS] = self.init[:, FREE_CHILD_JOINTS] @ exp_delta[:, 1:len(FREE_JOINTS)]
+        local[:, SPINE_JOINTS] = self.init[:, SPINE_JOINTS] @ exp_delta[:, -1:]
+        local[:, HINGE_JOINTS] = axis_angle_to_matrix(hinge[..., None] * HINGE_AXES)
         factor = np.where(self.group_of_joint >= 0, scale[np.maximum(self.group_of_joint, 0)], 1.0)
         offsets = self.offsets * factor[:, None]
         glob = np.empty_like(local)
         pos = np.empty((self.n, NUM_JOINTS, 3))
         glob[:, 0] = local[:, 0]
         pos[:, 0] = self.root_rest + transl
-        for joint in range(1, NUM_JOINTS):
-            parent = PARENTS[joint]
-            glob[:, joint] = glob[:, parent] @ local[:, joint]
-            pos[:, joint] = pos[:, parent] + glob[:, parent] @ offsets[joint]
-        marker_pos = np.stack([pos[:, j] + glob[:, j] @ (off * scale[g]) for j, off, g, _ in self.markers], 1)
+        for joints, parents in LEVELS:
+            glob[:, joints] = glob[:, parents] @ local[:, joints]
+            pos[:, joints] = pos[:, parents] + (glob[:, parents] @ offsets[joints][..., None])[..., 0]
+        marker_offsets = self.marker_offsets * scale[self.marker_groups][:, None]
+        marker_pos = pos[:, self.marker_joints] + (glob[:, self.marker_joints] @ marker_offsets[..., None])[..., 0]
         return {"delta": delta, "hinge": hinge, "transl": transl, "log_scale": log_scale, "scale": scale, "k": k,
                 "raw": raw, "local": local, "glob": glob, "pos": pos, "markers": marker_pos}
 
@@ -392,23 +414,23 @@ class _Problem:
         g_pos[:, self.joint_ids] += g_points[:, :len(self.joint_ids)]
         g_mark += g_points[:, len(self.joint_ids):]
         # MediaPipe's 3D bone directions as a prior.
-        for b, (ja, jb, _, _) in enumerate(DIRECTION_BONES):
-            d = pos[:, jb] - pos[:, ja]
-            length = np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9)
-            u = d / length
-            m = self.mp_dirs[:, b]
-            cos = np.sum(u * m, -1, keepdims=True)
-            wt = (w.direction * per * self.dir_weight[:, b])[:, None]
-            total += float(np.sum(wt * (1.0 - cos)))
-            g = -wt * (m - cos * u) / length
-            # Along the viewing ray the 2D landmarks say nothing: there MediaPipe's depth decides.
-            ray = self.rays
-            gap = np.sum(u * ray, -1, keepdims=True) - np.sum(m * ray, -1, keepdims=True)
-            wz = (w.depth_direction * per * self.dir_weight[:, b])[:, None]
-            total += float(np.sum(wz * gap ** 2))
-            g = g + 2 * wz * gap * (ray - np.sum(u * ray, -1, keepdims=True) * u) / length
-            g_pos[:, jb] += g
-            g_pos[:, ja] -= g
+        d = pos[:, DIRECTION_CHILDREN] - pos[:, DIRECTION_PARENTS]  # [n, bones, 3]
+        length = np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9)
+        u = d / length
+        m = self.mp_dirs
+        cos = np.sum(u * m, -1, keepdims=True)
+        wt = (w.direction * per * self.dir_weight)[..., None]
+        total += float(np.sum(wt * (1.0 - cos)))
+        g = -wt * (m - cos * u) / length
+        # Along the viewing ray the 2D landmarks say nothing: there MediaPipe's depth decides.
+        ray = self.rays[:, None, :]
+        along = np.sum(u * ray, -1, keepdims=True)
+        gap = along - np.sum(m * ray, -1, keepdims=True)
+        wz = (w.depth_direction * per * self.dir_weight)[..., None]
+        total += float(np.sum(wz * gap ** 2))
+        g = g + 2 * wz * gap * (ray - along * u) / length
+        np.add.at(g_pos, (slice(None), DIRECTION_CHILDREN), g)
+        np.add.at(g_pos, (slice(None), DIRECTION_PARENTS), -g)
         # Temporal smoothness of joints and root (m/s^2).
         if self.temporal:
             fps2 = self.fps ** 2
@@ -472,38 +494,33 @@ class _Problem:
         sums = g_pos.copy()  # S[j]: total gradient on j's subtree (with markers)
         moments = _cross(pos, g_pos)  # M[j]: sum of p x g over the subtree
         grad_scale = np.zeros(self.groups)
-        for m, (joint, off, g, _) in enumerate(self.markers):
-            sums[:, joint] += g_mark[:, m]
-            moments[:, joint] += _cross(markers[:, m], g_mark[:, m])
-            grad_scale[g] += float(np.sum(np.einsum("nij,j->ni", glob[:, joint], off) * g_mark[:, m]))
-        for joint in range(NUM_JOINTS - 1, 0, -1):
-            parent = PARENTS[joint]
-            sums[:, parent] += sums[:, joint]
-            moments[:, parent] += moments[:, joint]
+        mj = self.marker_joints
+        np.add.at(sums, (slice(None), mj), g_mark)
+        np.add.at(moments, (slice(None), mj), _cross(markers, g_mark))
+        marker_bones = (glob[:, mj] @ self.marker_offsets[..., None])[..., 0]
+        np.add.at(grad_scale, self.marker_groups, np.sum(marker_bones * g_mark, axis=(0, 2)))
+        for joints, parents in reversed(LEVELS):
+            np.add.at(sums, (slice(None), parents), sums[:, joints])
+            np.add.at(moments, (slice(None), parents), moments[:, joints])
         self._subtree_sums = sums
         torque = moments - _cross(pos, sums)  # [n, 24, 3], about each joint, camera frame
-        for joint in range(1, NUM_JOINTS):
-            g = self.group_of_joint[joint]
-            if g >= 0:
-                bone = np.einsum("nij,j->ni", glob[:, PARENTS[joint]], self.offsets[joint])
-                grad_scale[g] += float(np.sum(bone * sums[:, joint]))
+        sj = self.scaled_joints
+        bones = (glob[:, PARENTS_ARRAY[sj]] @ self.offsets[sj][..., None])[..., 0]
+        np.add.at(grad_scale, self.group_of_joint[sj], np.sum(bones * sums[:, sj], axis=(0, 2)))
         jl = left_jacobian(st["delta"])
+        # Torque in each free joint's own frame (the root's stays in the camera frame).
+        free = FREE_CHILD_JOINTS
+        frame_torque = np.empty((self.n, len(FREE_JOINTS), 3))
+        frame_torque[:, 0] = torque[:, 0]
+        to_local = glob[:, PARENTS_ARRAY[free]] @ self.init[:, free]
+        frame_torque[:, 1:] = np.einsum("nkji,nkj->nki", to_local, torque[:, free])
         grad_delta = np.zeros_like(st["delta"])
-        for idx, joint in enumerate(FREE_JOINTS):
-            if joint == 0:
-                frame_torque = torque[:, 0]
-            else:
-                to_local = glob[:, PARENTS[joint]] @ self.init[:, joint]
-                frame_torque = np.einsum("nji,nj->ni", to_local, torque[:, joint])
-            grad_delta[:, idx] = np.einsum("nji,nj->ni", jl[:, idx], frame_torque)
-        for joint in SPINE:
-            to_local = glob[:, PARENTS[joint]] @ self.init[:, joint]
-            frame_torque = np.einsum("nji,nj->ni", to_local, torque[:, joint])
-            grad_delta[:, -1] += np.einsum("nji,nj->ni", jl[:, -1], frame_torque)
-        grad_hinge = np.zeros((self.n, len(HINGES)))
-        for h, (joint, (axis, _)) in enumerate(HINGES.items()):
-            axis_cam = np.einsum("nij,j->ni", glob[:, PARENTS[joint]], np.asarray(axis))
-            grad_hinge[:, h] = np.sum(axis_cam * torque[:, joint], -1)
+        grad_delta[:, :len(FREE_JOINTS)] = np.einsum("nkji,nkj->nki", jl[:, :len(FREE_JOINTS)], frame_torque)
+        to_local = glob[:, PARENTS_ARRAY[SPINE_JOINTS]] @ self.init[:, SPINE_JOINTS]
+        spine_torque = np.einsum("nkji,nkj->ni", to_local, torque[:, SPINE_JOINTS])
+        grad_delta[:, -1] += np.einsum("nji,nj->ni", jl[:, -1], spine_torque)
+        axis_cam = (glob[:, PARENTS_ARRAY[HINGE_JOINTS]] @ HINGE_AXES[..., None])[..., 0]
+        grad_hinge = np.sum(axis_cam * torque[:, HINGE_JOINTS], -1)
         return grad_delta, grad_hinge, grad_scale
 
     # -- solving -----------------------------------------------------------------------------------
