@@ -239,16 +239,6 @@ def left_jacobian(phi: np.ndarray) -> np.ndarray:
     return np.eye(3) + b * k + c * (k @ k)
 
 
-def _children() -> list[list[int]]:
-    out: list[list[int]] = [[] for _ in range(NUM_JOINTS)]
-    for joint in range(1, NUM_JOINTS):
-        out[PARENTS[joint]].append(joint)
-    return out
-
-
-CHILDREN = _children()
-
-
 def _depth_levels() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """Joints grouped by depth in the tree (root excluded): (joints, their parents) per level, so forward
     and backward passes run one batched step per level instead of one per joint."""
@@ -509,11 +499,10 @@ class _Problem:
         np.add.at(grad_scale, self.group_of_joint[sj], np.sum(bones * sums[:, sj], axis=(0, 2)))
         jl = left_jacobian(st["delta"])
         # Torque in each free joint's own frame (the root's stays in the camera frame).
-        free = FREE_CHILD_JOINTS
         frame_torque = np.empty((self.n, len(FREE_JOINTS), 3))
         frame_torque[:, 0] = torque[:, 0]
-        to_local = glob[:, PARENTS_ARRAY[free]] @ self.init[:, free]
-        frame_torque[:, 1:] = np.einsum("nkji,nkj->nki", to_local, torque[:, free])
+        to_local = glob[:, PARENTS_ARRAY[FREE_CHILD_JOINTS]] @ self.init[:, FREE_CHILD_JOINTS]
+        frame_torque[:, 1:] = np.einsum("nkji,nkj->nki", to_local, torque[:, FREE_CHILD_JOINTS])
         grad_delta = np.zeros_like(st["delta"])
         grad_delta[:, :len(FREE_JOINTS)] = np.einsum("nkji,nkj->nki", jl[:, :len(FREE_JOINTS)], frame_torque)
         to_local = glob[:, PARENTS_ARRAY[SPINE_JOINTS]] @ self.init[:, SPINE_JOINTS]

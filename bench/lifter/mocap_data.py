@@ -33,9 +33,16 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from backend.geometry.skeleton import axis_angle_to_matrix  # noqa: E402
 
 CC_MIRROR = Path("/work/.mirror/DragonForgedTheArtist+IClone-CMU-Mocap/repo")
 LAWRENCE_MIRROR = Path("/work/.mirror/lawrennd+mocap/repo")
@@ -294,16 +301,6 @@ def asf_amc_positions(asf_text: str, amc_text: str, wanted_ends: tuple[str, ...]
     return np.stack([end[w] for w in wanted_ends], axis=1)
 
 
-def rodrigues(r: np.ndarray) -> np.ndarray:
-    """Exponential maps [..., 3] (radians) -> rotation matrices [..., 3, 3] (I + sin t K + (1 - cos t) K^2)."""
-    theta = np.linalg.norm(r, axis=-1)[..., None, None]
-    axis = r / np.maximum(np.linalg.norm(r, axis=-1, keepdims=True), 1e-12)
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    zero = np.zeros_like(x)
-    k = np.stack([np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)], -2)
-    return np.eye(3) + np.sin(theta) * k + (1.0 - np.cos(theta)) * (k @ k)
-
-
 def li_positions(frames: np.ndarray) -> np.ndarray:
     """Li et al.'s frames [F, 117] -> the 12 limb joints [F, 12, 3] in metres, Y up (ASF world).
 
@@ -313,7 +310,7 @@ def li_positions(frames: np.ndarray) -> np.ndarray:
     offsets = LI_OFFSETS.copy()
     for joint in (16, 20, 29):  # the thorax bone, rigid on the upper back (see LI_THORAX)
         offsets[joint] = offsets[joint] + (0.0, LI_THORAX, 0.0)
-    rot = rodrigues(frames[:, 3:].reshape(-1, 38, 3))
+    rot = axis_angle_to_matrix(frames[:, 3:].reshape(-1, 38, 3))
     world_rot = np.empty_like(rot)
     pos = np.empty((len(frames), 38, 3))
     for joint, parent in enumerate(LI_PARENTS):

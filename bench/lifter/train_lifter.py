@@ -216,6 +216,10 @@ def main() -> None:
     start = time.time()
     budget = args.minutes * 60.0
     step, best, mpjpe = 0, float("inf"), float("nan")
+
+    def save(path: Path) -> None:
+        torch.save({"config": config, "weights": net.state_dict(), "step": step, "val_mpjpe_mm": mpjpe}, path)
+
     print(f"train takes {len(train)} ({sum(len(t) for t in train)} frames), val {len(val)}; rf {rf}; "
           f"params {sum(p.numel() for p in net.parameters())}", flush=True)
     while time.time() - start < budget:
@@ -244,10 +248,8 @@ def main() -> None:
                   f"val MPJPE {mpjpe:.1f} mm PA {pa:.1f} mm", flush=True)
             if mpjpe < best:
                 best = mpjpe
-                torch.save({"config": config, "weights": net.state_dict(), "step": step, "val_mpjpe_mm": mpjpe},
-                           args.out)
-    torch.save({"config": config, "weights": net.state_dict(), "step": step, "val_mpjpe_mm": mpjpe}, args.out.with_name(
-        args.out.stem + "_last" + args.out.suffix))
+                save(args.out)
+    save(args.out.with_name(args.out.stem + "_last" + args.out.suffix))
     print(f"done: {step} steps, best val MPJPE {best:.1f} mm", flush=True)
 
 
